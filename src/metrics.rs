@@ -1,0 +1,362 @@
+//! The Prometheus registry: a scrape-time collector over the tracker, build info and process metrics.
+//!
+//! Owns metric names, help strings and labels (the metric contract in docs/architecture.md). Reads the tracker
+//! only when scraped, so ingest never touches a metric object. Knows nothing of WebSockets or wire formats.
+
+use std::sync::Arc;
+
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::{
+    Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType,
+};
+use prometheus::{Encoder, Registry, TextEncoder};
+
+use crate::model::{Subscription, Venue};
+use crate::tracker::{HistogramSnapshot, Reason, Tracker};
+
+/// Version facts exported as `marketfeed_build_info`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildInfo {
+    /// Crate version.
+    pub version: String,
+    /// Git revision the binary was built from, or `unknown`.
+    pub revision: String,
+    /// The compiler's version.
+    pub rustc_version: String,
+}
+
+impl BuildInfo {
+    /// The facts baked in at compile time by build.rs.
+    pub fn current() -> Self {
+        Self {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            revision: env!("MARKETFEED_GIT_REVISION").to_owned(),
+            rustc_version: env!("MARKETFEED_RUSTC_VERSION").to_owned(),
+        }
+    }
+}
+
+/// The Content-Type of [`Metrics::render`].
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// The exporter's registry.
+pub struct Metrics {
+    registry: Registry,
+}
+
+impl Metrics {
+    /// A registry with the tracker collector and build info; `process` adds the standard `process_*` metrics.
+    pub fn new(tracker: Arc<Tracker>, build: BuildInfo, process: bool) -> prometheus::Result<Self> {
+        let registry = Registry::new();
+        registry.register(Box::new(TrackerCollector::new(tracker, build)?))?;
+        if process {
+            registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
+        }
+        Ok(Self { registry })
+    }
+
+    /// The text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = Vec::with_capacity(64 * 1024);
+        // Encoding into a Vec only fails on invalid families, which the collector never builds.
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            tracing::error!(error = %e, "encoding metrics failed");
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// One family of the contract: name, help, type, label names.
+struct Family {
+    name: &'static str,
+    help: &'static str,
+    kind: MetricType,
+    labels: &'static [&'static str],
+}
+
+const SUB_LABELS: &[&str] = &["exchange", "market", "channel", "symbol"];
+const GROUP_LABELS: &[&str] = &["exchange", "market", "channel"];
+const CONN_LABELS: &[&str] = &["exchange", "market", "connection"];
+
+const LAST_MESSAGE: Family = Family {
+    name: "marketfeed_last_message_timestamp_seconds",
+    help: "Local receive time of the last data message; until the first, when the subscription was first requested.",
+    kind: MetricType::GAUGE,
+    labels: SUB_LABELS,
+};
+const LAST_EVENT: Family = Family {
+    name: "marketfeed_last_event_timestamp_seconds",
+    help: "Exchange event time of the last data message, for channels that carry one (absent until one arrives).",
+    kind: MetricType::GAUGE,
+    labels: SUB_LABELS,
+};
+const MESSAGES: Family = Family {
+    name: "marketfeed_messages_total",
+    help: "Data messages received.",
+    kind: MetricType::COUNTER,
+    labels: SUB_LABELS,
+};
+const LAST_PRICE: Family = Family {
+    name: "marketfeed_last_price",
+    help: "Reference price of the last message that carried one (trade, mid of best bid/ask, mark or last).",
+    kind: MetricType::GAUGE,
+    labels: SUB_LABELS,
+};
+const ACKED: Family = Family {
+    name: "marketfeed_subscription_acked",
+    help: "1 when the venue acknowledged the subscription on the current connection, else 0.",
+    kind: MetricType::GAUGE,
+    labels: SUB_LABELS,
+};
+const REJECTIONS: Family = Family {
+    name: "marketfeed_subscription_rejections_total",
+    help: "Subscribe requests the venue refused for this subscription.",
+    kind: MetricType::COUNTER,
+    labels: SUB_LABELS,
+};
+const RESUBSCRIBES: Family = Family {
+    name: "marketfeed_resubscribes_total",
+    help: "Times the subscription was resubscribed after going silent while its connection delivered other data.",
+    kind: MetricType::COUNTER,
+    labels: SUB_LABELS,
+};
+const UPDATE_GAP: Family = Family {
+    name: "marketfeed_update_gap_seconds",
+    help: "Time between consecutive data messages of one subscription.",
+    kind: MetricType::HISTOGRAM,
+    labels: GROUP_LABELS,
+};
+const EVENT_LATENCY: Family = Family {
+    name: "marketfeed_event_latency_seconds",
+    help: "Local receive time minus exchange event time (negative values count as zero).",
+    kind: MetricType::HISTOGRAM,
+    labels: GROUP_LABELS,
+};
+const DECODE_ERRORS: Family = Family {
+    name: "marketfeed_decode_errors_total",
+    help: "Frames that could not be decoded and were skipped.",
+    kind: MetricType::COUNTER,
+    labels: &["exchange", "market"],
+};
+const CONNECTION_UP: Family = Family {
+    name: "marketfeed_connection_up",
+    help: "1 when the WebSocket connection is established and subscribed, else 0.",
+    kind: MetricType::GAUGE,
+    labels: CONN_LABELS,
+};
+const CONNECTION_ESTABLISHED: Family = Family {
+    name: "marketfeed_connection_established_timestamp_seconds",
+    help: "When the connection's current session was established (absent before the first).",
+    kind: MetricType::GAUGE,
+    labels: CONN_LABELS,
+};
+const RECONNECTS: Family = Family {
+    name: "marketfeed_reconnects_total",
+    help: "Connection sessions that ended, by reason.",
+    kind: MetricType::COUNTER,
+    labels: &["exchange", "market", "connection", "reason"],
+};
+const BUILD_INFO: Family = Family {
+    name: "marketfeed_build_info",
+    help: "Build facts of the running exporter; always 1.",
+    kind: MetricType::GAUGE,
+    labels: &["version", "revision", "rustc_version"],
+};
+
+const FAMILIES: [&Family; 14] = [
+    &LAST_MESSAGE,
+    &LAST_EVENT,
+    &MESSAGES,
+    &LAST_PRICE,
+    &ACKED,
+    &REJECTIONS,
+    &RESUBSCRIBES,
+    &UPDATE_GAP,
+    &EVENT_LATENCY,
+    &DECODE_ERRORS,
+    &CONNECTION_UP,
+    &CONNECTION_ESTABLISHED,
+    &RECONNECTS,
+    &BUILD_INFO,
+];
+
+/// Reads the tracker at scrape time; descriptions are built once (rust-prometheus' ProcessCollector pattern).
+struct TrackerCollector {
+    tracker: Arc<Tracker>,
+    build: BuildInfo,
+    descs: Vec<Desc>,
+}
+
+impl TrackerCollector {
+    fn new(tracker: Arc<Tracker>, build: BuildInfo) -> prometheus::Result<Self> {
+        let descs = FAMILIES
+            .iter()
+            .map(|f| {
+                let labels = f.labels.iter().map(|l| (*l).to_owned()).collect();
+                Desc::new(f.name.to_owned(), f.help.to_owned(), labels, Default::default())
+            })
+            .collect::<prometheus::Result<_>>()?;
+        Ok(Self { tracker, build, descs })
+    }
+}
+
+/// Label values of one subscription: the one place their order is written.
+fn sub_labels(sub: &Subscription) -> Vec<LabelPair> {
+    labels(SUB_LABELS, &[
+        sub.venue.exchange().as_str(),
+        sub.venue.market().as_str(),
+        &sub.channel.name,
+        &sub.symbol,
+    ])
+}
+
+fn labels(names: &[&str], values: &[&str]) -> Vec<LabelPair> {
+    names
+        .iter()
+        .zip(values)
+        .map(|(name, value)| {
+            let mut pair = LabelPair::default();
+            pair.set_name((*name).to_owned());
+            pair.set_value((*value).to_owned());
+            pair
+        })
+        .collect()
+}
+
+fn gauge(labels: Vec<LabelPair>, value: f64) -> Metric {
+    let mut g = Gauge::default();
+    g.set_value(value);
+    let mut m = Metric::from_label(labels);
+    m.set_gauge(g);
+    m
+}
+
+fn counter(labels: Vec<LabelPair>, value: u64) -> Metric {
+    let mut c = Counter::default();
+    c.set_value(value as f64);
+    let mut m = Metric::from_label(labels);
+    m.set_counter(c);
+    m
+}
+
+fn histogram(labels: Vec<LabelPair>, snap: HistogramSnapshot) -> Metric {
+    let mut h = Histogram::default();
+    h.set_sample_count(snap.count);
+    h.set_sample_sum(snap.sum);
+    h.set_bucket(
+        snap.buckets
+            .into_iter()
+            .map(|(bound, count)| {
+                let mut b = Bucket::default();
+                b.set_upper_bound(bound);
+                b.set_cumulative_count(count);
+                b
+            })
+            .collect(),
+    );
+    let mut m = Metric::from_label(labels);
+    m.set_histogram(h);
+    m
+}
+
+fn family(f: &Family, metrics: Vec<Metric>) -> MetricFamily {
+    let mut mf = MetricFamily::default();
+    mf.set_name(f.name.to_owned());
+    mf.set_help(f.help.to_owned());
+    mf.set_field_type(f.kind);
+    mf.set_metric(metrics);
+    mf
+}
+
+fn seconds(nanos: u64) -> f64 {
+    nanos as f64 / 1e9
+}
+
+impl Collector for TrackerCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        self.descs.iter().collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let t = &self.tracker;
+        let n = t.len();
+        let (mut last, mut event, mut messages, mut price) =
+            (Vec::with_capacity(n), Vec::new(), Vec::with_capacity(n), Vec::with_capacity(n));
+        let (mut acked, mut rejections, mut resubscribes) =
+            (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+        for v in t.subscriptions() {
+            let l = sub_labels(v.subscription);
+            last.push(gauge(l.clone(), seconds(v.last_message_ns)));
+            if let Some(ms) = v.last_event_ms {
+                event.push(gauge(l.clone(), ms as f64 / 1e3));
+            }
+            if let Some(p) = v.price.and_then(|p| rust_decimal::prelude::ToPrimitive::to_f64(&p)) {
+                price.push(gauge(l.clone(), p));
+            }
+            messages.push(counter(l.clone(), v.messages));
+            acked.push(gauge(l.clone(), if v.acked { 1.0 } else { 0.0 }));
+            rejections.push(counter(l.clone(), v.rejections));
+            resubscribes.push(counter(l, v.resubscribes));
+        }
+
+        let (mut gaps, mut latencies) = (Vec::new(), Vec::new());
+        for (venue, channel, gap, latency) in t.histograms() {
+            let l = labels(GROUP_LABELS, &[venue.exchange().as_str(), venue.market().as_str(), channel]);
+            gaps.push(histogram(l.clone(), gap));
+            latencies.push(histogram(l, latency));
+        }
+
+        let mut watched: Vec<Venue> = t.subscriptions().map(|v| v.subscription.venue).collect();
+        watched.dedup();
+        let decode = watched
+            .into_iter()
+            .map(|venue| {
+                let l = labels(DECODE_ERRORS.labels, &[venue.exchange().as_str(), venue.market().as_str()]);
+                counter(l, t.decode_errors(venue))
+            })
+            .collect();
+
+        let (mut up, mut established, mut reconnects) = (Vec::new(), Vec::new(), Vec::new());
+        for c in t.connections() {
+            let index = c.info.index.to_string();
+            let venue = c.info.venue;
+            let values = [venue.exchange().as_str(), venue.market().as_str(), index.as_str()];
+            up.push(gauge(labels(CONN_LABELS, &values), if c.up { 1.0 } else { 0.0 }));
+            if c.established_ns > 0 {
+                established.push(gauge(labels(CONN_LABELS, &values), seconds(c.established_ns)));
+            }
+            for (reason, count) in Reason::ALL.iter().zip(c.reconnects) {
+                let l = labels(RECONNECTS.labels, &[values[0], values[1], values[2], reason.as_str()]);
+                reconnects.push(counter(l, count));
+            }
+        }
+
+        let b = &self.build;
+        let build = vec![gauge(
+            labels(BUILD_INFO.labels, &[&b.version, &b.revision, &b.rustc_version]),
+            1.0,
+        )];
+
+        [
+            (&LAST_MESSAGE, last),
+            (&LAST_EVENT, event),
+            (&MESSAGES, messages),
+            (&LAST_PRICE, price),
+            (&ACKED, acked),
+            (&REJECTIONS, rejections),
+            (&RESUBSCRIBES, resubscribes),
+            (&UPDATE_GAP, gaps),
+            (&EVENT_LATENCY, latencies),
+            (&DECODE_ERRORS, decode),
+            (&CONNECTION_UP, up),
+            (&CONNECTION_ESTABLISHED, established),
+            (&RECONNECTS, reconnects),
+            (&BUILD_INFO, build),
+        ]
+        .into_iter()
+        // An empty family would be dropped by the registry anyway; skip building it.
+        .filter(|(_, metrics)| !metrics.is_empty())
+        .map(|(f, metrics)| family(f, metrics))
+        .collect()
+    }
+}

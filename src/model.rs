@@ -1,0 +1,179 @@
+//! Shared plain types: which venue, which channel, which symbol, and what one decoded message says.
+//!
+//! Owns no I/O and no policy; every other module speaks in these types.
+
+use std::fmt;
+
+use rust_decimal::Decimal;
+
+/// An exchange, as it appears in the `exchange` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Exchange {
+    /// Binance (spot and USD-M futures).
+    Binance,
+    /// Bybit v5 public streams.
+    Bybit,
+}
+
+impl Exchange {
+    /// The label value: `binance` or `bybit`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Exchange::Binance => "binance",
+            Exchange::Bybit => "bybit",
+        }
+    }
+}
+
+/// A market within an exchange, as it appears in the `market` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Market {
+    /// Spot.
+    Spot,
+    /// Binance USD-M futures.
+    Usdm,
+    /// Bybit linear (USDT/USDC) contracts.
+    Linear,
+    /// Bybit inverse contracts.
+    Inverse,
+}
+
+impl Market {
+    /// The label value: `spot`, `usdm`, `linear` or `inverse`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Market::Spot => "spot",
+            Market::Usdm => "usdm",
+            Market::Linear => "linear",
+            Market::Inverse => "inverse",
+        }
+    }
+}
+
+/// One watched exchange+market pair: the unit that owns a WebSocket endpoint and its limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Venue {
+    /// Binance spot, `wss://stream.binance.com:9443`.
+    BinanceSpot,
+    /// Binance USD-M futures, `wss://fstream.binance.com` with `/public` and `/market` routes.
+    BinanceUsdm,
+    /// Bybit v5 spot, `wss://stream.bybit.com/v5/public/spot`.
+    BybitSpot,
+    /// Bybit v5 linear, `wss://stream.bybit.com/v5/public/linear`.
+    BybitLinear,
+    /// Bybit v5 inverse, `wss://stream.bybit.com/v5/public/inverse`.
+    BybitInverse,
+}
+
+impl Venue {
+    /// Every venue, in label order.
+    pub const ALL: [Venue; 5] = [
+        Venue::BinanceSpot,
+        Venue::BinanceUsdm,
+        Venue::BybitSpot,
+        Venue::BybitLinear,
+        Venue::BybitInverse,
+    ];
+
+    /// The exchange half.
+    pub fn exchange(self) -> Exchange {
+        match self {
+            Venue::BinanceSpot | Venue::BinanceUsdm => Exchange::Binance,
+            Venue::BybitSpot | Venue::BybitLinear | Venue::BybitInverse => Exchange::Bybit,
+        }
+    }
+
+    /// The market half.
+    pub fn market(self) -> Market {
+        match self {
+            Venue::BinanceSpot | Venue::BybitSpot => Market::Spot,
+            Venue::BinanceUsdm => Market::Usdm,
+            Venue::BybitLinear => Market::Linear,
+            Venue::BybitInverse => Market::Inverse,
+        }
+    }
+
+    /// The infix of this venue's configuration variables, e.g. `BINANCE_SPOT` in
+    /// `MARKETFEED_BINANCE_SPOT_SYMBOLS`.
+    pub fn env_name(self) -> &'static str {
+        match self {
+            Venue::BinanceSpot => "BINANCE_SPOT",
+            Venue::BinanceUsdm => "BINANCE_USDM",
+            Venue::BybitSpot => "BYBIT_SPOT",
+            Venue::BybitLinear => "BYBIT_LINEAR",
+            Venue::BybitInverse => "BYBIT_INVERSE",
+        }
+    }
+
+    /// Parses `exchange` and `market` label values back into a venue.
+    pub fn from_labels(exchange: &str, market: &str) -> Option<Venue> {
+        Venue::ALL
+            .into_iter()
+            .find(|v| v.exchange().as_str() == exchange && v.market().as_str() == market)
+    }
+}
+
+impl fmt::Display for Venue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.exchange().as_str(), self.market().as_str())
+    }
+}
+
+/// What a channel's payload looks like, which decides how a price and an event time are read from it.
+///
+/// The venue module maps a configured channel name (`markPrice@1s`, `orderbook.1`) to one of these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChannelKind {
+    /// Binance `<s>@bookTicker`: best bid `b` / ask `a`; `E` on USD-M only.
+    BinanceBookTicker,
+    /// Binance `<s>@aggTrade` and `<s>@trade`: price `p`, event time `E`.
+    BinanceTrade,
+    /// Binance USD-M `<s>@markPrice[@1s]`: mark price `p`, event time `E`.
+    BinanceMarkPrice,
+    /// Binance `<s>@kline_<interval>`: close `k.c`, event time `E`.
+    BinanceKline,
+    /// Binance `<s>@ticker` and `<s>@miniTicker`: last price `c`, event time `E`.
+    BinanceTicker,
+    /// Binance spot partial depth `<s>@depth<5|10|20>[@100ms]`: `bids`/`asks`, no event time.
+    BinanceSpotPartialDepth,
+    /// Binance diff depth (`<s>@depth[@100ms]`) and USD-M partial depth: `b`/`a` levels, event time `E`.
+    BinanceDepthUpdate,
+    /// Bybit `orderbook.<depth>`: `data.b`/`data.a` levels, top-level `ts`.
+    BybitOrderbook,
+    /// Bybit `publicTrade`: `data[].p` and `data[].T`.
+    BybitPublicTrade,
+    /// Bybit `tickers`: `data.lastPrice` (absent in sparse deltas), top-level `ts`.
+    BybitTickers,
+    /// Bybit `kline.<interval>`: `data[].close`, top-level `ts`.
+    BybitKline,
+}
+
+/// A configured channel: the venue's own stream name (the `channel` label) and its payload kind.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Channel {
+    /// The venue's stream name as configured, e.g. `bookTicker`, `markPrice@1s`, `orderbook.1`.
+    pub name: String,
+    /// How to read it.
+    pub kind: ChannelKind,
+}
+
+/// One (venue, channel, symbol) the exporter watches; its index in the tracker is its slot.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Subscription {
+    /// Where it is subscribed.
+    pub venue: Venue,
+    /// Which stream.
+    pub channel: Channel,
+    /// Uppercase symbol, e.g. `BTCUSDT`.
+    pub symbol: String,
+}
+
+/// What one data message says about its subscription, decoded without allocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Sample {
+    /// The exchange's own event time, milliseconds since the Unix epoch, when the channel carries one.
+    pub event_time_ms: Option<i64>,
+    /// The channel's reference price (trade price, mid of best bid/ask, mark, last), when this
+    /// message carries one. Sparse deltas may not.
+    pub price: Option<Decimal>,
+}

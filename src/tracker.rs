@@ -1,0 +1,622 @@
+//! Freshness state per subscription and per connection, written lock-free by the feeds and read at scrape time.
+//!
+//! Owns the slots, the status classification and the atomic histograms. Knows nothing of WebSockets, wire
+//! formats or Prometheus: feeds call [`Tracker::record`] with a decoded [`Sample`]; the metrics collector and
+//! the HTTP API read [`Tracker::subscription`] and friends.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rust_decimal::Decimal;
+
+use crate::model::{Sample, Subscription, Venue};
+
+/// Nanoseconds since the Unix epoch: the one clock type the tracker stores.
+pub type UnixNanos = u64;
+
+/// Reads the wall clock as [`UnixNanos`]; the only place the tracker's callers get "now" from.
+pub fn unix_now() -> UnixNanos {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// Bucket bounds of `marketfeed_update_gap_seconds`: from sub-second book churn up to the 180 s / 300 s alert
+/// thresholds and beyond, so the thresholds are bucket edges.
+pub const GAP_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 180.0, 300.0, 600.0,
+];
+
+/// Bucket bounds of `marketfeed_event_latency_seconds`: a healthy feed sits in the low milliseconds.
+pub const LATENCY_BUCKETS: &[f64] =
+    &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+/// Why a connection ended; the `reason` label of `marketfeed_reconnects_total`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// Planned rollover before the venue's 24 h connection limit, or the venue closing at that limit.
+    Scheduled,
+    /// The venue announced a shutdown (Binance `serverShutdown`).
+    ServerShutdown,
+    /// The venue closed the socket (close frame or end of stream).
+    ServerClose,
+    /// No data message at all on the connection for the idle timeout.
+    IdleTimeout,
+    /// The heartbeat deadline passed (no server ping, or no pong to our ping).
+    HeartbeatTimeout,
+    /// A subscribe request got no answer in time.
+    SubscribeFailed,
+    /// TCP, TLS or WebSocket handshake failed.
+    HandshakeFailed,
+    /// A transport error (reset, protocol violation, write failure).
+    Error,
+}
+
+impl Reason {
+    /// Every reason, in label order; pre-initialised in metrics.
+    pub const ALL: [Reason; 8] = [
+        Reason::Scheduled,
+        Reason::ServerShutdown,
+        Reason::ServerClose,
+        Reason::IdleTimeout,
+        Reason::HeartbeatTimeout,
+        Reason::SubscribeFailed,
+        Reason::HandshakeFailed,
+        Reason::Error,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Scheduled => "scheduled",
+            Reason::ServerShutdown => "server_shutdown",
+            Reason::ServerClose => "server_close",
+            Reason::IdleTimeout => "idle_timeout",
+            Reason::HeartbeatTimeout => "heartbeat_timeout",
+            Reason::SubscribeFailed => "subscribe_failed",
+            Reason::HandshakeFailed => "handshake_failed",
+            Reason::Error => "error",
+        }
+    }
+
+    /// Planned events (rollover, announced shutdown) are not incidents and skip the backoff.
+    pub fn is_planned(self) -> bool {
+        matches!(self, Reason::Scheduled | Reason::ServerShutdown)
+    }
+}
+
+/// Freshness status of a subscription or symbol, from the configured thresholds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Status {
+    /// Updated within the degraded threshold.
+    Healthy,
+    /// Silent for at least the degraded threshold (default 3 min).
+    Degraded,
+    /// Silent for at least the stale threshold (default 5 min).
+    Stale,
+    /// Silent for at least the critical threshold (default 1 h).
+    Critical,
+}
+
+impl Status {
+    /// The JSON value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Healthy => "healthy",
+            Status::Degraded => "degraded",
+            Status::Stale => "stale",
+            Status::Critical => "critical",
+        }
+    }
+}
+
+/// Age thresholds for [`Status`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Thresholds {
+    /// Age from which a subscription is degraded.
+    pub degraded: Duration,
+    /// Age from which it is stale.
+    pub stale: Duration,
+    /// Age from which it is critical.
+    pub critical: Duration,
+}
+
+impl Thresholds {
+    /// Classifies an age.
+    pub fn classify(&self, age: Duration) -> Status {
+        if age >= self.critical {
+            Status::Critical
+        } else if age >= self.stale {
+            Status::Stale
+        } else if age >= self.degraded {
+            Status::Degraded
+        } else {
+            Status::Healthy
+        }
+    }
+}
+
+/// A histogram whose observation is a few relaxed atomic adds: no lock, no allocation.
+#[derive(Debug)]
+pub struct AtomicHistogram {
+    bounds: &'static [f64],
+    bounds_ns: Box<[u64]>,
+    /// Non-cumulative counts; the last one is the +Inf bucket.
+    counts: Box<[AtomicU64]>,
+    sum_ns: AtomicU64,
+}
+
+/// A consistent-enough copy of an [`AtomicHistogram`] for exposition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistogramSnapshot {
+    /// `(upper bound, cumulative count)` for each finite bucket.
+    pub buckets: Vec<(f64, u64)>,
+    /// Total observations (equals the +Inf bucket).
+    pub count: u64,
+    /// Sum of observations, seconds.
+    pub sum: f64,
+}
+
+impl AtomicHistogram {
+    /// An empty histogram with the given finite upper bounds (seconds, ascending).
+    pub fn new(bounds: &'static [f64]) -> Self {
+        Self {
+            bounds,
+            bounds_ns: bounds.iter().map(|b| (b * 1e9) as u64).collect(),
+            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum_ns: AtomicU64::new(0),
+        }
+    }
+
+    /// Records one observation of `ns` nanoseconds.
+    #[inline]
+    pub fn observe_ns(&self, ns: u64) {
+        let i = self.bounds_ns.partition_point(|&b| b < ns);
+        self.counts[i].fetch_add(1, Relaxed);
+        self.sum_ns.fetch_add(ns, Relaxed);
+    }
+
+    /// Reads the buckets. The count is derived from the buckets so `_count` always equals the +Inf bucket.
+    pub fn snapshot(&self) -> HistogramSnapshot {
+        let mut cumulative = 0;
+        let mut buckets = Vec::with_capacity(self.bounds.len());
+        for (bound, count) in self.bounds.iter().zip(self.counts.iter()) {
+            cumulative += count.load(Relaxed);
+            buckets.push((*bound, cumulative));
+        }
+        cumulative += self.counts[self.bounds.len()].load(Relaxed);
+        HistogramSnapshot { buckets, count: cumulative, sum: self.sum_ns.load(Relaxed) as f64 / 1e9 }
+    }
+}
+
+/// Marks "no price yet": mantissa -1 with scale 255 is not a valid packed decimal.
+const NO_PRICE: u64 = u64::MAX;
+
+/// Packs a decimal into 64 bits (56-bit mantissa, 8-bit scale) so the last price is one atomic store.
+/// Prices whose mantissa does not fit even after dropping trailing zeros are not stored.
+fn pack_price(price: Decimal) -> Option<u64> {
+    const LIMIT: i128 = 1 << 55;
+    let fits = |d: &Decimal| (-LIMIT..LIMIT).contains(&d.mantissa());
+    let d = if fits(&price) { price } else { price.normalize() };
+    fits(&d).then(|| (((d.mantissa() as i64) << 8) as u64) | u64::from(d.scale()))
+}
+
+fn unpack_price(bits: u64) -> Option<Decimal> {
+    if bits == NO_PRICE {
+        return None;
+    }
+    let mantissa = (bits as i64) >> 8;
+    Decimal::try_from_i128_with_scale(i128::from(mantissa), (bits & 0xff) as u32).ok()
+}
+
+/// Hot state of one subscription.
+#[derive(Debug)]
+struct SubState {
+    /// Receive time of the last data message; until the first, the time it was first requested.
+    last_message_ns: AtomicU64,
+    /// Exchange event time of the last message that carried one, ms; 0 when none yet.
+    last_event_ms: AtomicI64,
+    messages: AtomicU64,
+    price: AtomicU64,
+    acked: AtomicBool,
+    rejections: AtomicU64,
+    resubscribes: AtomicU64,
+}
+
+/// State of one WebSocket connection.
+#[derive(Debug)]
+struct ConnState {
+    up: AtomicBool,
+    established_ns: AtomicU64,
+    reconnects: [AtomicU64; Reason::ALL.len()],
+}
+
+/// Static description of one connection: which venue and its index there (the `connection` label).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionInfo {
+    /// The venue it belongs to.
+    pub venue: Venue,
+    /// Index within the venue: the `connection` label.
+    pub index: usize,
+    /// The slots it carries.
+    pub slots: Vec<usize>,
+}
+
+/// A read-only view of one subscription at a moment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SubscriptionView<'a> {
+    /// What it is.
+    pub subscription: &'a Subscription,
+    /// The connection index carrying it.
+    pub connection: usize,
+    /// Receive time of the last message; until the first, when it was first requested.
+    pub last_message_ns: UnixNanos,
+    /// Exchange event time of the last message, ms, when any carried one.
+    pub last_event_ms: Option<i64>,
+    /// Data messages received.
+    pub messages: u64,
+    /// Last reference price.
+    pub price: Option<Decimal>,
+    /// Whether the venue acknowledged the current subscription.
+    pub acked: bool,
+    /// Subscribe requests the venue refused for it.
+    pub rejections: u64,
+    /// Times it was resubscribed after going silent on a live connection.
+    pub resubscribes: u64,
+}
+
+impl SubscriptionView<'_> {
+    /// Time since the last message (or since requested), saturating at zero for clock steps.
+    pub fn age(&self, now: UnixNanos) -> Duration {
+        Duration::from_nanos(now.saturating_sub(self.last_message_ns))
+    }
+}
+
+/// A read-only view of one connection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectionView<'a> {
+    /// What it is.
+    pub info: &'a ConnectionInfo,
+    /// Whether it is connected and subscribed.
+    pub up: bool,
+    /// When the current (or last) session was established; 0 before the first.
+    pub established_ns: UnixNanos,
+    /// Reconnects per reason, in [`Reason::ALL`] order.
+    pub reconnects: [u64; Reason::ALL.len()],
+}
+
+/// Per-subscription and per-connection freshness state, shared by feeds, metrics and the API.
+#[derive(Debug)]
+pub struct Tracker {
+    subscriptions: Box<[Subscription]>,
+    slot_connection: Box<[usize]>,
+    state: Box<[SubState]>,
+    /// Per slot, the index of its (venue, channel) histogram pair.
+    slot_group: Box<[usize]>,
+    groups: Box<[(Venue, String)]>,
+    gaps: Box<[AtomicHistogram]>,
+    latencies: Box<[AtomicHistogram]>,
+    connections: Box<[ConnectionInfo]>,
+    conn_state: Box<[ConnState]>,
+    decode_errors: [AtomicU64; Venue::ALL.len()],
+    by_symbol: HashMap<(Venue, String), Vec<usize>>,
+    /// Distinct (venue, symbol) pairs in configuration order.
+    symbols: Box<[(Venue, String)]>,
+    thresholds: Thresholds,
+}
+
+impl Tracker {
+    /// Builds the slots. `connections` assigns every slot to exactly one connection; `now` is the time the
+    /// subscriptions are first requested, which `last_message` reports until the first message arrives, so a
+    /// restart does not look like every symbol went stale at once.
+    pub fn new(
+        subscriptions: Vec<Subscription>,
+        connections: Vec<ConnectionInfo>,
+        thresholds: Thresholds,
+        now: UnixNanos,
+    ) -> Self {
+        let mut slot_connection = vec![0; subscriptions.len()];
+        for conn in &connections {
+            for &slot in &conn.slots {
+                slot_connection[slot] = conn.index;
+            }
+        }
+        let mut groups: Vec<(Venue, String)> = Vec::new();
+        let mut slot_group = Vec::with_capacity(subscriptions.len());
+        let mut by_symbol: HashMap<(Venue, String), Vec<usize>> = HashMap::new();
+        let mut symbols = Vec::new();
+        for (slot, sub) in subscriptions.iter().enumerate() {
+            let key = (sub.venue, sub.channel.name.clone());
+            let group = groups.iter().position(|g| *g == key).unwrap_or_else(|| {
+                groups.push(key);
+                groups.len() - 1
+            });
+            slot_group.push(group);
+            by_symbol
+                .entry((sub.venue, sub.symbol.clone()))
+                .or_insert_with(|| {
+                    symbols.push((sub.venue, sub.symbol.clone()));
+                    Vec::new()
+                })
+                .push(slot);
+        }
+        let state = subscriptions
+            .iter()
+            .map(|_| SubState {
+                last_message_ns: AtomicU64::new(now),
+                last_event_ms: AtomicI64::new(0),
+                messages: AtomicU64::new(0),
+                price: AtomicU64::new(NO_PRICE),
+                acked: AtomicBool::new(false),
+                rejections: AtomicU64::new(0),
+                resubscribes: AtomicU64::new(0),
+            })
+            .collect();
+        let conn_state = connections
+            .iter()
+            .map(|_| ConnState {
+                up: AtomicBool::new(false),
+                established_ns: AtomicU64::new(0),
+                reconnects: Default::default(),
+            })
+            .collect();
+        Self {
+            subscriptions: subscriptions.into(),
+            slot_connection: slot_connection.into(),
+            state,
+            slot_group: slot_group.into(),
+            gaps: groups.iter().map(|_| AtomicHistogram::new(GAP_BUCKETS)).collect(),
+            latencies: groups.iter().map(|_| AtomicHistogram::new(LATENCY_BUCKETS)).collect(),
+            groups: groups.into(),
+            connections: connections.into(),
+            conn_state,
+            decode_errors: Default::default(),
+            by_symbol,
+            symbols: symbols.into(),
+            thresholds,
+        }
+    }
+
+    /// Records one data message for `slot`, received at `now`. The hot path: atomics only.
+    #[inline]
+    pub fn record(&self, slot: usize, now: UnixNanos, sample: &Sample) {
+        let s = &self.state[slot];
+        let group = self.slot_group[slot];
+        let previous = s.last_message_ns.swap(now, Relaxed);
+        // The first message's distance from the subscribe request is not an update gap.
+        if s.messages.fetch_add(1, Relaxed) > 0 {
+            self.gaps[group].observe_ns(now.saturating_sub(previous));
+        }
+        if let Some(event_ms) = sample.event_time_ms {
+            s.last_event_ms.store(event_ms, Relaxed);
+            // A local clock behind the venue's gives negative latencies; they count as zero rather
+            // than vanish, so the histogram's count still matches the messages that carried a time.
+            let event_ns = u64::try_from(event_ms).unwrap_or(0).saturating_mul(1_000_000);
+            self.latencies[group].observe_ns(now.saturating_sub(event_ns));
+        }
+        if let Some(bits) = sample.price.and_then(pack_price) {
+            s.price.store(bits, Relaxed);
+        }
+    }
+
+    /// Counts a frame of `venue` that could not be decoded.
+    pub fn decode_error(&self, venue: Venue) {
+        self.decode_errors[venue as usize].fetch_add(1, Relaxed);
+    }
+
+    /// Frames of `venue` that could not be decoded.
+    pub fn decode_errors(&self, venue: Venue) -> u64 {
+        self.decode_errors[venue as usize].load(Relaxed)
+    }
+
+    /// Sets whether the venue has acknowledged the subscription on the current connection.
+    pub fn set_acked(&self, slot: usize, acked: bool) {
+        self.state[slot].acked.store(acked, Relaxed);
+    }
+
+    /// Counts a refused subscribe request for `slot`.
+    pub fn rejected(&self, slot: usize) {
+        let s = &self.state[slot];
+        s.acked.store(false, Relaxed);
+        s.rejections.fetch_add(1, Relaxed);
+    }
+
+    /// Counts a resubscribe of `slot` after it went silent on a live connection.
+    pub fn resubscribed(&self, slot: usize) {
+        self.state[slot].resubscribes.fetch_add(1, Relaxed);
+    }
+
+    /// Receive time of the last message of `slot` (or when it was first requested).
+    pub fn last_message_ns(&self, slot: usize) -> UnixNanos {
+        self.state[slot].last_message_ns.load(Relaxed)
+    }
+
+    /// Marks connection `conn` (global index into [`Tracker::connections`]) up at `now`.
+    pub fn connection_up(&self, conn: usize, now: UnixNanos) {
+        let c = &self.conn_state[conn];
+        c.established_ns.store(now, Relaxed);
+        c.up.store(true, Relaxed);
+    }
+
+    /// Marks connection `conn` down for `reason`, counting the reconnect and clearing its acks.
+    pub fn connection_down(&self, conn: usize, reason: Reason) {
+        let c = &self.conn_state[conn];
+        c.up.store(false, Relaxed);
+        c.reconnects[reason as usize].fetch_add(1, Relaxed);
+        for &slot in &self.connections[conn].slots {
+            self.state[slot].acked.store(false, Relaxed);
+        }
+    }
+
+    /// The thresholds statuses are computed with.
+    pub fn thresholds(&self) -> Thresholds {
+        self.thresholds
+    }
+
+    /// Number of subscription slots.
+    pub fn len(&self) -> usize {
+        self.subscriptions.len()
+    }
+
+    /// Whether there are no subscriptions.
+    pub fn is_empty(&self) -> bool {
+        self.subscriptions.is_empty()
+    }
+
+    /// A view of one slot.
+    pub fn subscription(&self, slot: usize) -> SubscriptionView<'_> {
+        let s = &self.state[slot];
+        let event = s.last_event_ms.load(Relaxed);
+        SubscriptionView {
+            subscription: &self.subscriptions[slot],
+            connection: self.slot_connection[slot],
+            last_message_ns: s.last_message_ns.load(Relaxed),
+            last_event_ms: (event != 0).then_some(event),
+            messages: s.messages.load(Relaxed),
+            price: unpack_price(s.price.load(Relaxed)),
+            acked: s.acked.load(Relaxed),
+            rejections: s.rejections.load(Relaxed),
+            resubscribes: s.resubscribes.load(Relaxed),
+        }
+    }
+
+    /// Views of every slot, in configuration order.
+    pub fn subscriptions(&self) -> impl Iterator<Item = SubscriptionView<'_>> {
+        (0..self.len()).map(|slot| self.subscription(slot))
+    }
+
+    /// Slots of one symbol on one venue, in configuration order; None when not configured.
+    pub fn symbol_slots(&self, venue: Venue, symbol: &str) -> Option<&[usize]> {
+        self.by_symbol.get(&(venue, symbol.to_owned())).map(Vec::as_slice)
+    }
+
+    /// Distinct watched `(venue, symbol)` pairs, in configuration order.
+    pub fn symbols(&self) -> impl Iterator<Item = (Venue, &str)> {
+        self.symbols.iter().map(|(venue, symbol)| (*venue, symbol.as_str()))
+    }
+
+    /// `(venue, channel)` groups with their update-gap and event-latency histograms.
+    pub fn histograms(&self) -> impl Iterator<Item = (Venue, &str, HistogramSnapshot, HistogramSnapshot)> {
+        self.groups.iter().enumerate().map(|(i, (venue, channel))| {
+            (*venue, channel.as_str(), self.gaps[i].snapshot(), self.latencies[i].snapshot())
+        })
+    }
+
+    /// The connection list, global indices.
+    pub fn connections(&self) -> impl Iterator<Item = ConnectionView<'_>> {
+        self.connections.iter().zip(self.conn_state.iter()).map(|(info, c)| ConnectionView {
+            info,
+            up: c.up.load(Relaxed),
+            established_ns: c.established_ns.load(Relaxed),
+            reconnects: std::array::from_fn(|i| c.reconnects[i].load(Relaxed)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Channel, ChannelKind};
+    use std::str::FromStr;
+
+    const S: u64 = 1_000_000_000;
+
+    fn sub(symbol: &str) -> Subscription {
+        Subscription {
+            venue: Venue::BinanceSpot,
+            channel: Channel { name: "aggTrade".into(), kind: ChannelKind::BinanceTrade },
+            symbol: symbol.into(),
+        }
+    }
+
+    fn tracker() -> Tracker {
+        let conns = vec![ConnectionInfo { venue: Venue::BinanceSpot, index: 0, slots: vec![0, 1] }];
+        let t = Thresholds {
+            degraded: Duration::from_secs(180),
+            stale: Duration::from_secs(300),
+            critical: Duration::from_secs(3600),
+        };
+        Tracker::new(vec![sub("BTCUSDT"), sub("ETHUSDT")], conns, t, 1000 * S)
+    }
+
+    #[test]
+    fn status_thresholds() {
+        let t = tracker().thresholds();
+        for (age, status) in [
+            (0, Status::Healthy),
+            (179, Status::Healthy),
+            (180, Status::Degraded),
+            (299, Status::Degraded),
+            (300, Status::Stale),
+            (3599, Status::Stale),
+            (3600, Status::Critical),
+        ] {
+            assert_eq!(t.classify(Duration::from_secs(age)), status, "age {age}");
+        }
+    }
+
+    #[test]
+    fn last_message_starts_at_request_time_and_first_message_is_no_gap() {
+        let t = tracker();
+        assert_eq!(t.subscription(0).last_message_ns, 1000 * S);
+        assert_eq!(t.subscription(0).messages, 0);
+        let price = Decimal::from_str("43000.10").ok();
+        t.record(0, 1010 * S, &Sample { event_time_ms: Some(1_009_990), price });
+        t.record(0, 1012 * S, &Sample { event_time_ms: None, price: None });
+        let v = t.subscription(0);
+        assert_eq!((v.last_message_ns, v.messages, v.last_event_ms), (1012 * S, 2, Some(1_009_990)));
+        assert_eq!(v.price, price, "a message without a price keeps the last one");
+        let (_, _, gap, latency) = t.histograms().next().unwrap();
+        assert_eq!((gap.count, gap.sum), (1, 2.0));
+        assert_eq!(gap.buckets.iter().find(|b| b.0 == 2.5).unwrap().1, 1);
+        assert_eq!(gap.buckets.iter().find(|b| b.0 == 1.0).unwrap().1, 0);
+        assert_eq!((latency.count, latency.sum), (1, 0.01));
+        assert_eq!(t.subscription(1).messages, 0, "other slots untouched");
+    }
+
+    #[test]
+    fn histogram_bucket_edges_are_inclusive() {
+        let h = AtomicHistogram::new(&[1.0, 2.0]);
+        for ns in [S, S + 1, 2 * S, 3 * S] {
+            h.observe_ns(ns);
+        }
+        let snap = h.snapshot();
+        assert_eq!(snap.buckets, vec![(1.0, 1), (2.0, 3)]);
+        assert_eq!(snap.count, 4);
+    }
+
+    #[test]
+    fn negative_latency_counts_as_zero() {
+        let t = tracker();
+        t.record(0, 1000 * S, &Sample { event_time_ms: Some(1_000_050), price: None });
+        let (_, _, _, latency) = t.histograms().next().unwrap();
+        assert_eq!((latency.count, latency.sum, latency.buckets[0].1), (1, 0.0, 1));
+    }
+
+    #[test]
+    fn price_packing_round_trips_exactly() {
+        for text in ["0.35210000", "16578.50", "1943.645", "0.00000001", "-1.5", "123456789.123456"] {
+            let d = Decimal::from_str(text).unwrap();
+            assert_eq!(unpack_price(pack_price(d).unwrap()), Some(d), "{text}");
+            assert_eq!(unpack_price(pack_price(d).unwrap()).unwrap().to_string(), text);
+        }
+        let huge = Decimal::from_str("79228162514264337593543950335").unwrap();
+        assert_eq!(pack_price(huge), None);
+        assert_eq!(unpack_price(NO_PRICE), None);
+    }
+
+    #[test]
+    fn connection_down_counts_reason_and_clears_acks() {
+        let t = tracker();
+        t.set_acked(0, true);
+        t.connection_up(0, 5 * S);
+        t.connection_down(0, Reason::IdleTimeout);
+        let c = t.connections().next().unwrap();
+        assert!(!c.up);
+        assert_eq!(c.established_ns, 5 * S);
+        assert_eq!(c.reconnects[Reason::IdleTimeout as usize], 1);
+        assert_eq!(c.reconnects.iter().sum::<u64>(), 1);
+        assert!(!t.subscription(0).acked);
+    }
+}

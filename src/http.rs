@@ -179,3 +179,123 @@ async fn symbol(
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::BuildInfo;
+    use crate::model::{Channel, ChannelKind, Sample, Subscription};
+    use crate::tracker::{ConnectionInfo, Thresholds};
+    use axum::body::{Body, to_bytes};
+    use axum::http::Request;
+    use rust_decimal::Decimal;
+    use std::str::FromStr;
+    use tower::ServiceExt;
+
+    const S: u64 = 1_000_000_000;
+
+    /// BTCUSDT on two channels (one fresh, one 200 s old), ETHUSDT never delivered for 400 s.
+    fn app() -> Router {
+        let sub = |channel: &str, symbol: &str| Subscription {
+            venue: Venue::BybitLinear,
+            channel: Channel { name: channel.into(), kind: ChannelKind::BybitOrderbook },
+            symbol: symbol.into(),
+        };
+        let subs = vec![sub("orderbook.1", "BTCUSDT"), sub("tickers", "BTCUSDT"), sub("orderbook.1", "ETHUSDT")];
+        let conns = vec![ConnectionInfo { venue: Venue::BybitLinear, index: 0, slots: vec![0, 1, 2] }];
+        let thresholds = Thresholds {
+            degraded: Duration::from_secs(180),
+            stale: Duration::from_secs(300),
+            critical: Duration::from_secs(3600),
+        };
+        let now = unix_now();
+        let tracker = Arc::new(Tracker::new(subs, conns, thresholds, now - 400 * S));
+        tracker.set_acked(0, true);
+        tracker.record(1, now - 200 * S, &Sample { event_time_ms: None, price: Decimal::from_str("100.50").ok() });
+        tracker.record(0, now - S, &Sample { event_time_ms: Some(1), price: None });
+        let build = BuildInfo { version: "v".into(), revision: "r".into(), rustc_version: "c".into() };
+        let metrics = Metrics::new(tracker.clone(), build, false).unwrap();
+        router(Arc::new(HttpState { tracker, metrics, telemetry_path: "/metrics".into() }))
+    }
+
+    async fn get(uri: &str) -> (StatusCode, String, String) {
+        let response = app().oneshot(Request::get(uri).body(Body::empty()).unwrap()).await.unwrap();
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let body = to_bytes(response.into_body(), 1 << 20).await.unwrap();
+        (status, content_type, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    fn json(body: &str) -> serde_json::Value {
+        serde_json::from_str(body).unwrap()
+    }
+
+    #[tokio::test]
+    async fn probes_and_landing_page() {
+        assert_eq!(get("/-/healthy").await.0, StatusCode::OK);
+        assert_eq!(get("/-/ready").await.0, StatusCode::OK);
+        let (status, content_type, body) = get("/").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(content_type.starts_with("text/html"));
+        assert!(body.contains("href=\"/metrics\""));
+    }
+
+    #[tokio::test]
+    async fn metrics_endpoint_serves_the_exposition() {
+        let (status, content_type, body) = get("/metrics").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(content_type, CONTENT_TYPE);
+        assert!(body.contains(
+            "marketfeed_messages_total{exchange=\"bybit\",market=\"linear\",channel=\"tickers\",symbol=\"BTCUSDT\"} 1"
+        ));
+    }
+
+    #[tokio::test]
+    async fn symbol_status_follows_the_freshest_channel() {
+        let (status, content_type, body) = get("/api/v1/symbols/bybit/linear/btcusdt").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(content_type, "application/json");
+        let v = json(&body);
+        assert_eq!(v["symbol"], "BTCUSDT");
+        assert_eq!(v["status"], "healthy");
+        assert!(v["staleness_seconds"].as_f64().unwrap() < 5.0);
+        assert_eq!(v["last_price"], "100.50", "the exact decimal, from the channel that carried a price");
+        assert!(v["last_update"].as_str().unwrap().ends_with('Z'));
+        assert_eq!(v["channels"][0]["subscribed"], true);
+        assert_eq!(v["channels"][1]["channel"], "tickers");
+        assert_eq!(v["channels"][1]["status"], "degraded");
+        assert_eq!(v["channels"][1]["messages"], 1);
+    }
+
+    #[tokio::test]
+    async fn never_delivered_symbol_is_stale_from_its_request_time() {
+        let v = json(&get("/api/v1/symbols/bybit/linear/ETHUSDT").await.2);
+        assert_eq!(v["status"], "stale");
+        assert_eq!(v["last_update"], serde_json::Value::Null);
+        assert_eq!(v["last_price"], serde_json::Value::Null);
+        assert!(v["staleness_seconds"].as_f64().unwrap() >= 400.0);
+    }
+
+    #[tokio::test]
+    async fn list_has_every_symbol_once_in_configuration_order() {
+        let v = json(&get("/api/v1/symbols").await.2);
+        let names: Vec<&str> = v["symbols"].as_array().unwrap().iter().map(|s| s["symbol"].as_str().unwrap()).collect();
+        assert_eq!(names, ["BTCUSDT", "ETHUSDT"]);
+    }
+
+    #[tokio::test]
+    async fn unknown_symbol_or_venue_is_a_json_404() {
+        for uri in ["/api/v1/symbols/bybit/linear/DOGEUSDT", "/api/v1/symbols/kraken/spot/BTCUSDT", "/nope"] {
+            let (status, content_type, body) = get(uri).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{uri}");
+            assert_eq!(content_type, "application/json", "{uri}");
+            assert!(json(&body)["error"].is_string(), "{uri}");
+        }
+        let body = get("/api/v1/symbols/bybit/linear/DOGEUSDT").await.2;
+        assert_eq!(json(&body)["error"], "symbol bybit/linear/DOGEUSDT is not watched by this exporter");
+    }
+}

@@ -2,14 +2,22 @@
 //!
 //! # Layout
 //!
+//! - [`config`]: configuration from `MARKETFEED_*` variables and Prometheus-style flags, strictly validated.
 //! - [`model`]: shared plain types (venue, channel, subscription, decoded sample).
+//! - [`venue`]: all wire knowledge of Binance and Bybit: URLs, routes, limits, messages, sans-IO decoders.
+//! - [`feed`]: the only code that touches a socket: sessions, heartbeats, watchdogs, reconnects.
 //! - [`tracker`]: lock-free freshness state per subscription and per connection, status classification.
 //! - [`backoff`]: capped exponential backoff with full jitter, a pure function.
 //! - [`metrics`]: the registry and the scrape-time collector over the tracker.
 //! - [`http`]: `/metrics`, landing page, probes and the JSON API.
+//! - [`app`]: builds and wires everything, shards subscriptions over connections, drains on shutdown.
 
+pub mod app;
 pub mod backoff;
+pub mod config;
+pub mod feed;
 pub mod http;
 pub mod metrics;
 pub mod model;
 pub mod tracker;
+pub mod venue;

@@ -1,1 +1,95 @@
-fn main() {}
+//! Process entry: flags and configuration, logging, run until SIGTERM or SIGINT, exit code.
+
+use std::process::ExitCode;
+
+use marketfeed_exporter::app::{self, Tuning};
+use marketfeed_exporter::config::{self, Action, Config, LogFormat};
+
+/// Exit code for a configuration error, so orchestration can tell it from a crash.
+const EXIT_CONFIG: u8 = 2;
+
+fn main() -> ExitCode {
+    let flags = match config::parse_flags(std::env::args().skip(1)) {
+        Ok(flags) => flags,
+        Err(errors) => return config_error(&errors),
+    };
+    match flags.action {
+        Action::Help => {
+            print!("{}", config::help_text());
+            return ExitCode::SUCCESS;
+        }
+        Action::Version => {
+            let build = marketfeed_exporter::metrics::BuildInfo::current();
+            println!(
+                "marketfeed_exporter {} (revision {}, rustc {})",
+                build.version, build.revision, build.rustc_version
+            );
+            return ExitCode::SUCCESS;
+        }
+        Action::Run | Action::CheckConfig => {}
+    }
+    let config = match Config::load(std::env::vars(), &flags) {
+        Ok(config) => config,
+        Err(errors) => return config_error(&errors),
+    };
+    if flags.action == Action::CheckConfig {
+        println!("configuration OK\n{}", config.summary());
+        return ExitCode::SUCCESS;
+    }
+    init_logging(&config);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("marketfeed_exporter: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), "starting\n{}", config.summary());
+    match runtime.block_on(app::run(&config, Tuning::default(), shutdown_signal())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "exporter failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn config_error(errors: &config::ConfigErrors) -> ExitCode {
+    eprintln!("marketfeed_exporter: invalid configuration:\n{errors}");
+    ExitCode::from(EXIT_CONFIG)
+}
+
+fn init_logging(config: &Config) {
+    // The level was validated with the configuration; the fallback only guards against a race-free impossibility.
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.with_ansi(false).init(),
+    }
+}
+
+/// Resolves on SIGTERM (Kubernetes, systemd) or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sigterm) => {
+                sigterm.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

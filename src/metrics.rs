@@ -140,7 +140,7 @@ const DECODE_ERRORS: Family = Family {
 };
 const CONNECTION_UP: Family = Family {
     name: "marketfeed_connection_up",
-    help: "1 when the WebSocket connection is established and subscribed, else 0.",
+    help: "1 while the WebSocket connection is established, else 0.",
     kind: MetricType::GAUGE,
     labels: CONN_LABELS,
 };
@@ -303,7 +303,11 @@ impl Collector for TrackerCollector {
         for (venue, channel, gap, latency) in t.histograms() {
             let l = labels(GROUP_LABELS, &[venue.exchange().as_str(), venue.market().as_str(), channel]);
             gaps.push(histogram(l.clone(), gap));
-            latencies.push(histogram(l, latency));
+            // Channels without an exchange event time (Binance spot bookTicker and partial depth) never
+            // observe a latency; an always-empty histogram would only add series.
+            if latency.count > 0 {
+                latencies.push(histogram(l, latency));
+            }
         }
 
         let mut watched: Vec<Venue> = t.subscriptions().map(|v| v.subscription.venue).collect();
@@ -358,5 +362,93 @@ impl Collector for TrackerCollector {
         .filter(|(_, metrics)| !metrics.is_empty())
         .map(|(f, metrics)| family(f, metrics))
         .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Channel, ChannelKind, Sample};
+    use crate::tracker::{ConnectionInfo, Thresholds};
+    use rust_decimal::Decimal;
+    use std::str::FromStr;
+    use std::time::Duration;
+
+    const S: u64 = 1_000_000_000;
+
+    /// A fixed scenario: two symbols on Binance spot, one on Bybit linear, with messages, a rejection,
+    /// a resubscribe, a decode error and reconnects; its exposition is pinned in tests/golden/metrics.prom.
+    fn scenario() -> Arc<Tracker> {
+        let spot = |channel: &str, kind, symbol: &str| Subscription {
+            venue: Venue::BinanceSpot,
+            channel: Channel { name: channel.into(), kind },
+            symbol: symbol.into(),
+        };
+        let subs = vec![
+            spot("depth5", ChannelKind::BinanceSpotPartialDepth, "BTCUSDT"),
+            spot("aggTrade", ChannelKind::BinanceTrade, "BTCUSDT"),
+            spot("depth5", ChannelKind::BinanceSpotPartialDepth, "ETHUSDT"),
+            spot("aggTrade", ChannelKind::BinanceTrade, "ETHUSDT"),
+            Subscription {
+                venue: Venue::BybitLinear,
+                channel: Channel { name: "orderbook.1".into(), kind: ChannelKind::BybitOrderbook },
+                symbol: "BTCUSDT".into(),
+            },
+        ];
+        let conns = vec![
+            ConnectionInfo { venue: Venue::BinanceSpot, index: 0, slots: vec![0, 1, 2, 3] },
+            ConnectionInfo { venue: Venue::BybitLinear, index: 0, slots: vec![4] },
+        ];
+        let thresholds = Thresholds {
+            degraded: Duration::from_secs(180),
+            stale: Duration::from_secs(300),
+            critical: Duration::from_secs(3600),
+        };
+        let start = 1_790_000_000 * S;
+        let t = Arc::new(Tracker::new(subs, conns, thresholds, start));
+        let price = |p: &str| Decimal::from_str(p).ok();
+        t.connection_up(0, start + S);
+        t.connection_up(1, start + 2 * S);
+        for slot in 0..4 {
+            t.set_acked(slot, true);
+        }
+        t.record(0, start + 3 * S, &Sample { event_time_ms: None, price: price("43000.05") });
+        t.record(0, start + 4 * S, &Sample { event_time_ms: None, price: price("43000.15") });
+        t.record(1, start + 3 * S, &Sample { event_time_ms: Some(1_790_000_002_990), price: price("43000.1") });
+        t.record(1, start + 5 * S, &Sample { event_time_ms: Some(1_790_000_004_950), price: price("43001") });
+        t.rejected(4);
+        t.resubscribed(2);
+        t.decode_error(Venue::BinanceSpot);
+        t.connection_down(1, crate::tracker::Reason::HandshakeFailed);
+        t.connection_down(1, crate::tracker::Reason::HeartbeatTimeout);
+        t
+    }
+
+    fn build() -> BuildInfo {
+        BuildInfo { version: "0.1.0".into(), revision: "abcdef012345".into(), rustc_version: "1.95.0".into() }
+    }
+
+    /// The exposition of a fixed scenario, byte for byte. Set UPDATE_GOLDEN=1 to rewrite the file after an
+    /// intended change, then review the diff.
+    #[test]
+    fn golden_exposition() {
+        let text = Metrics::new(scenario(), build(), false).unwrap().render();
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/metrics.prom");
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            std::fs::write(path, &text).unwrap();
+        }
+        let golden = std::fs::read_to_string(path).unwrap();
+        assert_eq!(text, golden, "exposition changed; UPDATE_GOLDEN=1 cargo test golden rewrites it");
+    }
+
+    #[test]
+    fn every_family_is_registered_once_and_named_by_the_contract() {
+        let text = Metrics::new(scenario(), build(), true).unwrap().render();
+        for f in FAMILIES {
+            assert!(f.name.starts_with("marketfeed_"), "{}", f.name);
+            assert!(f.help.ends_with('.'), "{}", f.name);
+            assert_eq!(text.matches(&format!("# TYPE {} ", f.name)).count(), 1, "{}", f.name);
+        }
+        assert!(text.contains("process_resident_memory_bytes "), "process metrics are exported");
     }
 }

@@ -111,15 +111,26 @@ impl Status {
     }
 }
 
-/// Age thresholds for [`Status`].
+/// Ages at which a silent subscription turns degraded, stale and critical; configuration guarantees
+/// `degraded < stale < critical`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Thresholds {
-    /// Age from which a subscription is degraded.
+    /// Age from which a subscription is degraded (default 180 s, the warning alert).
     pub degraded: Duration,
-    /// Age from which it is stale.
+    /// Age from which it is stale (default 300 s, the critical alert).
     pub stale: Duration,
-    /// Age from which it is critical.
+    /// Age from which it is critical (default 1 h).
     pub critical: Duration,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self {
+            degraded: Duration::from_secs(180),
+            stale: Duration::from_secs(300),
+            critical: Duration::from_secs(3600),
+        }
+    }
 }
 
 impl Thresholds {

@@ -1,0 +1,216 @@
+//! Prints the figures behind docs/benchmarks.md: ingest cost per message on real payload shapes (time and
+//! heap allocations), and scrape cost for a large configuration. Run with `cargo bench --bench ingest`.
+//!
+//! Figures, never assertions: these machines are shared and noisy. The allocation count is exact though,
+//! and the hot-path rule is that it is zero.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::{Duration, Instant};
+
+use marketfeed_exporter::metrics::{BuildInfo, Metrics};
+use marketfeed_exporter::model::{Channel, Sample, Subscription, Venue};
+use marketfeed_exporter::tracker::{ConnectionInfo, Thresholds, Tracker, unix_now};
+use marketfeed_exporter::venue::{self, Frame};
+
+/// Counts every allocation of the process, to prove the ingest path makes none.
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Relaxed);
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Relaxed);
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn fixture(path: &str) -> String {
+    let text = std::fs::read_to_string(format!("{}/tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR")))
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
+    // Frames arrive on one line; the doc examples are pretty-printed.
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    value.to_string()
+}
+
+/// One benchmark case: a venue, a channel, and one real frame of it as the socket delivers it.
+struct Case {
+    name: &'static str,
+    venue: Venue,
+    channel: &'static str,
+    symbol: &'static str,
+    frame: String,
+}
+
+fn cases() -> Vec<Case> {
+    let combined = |stream: &str, data: &str| format!("{{\"stream\":\"{stream}\",\"data\":{}}}", fixture(data));
+    vec![
+        Case {
+            name: "binance spot depth5",
+            venue: Venue::BinanceSpot,
+            channel: "depth5",
+            symbol: "BNBBTC",
+            frame: combined("bnbbtc@depth5", "binance-spot/depth-partial.json"),
+        },
+        Case {
+            name: "binance spot aggTrade",
+            venue: Venue::BinanceSpot,
+            channel: "aggTrade",
+            symbol: "NKNUSDT",
+            frame: fixture("binance-spot/combined-aggTrade-real.json"),
+        },
+        Case {
+            name: "binance usdm markPrice@1s",
+            venue: Venue::BinanceUsdm,
+            channel: "markPrice@1s",
+            symbol: "BTCUSDT",
+            frame: combined("btcusdt@markPrice@1s", "binance-usdm/markPriceUpdate.json"),
+        },
+        Case {
+            name: "binance usdm bookTicker",
+            venue: Venue::BinanceUsdm,
+            channel: "bookTicker",
+            symbol: "ETHUSDT",
+            frame: combined("ethusdt@bookTicker", "binance-usdm/bookTicker-2026-real.json"),
+        },
+        Case {
+            name: "bybit linear orderbook.1",
+            venue: Venue::BybitLinear,
+            channel: "orderbook.1",
+            symbol: "BTCUSDT",
+            frame: fixture("bybit/orderbook50-snapshot-linear.json").replace("orderbook.50.", "orderbook.1."),
+        },
+        Case {
+            name: "bybit linear tickers (delta)",
+            venue: Venue::BybitLinear,
+            channel: "tickers",
+            symbol: "AAVEUSDT",
+            frame: fixture("bybit/tickers-linear-delta-real.json"),
+        },
+        Case {
+            name: "bybit linear publicTrade",
+            venue: Venue::BybitLinear,
+            channel: "publicTrade",
+            symbol: "BTCUSDT",
+            frame: fixture("bybit/publicTrade-linear.json"),
+        },
+    ]
+}
+
+/// What the session does per data frame: decode the envelope, find the slot, decode the sample, record.
+#[inline(never)]
+fn ingest(case: &Case, lookup: &std::collections::HashMap<String, usize>, tracker: &Tracker, kind: marketfeed_exporter::model::ChannelKind) {
+    let Ok(Frame::Data { key, payload, ts_ms }) = venue::decode_frame(case.venue, &case.frame) else {
+        panic!("{}: not a data frame", case.name)
+    };
+    let slot = *lookup.get(key).expect("known key");
+    let sample = venue::decode_sample(kind, payload, ts_ms).expect("decodes");
+    tracker.record(slot, unix_now(), &sample);
+}
+
+fn bench_ingest() {
+    println!("## Ingest: decode + slot lookup + record, per message (one core)\n");
+    println!("| case | frame bytes | ns/msg | msgs/s | allocations/msg |");
+    println!("|---|---|---|---|---|");
+    for case in cases() {
+        let kind = venue::parse_channel(case.venue, case.channel).unwrap();
+        let sub = Subscription {
+            venue: case.venue,
+            channel: Channel { name: case.channel.into(), kind },
+            symbol: case.symbol.into(),
+        };
+        let conns = vec![ConnectionInfo { venue: case.venue, index: 0, slots: vec![0] }];
+        let tracker = Tracker::new(vec![sub], conns, Thresholds::default(), unix_now());
+        let lookup = [(venue::wire_key(case.venue, case.channel, case.symbol), 0)].into_iter().collect();
+        for _ in 0..10_000 {
+            ingest(&case, &lookup, &tracker, kind);
+        }
+        let n: u64 = 1_000_000;
+        let allocations = ALLOCATIONS.load(Relaxed);
+        let start = Instant::now();
+        for _ in 0..n {
+            ingest(black_box(&case), &lookup, &tracker, kind);
+        }
+        let elapsed = start.elapsed();
+        let allocated = ALLOCATIONS.load(Relaxed) - allocations;
+        assert_eq!(tracker.subscription(0).messages, n + 10_000);
+        let ns = elapsed.as_nanos() as f64 / n as f64;
+        println!(
+            "| {} | {} | {:.0} | {:.2} M | {} |",
+            case.name,
+            case.frame.len(),
+            ns,
+            1e3 / ns,
+            allocated as f64 / n as f64
+        );
+    }
+}
+
+fn bench_scrape() {
+    println!("\n## Scrape: render /metrics over a large configuration\n");
+    println!("| subscriptions | connections | render ms (median of 20) | exposition bytes |");
+    println!("|---|---|---|---|");
+    for symbols in [100usize, 1000] {
+        let mut subs = Vec::new();
+        for i in 0..symbols {
+            for (channel, kind) in [
+                ("markPrice@1s", venue::parse_channel(Venue::BinanceUsdm, "markPrice@1s").unwrap()),
+                ("bookTicker", venue::parse_channel(Venue::BinanceUsdm, "bookTicker").unwrap()),
+            ] {
+                subs.push(Subscription {
+                    venue: Venue::BinanceUsdm,
+                    channel: Channel { name: channel.into(), kind },
+                    symbol: format!("SYM{i}USDT"),
+                });
+            }
+        }
+        let n = subs.len();
+        let conns: Vec<ConnectionInfo> = (0..n)
+            .collect::<Vec<_>>()
+            .chunks(200)
+            .enumerate()
+            .map(|(index, slots)| ConnectionInfo { venue: Venue::BinanceUsdm, index, slots: slots.to_vec() })
+            .collect();
+        let connections = conns.len();
+        let tracker = Arc::new(Tracker::new(subs, conns, Thresholds::default(), unix_now()));
+        let price = rust_decimal::Decimal::from_str("43000.15").ok();
+        for slot in 0..n {
+            for _ in 0..3 {
+                tracker.record(slot, unix_now(), &Sample { event_time_ms: Some(1_790_000_000_000), price });
+            }
+        }
+        let build = BuildInfo { version: "bench".into(), revision: "bench".into(), rustc_version: "bench".into() };
+        let metrics = Metrics::new(tracker, build, false).unwrap();
+        let mut times: Vec<Duration> = (0..20)
+            .map(|_| {
+                let start = Instant::now();
+                black_box(metrics.render());
+                start.elapsed()
+            })
+            .collect();
+        times.sort();
+        println!("| {n} | {connections} | {:.2} | {} |", times[10].as_secs_f64() * 1e3, metrics.render().len());
+    }
+}
+
+fn main() {
+    // `cargo test` runs benches only when asked; `cargo bench` passes --bench.
+    bench_ingest();
+    bench_scrape();
+}

@@ -1,0 +1,1686 @@
+//! Configuration: `MARKETFEED_*` environment variables and Prometheus-style flags, checked strictly,
+//! with every problem reported at once.
+//!
+//! Owns parsing, defaults and validation only. It opens no socket, and knows venues only through
+//! `venue`'s default URLs, default channels and channel names.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use tokio_tungstenite::tungstenite::http::Uri;
+use humantime::format_duration;
+use serde::Deserialize;
+use tracing_subscriber::EnvFilter;
+
+use crate::model::{Channel, Venue};
+pub use crate::tracker::Thresholds;
+use crate::venue;
+
+/// The prefix of every configuration variable; other environment variables are ignored.
+pub const ENV_PREFIX: &str = "MARKETFEED_";
+
+const DEGRADED_AFTER: &str = "MARKETFEED_DEGRADED_AFTER";
+const STALE_AFTER: &str = "MARKETFEED_STALE_AFTER";
+const CRITICAL_AFTER: &str = "MARKETFEED_CRITICAL_AFTER";
+const IDLE_TIMEOUT: &str = "MARKETFEED_IDLE_TIMEOUT";
+const RESUBSCRIBE_AFTER: &str = "MARKETFEED_RESUBSCRIBE_AFTER";
+const LOG_FORMAT: &str = "MARKETFEED_LOG_FORMAT";
+const LOG_LEVEL: &str = "MARKETFEED_LOG_LEVEL";
+
+const LISTEN_ADDRESS_FLAG: &str = "--web.listen-address";
+const TELEMETRY_PATH_FLAG: &str = "--web.telemetry-path";
+
+const DEFAULT_SYMBOLS: [&str; 2] = ["BTCUSDT", "ETHUSDT"];
+const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+const DEFAULT_RESUBSCRIBE_AFTER: Duration = Duration::from_secs(10 * 60);
+const DEFAULT_LOG_LEVEL: &str = "info";
+const DEFAULT_LISTEN_ADDRESS: &str = ":10066";
+const DEFAULT_TELEMETRY_PATH: &str = "/metrics";
+
+/// A suggestion further than this from the mistyped name would be noise rather than help.
+const MAX_SUGGESTION_DISTANCE: usize = 3;
+
+/// The validated configuration of one exporter process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The watched venues only, in [`Venue::ALL`] order.
+    pub venues: Vec<VenueConfig>,
+    /// When a silent subscription changes status.
+    pub thresholds: Thresholds,
+    /// No data at all on a connection for this long: reconnect.
+    pub idle_timeout: Duration,
+    /// One subscription silent this long while its connection flows: resubscribe it.
+    pub resubscribe_after: Duration,
+    /// How log lines are written.
+    pub log_format: LogFormat,
+    /// A `tracing` `EnvFilter` directive string, already checked to parse.
+    pub log_level: String,
+    /// Where the HTTP server listens.
+    pub listen_address: SocketAddr,
+    /// Where metrics are served, e.g. `/metrics`.
+    pub telemetry_path: String,
+}
+
+/// What is watched on one venue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VenueConfig {
+    /// Which venue.
+    pub venue: Venue,
+    /// WebSocket base URL, without a trailing `/`.
+    pub url: String,
+    /// Uppercase symbols, in the configured order, without duplicates.
+    pub symbols: Vec<String>,
+    /// Channels, in the configured order, without duplicates.
+    pub channels: Vec<Channel>,
+}
+
+/// The log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable lines (default).
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+impl LogFormat {
+    /// The variable's spelling: `text` or `json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+    }
+}
+
+/// What the process was asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Action {
+    /// Serve (no action flag).
+    #[default]
+    Run,
+    /// `--check-config`: validate, print the summary, exit.
+    CheckConfig,
+    /// `--help` or `-h`: print [`help_text`], exit. Wins over every other action.
+    Help,
+    /// `--version`: print the version, exit. Wins over `--check-config`.
+    Version,
+}
+
+/// The parsed command line; values are checked by [`Config::load`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flags {
+    /// What to do.
+    pub action: Action,
+    /// `--web.listen-address`, default `:10066`.
+    pub listen_address: String,
+    /// `--web.telemetry-path`, default `/metrics`.
+    pub telemetry_path: String,
+}
+
+impl Default for Flags {
+    fn default() -> Self {
+        Flags {
+            action: Action::Run,
+            listen_address: DEFAULT_LISTEN_ADDRESS.to_owned(),
+            telemetry_path: DEFAULT_TELEMETRY_PATH.to_owned(),
+        }
+    }
+}
+
+/// Why a URL variable was rejected.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum UrlProblem {
+    /// The parser's own message.
+    #[error("{0}")]
+    Syntax(String),
+    /// Not `ws` or `wss`.
+    #[error("scheme must be ws or wss")]
+    Scheme,
+    /// No host, or an empty one.
+    #[error("missing host")]
+    MissingHost,
+}
+
+/// One configuration problem; its message starts with the flag or variable it is about.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// A command-line argument that is no known flag.
+    #[error("unknown flag {0} (see --help)")]
+    UnknownFlag(String),
+    /// A flag that needs a value came last, or before another flag.
+    #[error("{0}: missing value")]
+    MissingValue(&'static str),
+    /// A switch such as `--help` given `=value`.
+    #[error("{0}: takes no value")]
+    UnexpectedValue(&'static str),
+    /// A value flag given twice.
+    #[error("{0}: given more than once")]
+    RepeatedFlag(&'static str),
+    /// `--web.listen-address` that does not resolve to a socket address.
+    #[error("--web.listen-address: invalid address {0:?}")]
+    InvalidListenAddress(String),
+    /// `--web.telemetry-path` that is relative or collides with the fixed endpoints.
+    #[error(
+        "--web.telemetry-path: must start with '/' and must not be '/', '/-/...' or '/api/...'"
+    )]
+    InvalidTelemetryPath(String),
+    /// A `MARKETFEED_*` variable that nothing reads: most likely a typo.
+    #[error("{name}: unknown variable{}", did_you_mean(.suggestion))]
+    UnknownVariable {
+        /// The variable as set.
+        name: String,
+        /// The nearest known variable, when near enough.
+        suggestion: Option<String>,
+    },
+    /// A `_SYMBOLS` variable with no symbol in it.
+    #[error("{var}: empty symbol list")]
+    EmptySymbols {
+        /// The variable.
+        var: String,
+    },
+    /// A symbol with characters no venue uses.
+    #[error("{var}: invalid symbol {symbol:?} (letters, digits, '-' and '_' only)")]
+    InvalidSymbol {
+        /// The variable.
+        var: String,
+        /// The symbol as given.
+        symbol: String,
+    },
+    /// A symbol listed twice (compared after uppercasing).
+    #[error("{var}: symbol {symbol:?} listed twice")]
+    DuplicateSymbol {
+        /// The variable.
+        var: String,
+        /// The uppercased symbol.
+        symbol: String,
+    },
+    /// A `_URL` variable that is no WebSocket URL.
+    #[error("{var}: invalid URL {url:?}: {problem}")]
+    InvalidUrl {
+        /// The variable.
+        var: String,
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        problem: UrlProblem,
+    },
+    /// A `_URL` or `_CHANNELS` variable for a venue that is not watched, which would be ignored.
+    #[error("{var}: set, but {} is not, so {venue} is not watched", symbols_var(.venue))]
+    NotWatched {
+        /// The variable.
+        var: String,
+        /// The venue it belongs to.
+        venue: Venue,
+    },
+    /// A `_CHANNELS` variable with no channel in it.
+    #[error("{var}: empty channel list")]
+    EmptyChannels {
+        /// The variable.
+        var: String,
+    },
+    /// A channel the venue module does not know.
+    #[error("{var}: {reason}")]
+    InvalidChannel {
+        /// The variable.
+        var: String,
+        /// The venue module's explanation.
+        reason: String,
+    },
+    /// A channel listed twice.
+    #[error("{var}: channel {channel:?} listed twice")]
+    DuplicateChannel {
+        /// The variable.
+        var: String,
+        /// The channel as given.
+        channel: String,
+    },
+    /// A duration `humantime` cannot parse.
+    #[error("{var}: invalid duration {value:?} (use e.g. 30s, 5m, 1h)")]
+    InvalidDuration {
+        /// The variable.
+        var: &'static str,
+        /// The value as given.
+        value: String,
+    },
+    /// A zero duration, which would make a watchdog or a status meaningless.
+    #[error("{var}: must be greater than zero")]
+    ZeroDuration {
+        /// The variable.
+        var: &'static str,
+    },
+    /// Thresholds not strictly increasing.
+    #[error(
+        "{DEGRADED_AFTER}, {STALE_AFTER}, {CRITICAL_AFTER}: thresholds out of order ({}, {}, {}); need degraded < stale < critical",
+        human(.degraded), human(.stale), human(.critical)
+    )]
+    ThresholdsOutOfOrder {
+        /// Degraded threshold.
+        degraded: Duration,
+        /// Stale threshold.
+        stale: Duration,
+        /// Critical threshold.
+        critical: Duration,
+    },
+    /// A log format other than `text` or `json`.
+    #[error("{LOG_FORMAT}: invalid value {0:?} (expected text or json)")]
+    InvalidLogFormat(String),
+    /// A log level `EnvFilter` rejects, or an empty one.
+    #[error("{LOG_LEVEL}: invalid filter {0:?}")]
+    InvalidLogLevel(String),
+    /// `envy` rejected the known variables; cannot happen while every field is an optional string.
+    #[error("{ENV_PREFIX}*: {0}")]
+    Environment(String),
+}
+
+impl ConfigError {
+    /// The flag or variable the error is about, flags first: the order errors are reported in.
+    fn subject(&self) -> (bool, &str) {
+        use ConfigError::*;
+        match self {
+            UnknownFlag(flag) => (false, flag),
+            MissingValue(flag) | UnexpectedValue(flag) | RepeatedFlag(flag) => (false, flag),
+            InvalidListenAddress(_) => (false, LISTEN_ADDRESS_FLAG),
+            InvalidTelemetryPath(_) => (false, TELEMETRY_PATH_FLAG),
+            UnknownVariable { name: var, .. }
+            | EmptySymbols { var }
+            | InvalidSymbol { var, .. }
+            | DuplicateSymbol { var, .. }
+            | InvalidUrl { var, .. }
+            | NotWatched { var, .. }
+            | EmptyChannels { var }
+            | InvalidChannel { var, .. }
+            | DuplicateChannel { var, .. } => (true, var),
+            InvalidDuration { var, .. } | ZeroDuration { var } => (true, var),
+            ThresholdsOutOfOrder { .. } => (true, DEGRADED_AFTER),
+            InvalidLogFormat(_) => (true, LOG_FORMAT),
+            InvalidLogLevel(_) => (true, LOG_LEVEL),
+            Environment(_) => (true, ENV_PREFIX),
+        }
+    }
+}
+
+fn did_you_mean(suggestion: &Option<String>) -> String {
+    suggestion
+        .as_ref()
+        .map(|known| format!(" (did you mean {known}?)"))
+        .unwrap_or_default()
+}
+
+fn human(duration: &Duration) -> humantime::FormattedDuration {
+    format_duration(*duration)
+}
+
+/// Every problem found, sorted by the flag or variable it names (flags first); never empty.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl ConfigErrors {
+    /// The sort is stable, so problems with one variable keep the order of its items.
+    fn sorted(mut errors: Vec<ConfigError>) -> Self {
+        errors.sort_by(|a, b| a.subject().cmp(&b.subject()));
+        ConfigErrors(errors)
+    }
+}
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, error) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{error}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// Parses the command line, `args` without the program name.
+///
+/// Accepts `--flag=value` and `--flag value`, `--help`/`-h`, `--version` and `--check-config`.
+pub fn parse_flags(args: impl IntoIterator<Item = String>) -> Result<Flags, ConfigErrors> {
+    let mut flags = Flags::default();
+    let mut errors = Vec::new();
+    let mut seen = HashSet::new();
+    let mut args = args.into_iter().peekable();
+    while let Some(arg) = args.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((name, value)) => (name, Some(value)),
+            None => (arg.as_str(), None),
+        };
+        let (flag, target) = match name {
+            "-h" | "--help" => ("--help", None),
+            "--version" => ("--version", None),
+            "--check-config" => ("--check-config", None),
+            LISTEN_ADDRESS_FLAG => (LISTEN_ADDRESS_FLAG, Some(&mut flags.listen_address)),
+            TELEMETRY_PATH_FLAG => (TELEMETRY_PATH_FLAG, Some(&mut flags.telemetry_path)),
+            _ => {
+                errors.push(ConfigError::UnknownFlag(name.to_owned()));
+                continue;
+            }
+        };
+        let repeated = !seen.insert(flag);
+        match target {
+            None if inline.is_some() => errors.push(ConfigError::UnexpectedValue(flag)),
+            None => {}
+            Some(target) => {
+                // A following flag is no value: no address or path starts with '-'.
+                let value = inline
+                    .map(str::to_owned)
+                    .or_else(|| args.next_if(|next| !next.starts_with('-')));
+                match value {
+                    None => errors.push(ConfigError::MissingValue(flag)),
+                    Some(_) if repeated => errors.push(ConfigError::RepeatedFlag(flag)),
+                    Some(value) => *target = value,
+                }
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ConfigErrors::sorted(errors));
+    }
+    flags.action = if seen.contains("--help") {
+        Action::Help
+    } else if seen.contains("--version") {
+        Action::Version
+    } else if seen.contains("--check-config") {
+        Action::CheckConfig
+    } else {
+        Action::Run
+    };
+    Ok(flags)
+}
+
+impl Config {
+    /// Builds the configuration from `vars`, the whole environment (the caller passes
+    /// `std::env::vars()`), and the parsed `flags`.
+    ///
+    /// Only names starting with [`ENV_PREFIX`] are read, and an unknown one is an error.
+    pub fn load(
+        vars: impl IntoIterator<Item = (String, String)>,
+        flags: &Flags,
+    ) -> Result<Config, ConfigErrors> {
+        let mut errors = Vec::new();
+        let listen_address = keep(listen_address(&flags.listen_address), &mut errors);
+        let telemetry_path = keep(telemetry_path(&flags.telemetry_path), &mut errors);
+        let env = read_env(vars, &mut errors);
+        // Setting any _SYMBOLS opts every other venue out of the defaults, so that a sidecar for
+        // one market does not quietly watch four more.
+        let watch_by_default = Venue::ALL.iter().all(|&v| env.venue(v).symbols.is_none());
+        let venues = Venue::ALL
+            .into_iter()
+            .filter_map(|v| venue_config(v, env.venue(v), watch_by_default, &mut errors))
+            .collect();
+        let thresholds = thresholds(&env, &mut errors);
+        let idle_timeout = keep(
+            duration(IDLE_TIMEOUT, value(&env.idle_timeout), DEFAULT_IDLE_TIMEOUT),
+            &mut errors,
+        );
+        let resubscribe_after = keep(
+            duration(
+                RESUBSCRIBE_AFTER,
+                value(&env.resubscribe_after),
+                DEFAULT_RESUBSCRIBE_AFTER,
+            ),
+            &mut errors,
+        );
+        let log_format = keep(log_format(value(&env.log_format)), &mut errors);
+        let log_level = keep(log_level(value(&env.log_level)), &mut errors);
+
+        // Every `None` above recorded its problem, so the fallback arm never returns an empty list.
+        match (
+            thresholds,
+            idle_timeout,
+            resubscribe_after,
+            log_format,
+            log_level,
+            listen_address,
+            telemetry_path,
+        ) {
+            (
+                Some(thresholds),
+                Some(idle_timeout),
+                Some(resubscribe_after),
+                Some(log_format),
+                Some(log_level),
+                Some(listen_address),
+                Some(telemetry_path),
+            ) if errors.is_empty() => Ok(Config {
+                venues,
+                thresholds,
+                idle_timeout,
+                resubscribe_after,
+                log_format,
+                log_level,
+                listen_address,
+                telemetry_path,
+            }),
+            _ => Err(ConfigErrors::sorted(errors)),
+        }
+    }
+
+    /// A few lines saying what will be watched and served, for `--check-config` and the startup log.
+    pub fn summary(&self) -> String {
+        let mut lines: Vec<String> = self
+            .venues
+            .iter()
+            .map(|v| {
+                let channels: Vec<&str> = v.channels.iter().map(|c| c.name.as_str()).collect();
+                format!(
+                    "{}: {}, channels {}, symbols {}",
+                    v.venue,
+                    v.url,
+                    channels.join(","),
+                    v.symbols.join(",")
+                )
+            })
+            .collect();
+        let t = &self.thresholds;
+        lines.push(format!(
+            "thresholds: degraded after {}, stale after {}, critical after {}",
+            human(&t.degraded),
+            human(&t.stale),
+            human(&t.critical)
+        ));
+        lines.push(format!(
+            "idle timeout {}, resubscribe after {}",
+            human(&self.idle_timeout),
+            human(&self.resubscribe_after)
+        ));
+        lines.push(format!(
+            "log format {}, level {:?}",
+            self.log_format.as_str(),
+            self.log_level
+        ));
+        lines.push(format!(
+            "metrics at http://{}{}",
+            self.listen_address, self.telemetry_path
+        ));
+        lines.join("\n")
+    }
+}
+
+/// Usage, flags, and every `MARKETFEED_*` variable with its meaning and default.
+pub fn help_text() -> String {
+    let variables = variables();
+    let width = variables.iter().map(|v| v.name.len()).max().unwrap_or(0);
+    let table: String = variables
+        .iter()
+        .map(|v| {
+            format!(
+                "  {:width$}  {}\n  {:width$}  default: {}\n",
+                v.name, v.meaning, "", v.default
+            )
+        })
+        .collect();
+    format!(
+        "Usage: {program} [FLAGS]
+
+Exports the freshness of Binance and Bybit public WebSocket market data, per symbol, for Prometheus.
+
+Flags:
+  -h, --help                     Show this help and exit.
+      --version                  Show the version and exit.
+      --check-config             Check the configuration, print a summary and exit.
+      --web.listen-address=ADDR  Address to listen on; \":port\" means every IPv4 interface (default \"{DEFAULT_LISTEN_ADDRESS}\").
+      --web.telemetry-path=PATH  Path under which to expose metrics (default \"{DEFAULT_TELEMETRY_PATH}\").
+
+Environment (durations are written like 30s, 5m, 1h; an unknown {ENV_PREFIX}* variable is an error):
+{table}",
+        program = env!("CARGO_PKG_NAME"),
+    )
+}
+
+/// One known variable, as [`help_text`] lists it.
+struct Variable {
+    name: String,
+    default: String,
+    meaning: String,
+}
+
+impl Variable {
+    fn new(name: impl Into<String>, default: impl ToString, meaning: impl Into<String>) -> Self {
+        Variable {
+            name: name.into(),
+            default: default.to_string(),
+            meaning: meaning.into(),
+        }
+    }
+}
+
+/// Every known variable: the single list behind the unknown-variable check and [`help_text`].
+fn variables() -> Vec<Variable> {
+    let mut variables: Vec<Variable> = Venue::ALL
+        .into_iter()
+        .flat_map(|venue| {
+            [
+                Variable::new(
+                    venue_var(venue, "SYMBOLS"),
+                    format_args!("{} when no *_SYMBOLS variable is set", DEFAULT_SYMBOLS.join(",")),
+                    format!("Comma-separated symbols to watch on {venue}; setting any *_SYMBOLS watches only those venues."),
+                ),
+                Variable::new(
+                    venue_var(venue, "URL"),
+                    venue::default_url(venue),
+                    format!("WebSocket base URL of {venue} (ws:// or wss://)."),
+                ),
+                Variable::new(
+                    venue_var(venue, "CHANNELS"),
+                    venue::default_channels(venue).join(","),
+                    format!("Comma-separated {venue} stream names to subscribe to."),
+                ),
+            ]
+        })
+        .collect();
+    let silent = |status| format!("A subscription silent this long is {status}.");
+    let t = Thresholds::default();
+    variables.extend([
+        Variable::new(DEGRADED_AFTER, human(&t.degraded), silent("degraded")),
+        Variable::new(STALE_AFTER, human(&t.stale), silent("stale")),
+        Variable::new(CRITICAL_AFTER, human(&t.critical), silent("critical")),
+        Variable::new(
+            IDLE_TIMEOUT,
+            human(&DEFAULT_IDLE_TIMEOUT),
+            "No data at all on a connection this long: reconnect.",
+        ),
+        Variable::new(
+            RESUBSCRIBE_AFTER,
+            human(&DEFAULT_RESUBSCRIBE_AFTER),
+            "One subscription silent this long while its connection flows: resubscribe it.",
+        ),
+        Variable::new(
+            LOG_FORMAT,
+            LogFormat::default().as_str(),
+            "Log line format: text or json.",
+        ),
+        Variable::new(
+            LOG_LEVEL,
+            DEFAULT_LOG_LEVEL,
+            "tracing EnvFilter directives, e.g. info,marketfeed_exporter=debug.",
+        ),
+    ]);
+    variables
+}
+
+/// The known variables, as `envy` fills them in; field names are the variable names without the
+/// prefix, lowercased.
+#[derive(Debug, Default, PartialEq, Deserialize)]
+struct RawEnv {
+    binance_spot_symbols: Option<String>,
+    binance_spot_url: Option<String>,
+    binance_spot_channels: Option<String>,
+    binance_usdm_symbols: Option<String>,
+    binance_usdm_url: Option<String>,
+    binance_usdm_channels: Option<String>,
+    bybit_spot_symbols: Option<String>,
+    bybit_spot_url: Option<String>,
+    bybit_spot_channels: Option<String>,
+    bybit_linear_symbols: Option<String>,
+    bybit_linear_url: Option<String>,
+    bybit_linear_channels: Option<String>,
+    bybit_inverse_symbols: Option<String>,
+    bybit_inverse_url: Option<String>,
+    bybit_inverse_channels: Option<String>,
+    degraded_after: Option<String>,
+    stale_after: Option<String>,
+    critical_after: Option<String>,
+    idle_timeout: Option<String>,
+    resubscribe_after: Option<String>,
+    log_format: Option<String>,
+    log_level: Option<String>,
+}
+
+/// One venue's variables, trimmed.
+struct RawVenue<'a> {
+    symbols: Option<&'a str>,
+    url: Option<&'a str>,
+    channels: Option<&'a str>,
+}
+
+impl RawEnv {
+    fn venue(&self, venue: Venue) -> RawVenue<'_> {
+        let (symbols, url, channels) = match venue {
+            Venue::BinanceSpot => (
+                &self.binance_spot_symbols,
+                &self.binance_spot_url,
+                &self.binance_spot_channels,
+            ),
+            Venue::BinanceUsdm => (
+                &self.binance_usdm_symbols,
+                &self.binance_usdm_url,
+                &self.binance_usdm_channels,
+            ),
+            Venue::BybitSpot => (
+                &self.bybit_spot_symbols,
+                &self.bybit_spot_url,
+                &self.bybit_spot_channels,
+            ),
+            Venue::BybitLinear => (
+                &self.bybit_linear_symbols,
+                &self.bybit_linear_url,
+                &self.bybit_linear_channels,
+            ),
+            Venue::BybitInverse => (
+                &self.bybit_inverse_symbols,
+                &self.bybit_inverse_url,
+                &self.bybit_inverse_channels,
+            ),
+        };
+        RawVenue {
+            symbols: value(symbols),
+            url: value(url),
+            channels: value(channels),
+        }
+    }
+}
+
+/// A set variable's value, trimmed: ConfigMap values written as YAML block scalars end in a newline.
+fn value(field: &Option<String>) -> Option<&str> {
+    field.as_deref().map(str::trim)
+}
+
+/// Keeps the value, or records the problem.
+fn keep<T>(result: Result<T, ConfigError>, errors: &mut Vec<ConfigError>) -> Option<T> {
+    result.map_err(|error| errors.push(error)).ok()
+}
+
+fn venue_var(venue: Venue, suffix: &str) -> String {
+    format!("{ENV_PREFIX}{}_{suffix}", venue.env_name())
+}
+
+fn symbols_var(venue: &Venue) -> String {
+    venue_var(*venue, "SYMBOLS")
+}
+
+/// Rejects unknown `MARKETFEED_*` names (all of them, which `envy` alone would not) and lets
+/// `envy` read the rest.
+fn read_env(
+    vars: impl IntoIterator<Item = (String, String)>,
+    errors: &mut Vec<ConfigError>,
+) -> RawEnv {
+    let known: Vec<String> = variables().into_iter().map(|v| v.name).collect();
+    let (ours, unknown): (Vec<_>, Vec<_>) = vars
+        .into_iter()
+        .filter(|(name, _)| name.starts_with(ENV_PREFIX))
+        .partition(|(name, _)| known.contains(name));
+    errors.extend(
+        unknown
+            .into_iter()
+            .map(|(name, _)| unknown_variable(name, &known)),
+    );
+    envy::prefixed(ENV_PREFIX)
+        .from_iter(ours)
+        .unwrap_or_else(|error| {
+            errors.push(ConfigError::Environment(error.to_string()));
+            RawEnv::default()
+        })
+}
+
+fn unknown_variable(name: String, known: &[String]) -> ConfigError {
+    // Compared uppercased, so that a lowercase spelling of a known name is pointed to it.
+    let upper = name.to_uppercase();
+    let suggestion = known
+        .iter()
+        .map(|candidate| (edit_distance(&upper, candidate), candidate))
+        .min_by_key(|&(distance, _)| distance)
+        .filter(|&(distance, _)| distance <= MAX_SUGGESTION_DISTANCE)
+        .map(|(_, candidate)| candidate.clone());
+    ConfigError::UnknownVariable { name, suggestion }
+}
+
+/// Levenshtein distance, in characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let substitution = diagonal + usize::from(ca != cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[b.len()]
+}
+
+/// A venue's settings, or `None` when it is not watched or a problem was recorded.
+fn venue_config(
+    venue: Venue,
+    raw: RawVenue<'_>,
+    watch_by_default: bool,
+    errors: &mut Vec<ConfigError>,
+) -> Option<VenueConfig> {
+    let symbols = match raw.symbols {
+        Some(value) => symbols(&venue_var(venue, "SYMBOLS"), value, errors),
+        None if watch_by_default => Some(DEFAULT_SYMBOLS.map(str::to_owned).to_vec()),
+        None => {
+            for (suffix, value) in [("URL", raw.url), ("CHANNELS", raw.channels)] {
+                if value.is_some() {
+                    errors.push(ConfigError::NotWatched {
+                        var: venue_var(venue, suffix),
+                        venue,
+                    });
+                }
+            }
+            return None;
+        }
+    };
+    let url = match raw.url {
+        Some(value) => keep(url(venue_var(venue, "URL"), value), errors),
+        None => Some(venue::default_url(venue).to_owned()),
+    };
+    let channels_var = venue_var(venue, "CHANNELS");
+    // The defaults go through the same check, so a venue module that lists a channel it cannot
+    // parse fails loudly instead of watching less.
+    let channels = match raw.channels {
+        Some(value) => channels(venue, &channels_var, list_items(value), errors),
+        None => channels(
+            venue,
+            &channels_var,
+            venue::default_channels(venue).iter().copied(),
+            errors,
+        ),
+    };
+    Some(VenueConfig {
+        venue,
+        url: url?,
+        symbols: symbols?,
+        channels: channels?,
+    })
+}
+
+/// Comma-separated items, trimmed, empty ones skipped.
+fn list_items(value: &str) -> impl Iterator<Item = &str> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+}
+
+fn symbols(var: &str, value: &str, errors: &mut Vec<ConfigError>) -> Option<Vec<String>> {
+    let before = errors.len();
+    let mut symbols = Vec::new();
+    let mut seen = HashSet::new();
+    for item in list_items(value) {
+        if !item
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            errors.push(ConfigError::InvalidSymbol {
+                var: var.to_owned(),
+                symbol: item.to_owned(),
+            });
+            continue;
+        }
+        let symbol = item.to_ascii_uppercase();
+        if seen.insert(symbol.clone()) {
+            symbols.push(symbol);
+        } else {
+            push_once(
+                errors,
+                ConfigError::DuplicateSymbol {
+                    var: var.to_owned(),
+                    symbol,
+                },
+            );
+        }
+    }
+    if errors.len() == before && symbols.is_empty() {
+        errors.push(ConfigError::EmptySymbols {
+            var: var.to_owned(),
+        });
+    }
+    (errors.len() == before).then_some(symbols)
+}
+
+fn channels<'a>(
+    venue: Venue,
+    var: &str,
+    names: impl Iterator<Item = &'a str>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Vec<Channel>> {
+    let before = errors.len();
+    let mut channels: Vec<Channel> = Vec::new();
+    for name in names {
+        match venue::parse_channel(venue, name) {
+            Err(reason) => errors.push(ConfigError::InvalidChannel {
+                var: var.to_owned(),
+                reason,
+            }),
+            Ok(_) if channels.iter().any(|c| c.name == name) => push_once(
+                errors,
+                ConfigError::DuplicateChannel {
+                    var: var.to_owned(),
+                    channel: name.to_owned(),
+                },
+            ),
+            Ok(kind) => channels.push(Channel {
+                name: name.to_owned(),
+                kind,
+            }),
+        }
+    }
+    if errors.len() == before && channels.is_empty() {
+        errors.push(ConfigError::EmptyChannels {
+            var: var.to_owned(),
+        });
+    }
+    (errors.len() == before).then_some(channels)
+}
+
+/// An item listed three times is still one problem.
+fn push_once(errors: &mut Vec<ConfigError>, error: ConfigError) {
+    if !errors.contains(&error) {
+        errors.push(error);
+    }
+}
+
+fn url(var: String, value: &str) -> Result<String, ConfigError> {
+    let problem = match value.parse::<Uri>() {
+        Err(error) => Some(UrlProblem::Syntax(error.to_string())),
+        Ok(uri) if !matches!(uri.scheme_str(), Some("ws" | "wss")) => Some(UrlProblem::Scheme),
+        Ok(uri) if uri.host().is_none_or(str::is_empty) => Some(UrlProblem::MissingHost),
+        Ok(_) => None,
+    };
+    match problem {
+        Some(problem) => Err(ConfigError::InvalidUrl {
+            var,
+            url: value.to_owned(),
+            problem,
+        }),
+        // The feed appends its routes (`/stream`, `/ws`, `/public`), which must not double the slash.
+        None => Ok(value.trim_end_matches('/').to_owned()),
+    }
+}
+
+/// A duration variable: `default` when unset.
+fn duration(
+    var: &'static str,
+    value: Option<&str>,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    let Some(value) = value else {
+        return Ok(default);
+    };
+    match humantime::parse_duration(value) {
+        Err(_) => Err(ConfigError::InvalidDuration {
+            var,
+            value: value.to_owned(),
+        }),
+        Ok(Duration::ZERO) => Err(ConfigError::ZeroDuration { var }),
+        Ok(duration) => Ok(duration),
+    }
+}
+
+fn thresholds(env: &RawEnv, errors: &mut Vec<ConfigError>) -> Option<Thresholds> {
+    let default = Thresholds::default();
+    let mut read = |var, field, default| keep(duration(var, value(field), default), errors);
+    let degraded = read(DEGRADED_AFTER, &env.degraded_after, default.degraded);
+    let stale = read(STALE_AFTER, &env.stale_after, default.stale);
+    let critical = read(CRITICAL_AFTER, &env.critical_after, default.critical);
+    let (degraded, stale, critical) = (degraded?, stale?, critical?);
+    if degraded < stale && stale < critical {
+        Some(Thresholds {
+            degraded,
+            stale,
+            critical,
+        })
+    } else {
+        errors.push(ConfigError::ThresholdsOutOfOrder {
+            degraded,
+            stale,
+            critical,
+        });
+        None
+    }
+}
+
+fn log_format(value: Option<&str>) -> Result<LogFormat, ConfigError> {
+    match value {
+        None => Ok(LogFormat::default()),
+        Some("text") => Ok(LogFormat::Text),
+        Some("json") => Ok(LogFormat::Json),
+        Some(other) => Err(ConfigError::InvalidLogFormat(other.to_owned())),
+    }
+}
+
+fn log_level(value: Option<&str>) -> Result<String, ConfigError> {
+    let level = value.unwrap_or(DEFAULT_LOG_LEVEL);
+    // EnvFilter takes "" as "log nothing but errors", which an empty ConfigMap entry hardly means.
+    if level.is_empty() || EnvFilter::try_new(level).is_err() {
+        return Err(ConfigError::InvalidLogLevel(level.to_owned()));
+    }
+    Ok(level.to_owned())
+}
+
+fn listen_address(value: &str) -> Result<SocketAddr, ConfigError> {
+    let invalid = || ConfigError::InvalidListenAddress(value.to_owned());
+    // Prometheus exporters spell "every interface" as ":port".
+    let address = match value.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => value.to_owned(),
+    };
+    if let Ok(address) = address.parse::<SocketAddr>() {
+        return Ok(address);
+    }
+    // Only a host name goes to the resolver: getaddrinfo would read "1.2.3:80" as 1.2.0.3.
+    let host = address.rsplit_once(':').map_or("", |(host, _)| host);
+    if host.is_empty() || host.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return Err(invalid());
+    }
+    address
+        .to_socket_addrs()
+        .map_err(|_| invalid())?
+        .next()
+        .ok_or_else(invalid)
+}
+
+fn telemetry_path(value: &str) -> Result<String, ConfigError> {
+    // `/`, `/-/` and `/api/` belong to the landing page, health checks and the JSON API.
+    let reserved = value == "/" || value.starts_with("/-/") || value.starts_with("/api/");
+    if !value.starts_with('/') || reserved {
+        return Err(ConfigError::InvalidTelemetryPath(value.to_owned()));
+    }
+    Ok(value.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    use super::*;
+    use crate::model::ChannelKind;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|&(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    }
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigErrors> {
+        Config::load(vars(pairs), &Flags::default())
+    }
+
+    fn load_errors(pairs: &[(&str, &str)], flags: &Flags) -> Vec<String> {
+        match Config::load(vars(pairs), flags) {
+            Ok(config) => panic!("{pairs:?}: expected errors, got {config:?}"),
+            Err(errors) => errors.0.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    fn channel(name: &str, kind: ChannelKind) -> Channel {
+        Channel {
+            name: name.to_owned(),
+            kind,
+        }
+    }
+
+    fn strings(items: &[&str]) -> Vec<String> {
+        items.iter().map(|&s| s.to_owned()).collect()
+    }
+
+    fn default_venues() -> Vec<VenueConfig> {
+        let bybit = |venue, market| VenueConfig {
+            venue,
+            url: format!("wss://stream.bybit.com/v5/public/{market}"),
+            symbols: strings(&["BTCUSDT", "ETHUSDT"]),
+            channels: vec![
+                channel("orderbook.1", ChannelKind::BybitOrderbook),
+                channel("tickers", ChannelKind::BybitTickers),
+            ],
+        };
+        vec![
+            VenueConfig {
+                venue: Venue::BinanceSpot,
+                url: "wss://stream.binance.com:9443".to_owned(),
+                symbols: strings(&["BTCUSDT", "ETHUSDT"]),
+                channels: vec![
+                    channel("depth5", ChannelKind::BinanceSpotPartialDepth),
+                    channel("aggTrade", ChannelKind::BinanceTrade),
+                ],
+            },
+            VenueConfig {
+                venue: Venue::BinanceUsdm,
+                url: "wss://fstream.binance.com".to_owned(),
+                symbols: strings(&["BTCUSDT", "ETHUSDT"]),
+                channels: vec![
+                    channel("markPrice@1s", ChannelKind::BinanceMarkPrice),
+                    channel("bookTicker", ChannelKind::BinanceBookTicker),
+                ],
+            },
+            bybit(Venue::BybitSpot, "spot"),
+            bybit(Venue::BybitLinear, "linear"),
+            bybit(Venue::BybitInverse, "inverse"),
+        ]
+    }
+
+    fn default_config() -> Config {
+        Config {
+            venues: default_venues(),
+            thresholds: Thresholds {
+                degraded: Duration::from_secs(180),
+                stale: Duration::from_secs(300),
+                critical: Duration::from_secs(3600),
+            },
+            idle_timeout: Duration::from_secs(60),
+            resubscribe_after: Duration::from_secs(600),
+            log_format: LogFormat::Text,
+            log_level: "info".to_owned(),
+            listen_address: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 10066)),
+            telemetry_path: "/metrics".to_owned(),
+        }
+    }
+
+    #[test]
+    fn no_variables_gives_the_defaults() {
+        assert_eq!(load(&[]), Ok(default_config()));
+    }
+
+    #[test]
+    fn other_variables_are_ignored() {
+        let config = load(&[
+            ("PATH", "/bin"),
+            ("marketfeed_log_level", "x"),
+            ("MARKETFEED", "x"),
+        ]);
+        assert_eq!(config, Ok(default_config()));
+    }
+
+    #[test]
+    fn full_valid_config() {
+        let config = load(&[
+            ("MARKETFEED_BINANCE_SPOT_SYMBOLS", "btcusdt"),
+            ("MARKETFEED_BINANCE_SPOT_URL", "ws://127.0.0.1:9001/"),
+            ("MARKETFEED_BINANCE_SPOT_CHANNELS", "bookTicker"),
+            ("MARKETFEED_BINANCE_USDM_SYMBOLS", "SOLUSDT"),
+            (
+                "MARKETFEED_BINANCE_USDM_URL",
+                "wss://fstream.binancefuture.com",
+            ),
+            ("MARKETFEED_BINANCE_USDM_CHANNELS", "aggTrade,markPrice@1s"),
+            ("MARKETFEED_BYBIT_SPOT_SYMBOLS", "ETHUSDT"),
+            (
+                "MARKETFEED_BYBIT_SPOT_URL",
+                "wss://stream-testnet.bybit.com/v5/public/spot",
+            ),
+            ("MARKETFEED_BYBIT_SPOT_CHANNELS", "tickers"),
+            ("MARKETFEED_BYBIT_LINEAR_SYMBOLS", "BTCPERP"),
+            (
+                "MARKETFEED_BYBIT_LINEAR_URL",
+                "ws://[::1]:9002/v5/public/linear",
+            ),
+            ("MARKETFEED_BYBIT_LINEAR_CHANNELS", "orderbook.1"),
+            ("MARKETFEED_BYBIT_INVERSE_SYMBOLS", "BTCUSD,BTCUSDH26"),
+            ("MARKETFEED_BYBIT_INVERSE_URL", "wss://localhost"),
+            ("MARKETFEED_BYBIT_INVERSE_CHANNELS", "tickers,orderbook.1"),
+            ("MARKETFEED_DEGRADED_AFTER", "30s"),
+            ("MARKETFEED_STALE_AFTER", "1m 30s"),
+            ("MARKETFEED_CRITICAL_AFTER", "2h"),
+            ("MARKETFEED_IDLE_TIMEOUT", "15s"),
+            ("MARKETFEED_RESUBSCRIBE_AFTER", "2m"),
+            ("MARKETFEED_LOG_FORMAT", "json"),
+            ("MARKETFEED_LOG_LEVEL", "info,marketfeed_exporter=debug"),
+        ]);
+        let venue = |venue, url: &str, symbols: &[&str], channels| VenueConfig {
+            venue,
+            url: url.to_owned(),
+            symbols: strings(symbols),
+            channels,
+        };
+        let expected = Config {
+            venues: vec![
+                venue(
+                    Venue::BinanceSpot,
+                    "ws://127.0.0.1:9001",
+                    &["BTCUSDT"],
+                    vec![channel("bookTicker", ChannelKind::BinanceBookTicker)],
+                ),
+                venue(
+                    Venue::BinanceUsdm,
+                    "wss://fstream.binancefuture.com",
+                    &["SOLUSDT"],
+                    vec![
+                        channel("aggTrade", ChannelKind::BinanceTrade),
+                        channel("markPrice@1s", ChannelKind::BinanceMarkPrice),
+                    ],
+                ),
+                venue(
+                    Venue::BybitSpot,
+                    "wss://stream-testnet.bybit.com/v5/public/spot",
+                    &["ETHUSDT"],
+                    vec![channel("tickers", ChannelKind::BybitTickers)],
+                ),
+                venue(
+                    Venue::BybitLinear,
+                    "ws://[::1]:9002/v5/public/linear",
+                    &["BTCPERP"],
+                    vec![channel("orderbook.1", ChannelKind::BybitOrderbook)],
+                ),
+                venue(
+                    Venue::BybitInverse,
+                    "wss://localhost",
+                    &["BTCUSD", "BTCUSDH26"],
+                    vec![
+                        channel("tickers", ChannelKind::BybitTickers),
+                        channel("orderbook.1", ChannelKind::BybitOrderbook),
+                    ],
+                ),
+            ],
+            thresholds: Thresholds {
+                degraded: Duration::from_secs(30),
+                stale: Duration::from_secs(90),
+                critical: Duration::from_secs(7200),
+            },
+            idle_timeout: Duration::from_secs(15),
+            resubscribe_after: Duration::from_secs(120),
+            log_format: LogFormat::Json,
+            log_level: "info,marketfeed_exporter=debug".to_owned(),
+            ..default_config()
+        };
+        assert_eq!(config, Ok(expected));
+    }
+
+    #[test]
+    fn only_venues_with_symbols_are_watched() {
+        let config = load(&[
+            ("MARKETFEED_BYBIT_LINEAR_SYMBOLS", "BTCUSDT"),
+            ("MARKETFEED_BINANCE_USDM_SYMBOLS", "ETHUSDT"),
+        ]);
+        let watched: Vec<(Venue, Vec<String>)> = config
+            .unwrap_or_else(|e| panic!("{e}"))
+            .venues
+            .into_iter()
+            .map(|v| (v.venue, v.symbols))
+            .collect();
+        assert_eq!(
+            watched,
+            [
+                (Venue::BinanceUsdm, strings(&["ETHUSDT"])),
+                (Venue::BybitLinear, strings(&["BTCUSDT"])),
+            ]
+        );
+    }
+
+    #[test]
+    fn lists_and_values_are_normalised() {
+        let cases: &[(&str, &str, &[&str])] = &[
+            ("MARKETFEED_BYBIT_SPOT_SYMBOLS", "btcusdt", &["BTCUSDT"]),
+            (
+                "MARKETFEED_BYBIT_SPOT_SYMBOLS",
+                " ethusdt , BtcUsdt,,",
+                &["ETHUSDT", "BTCUSDT"],
+            ),
+            (
+                "MARKETFEED_BYBIT_SPOT_SYMBOLS",
+                "1000pepe-usdt_x\n",
+                &["1000PEPE-USDT_X"],
+            ),
+        ];
+        for &(var, value, expected) in cases {
+            let config = load(&[(var, value)]).unwrap_or_else(|e| panic!("{value:?}: {e}"));
+            assert_eq!(config.venues[0].symbols, strings(expected), "{value:?}");
+        }
+        let urls = [
+            (
+                "wss://stream.bybit.com/v5/public/spot/",
+                "wss://stream.bybit.com/v5/public/spot",
+            ),
+            ("ws://127.0.0.1:9001//", "ws://127.0.0.1:9001"),
+            (" wss://x\n", "wss://x"),
+        ];
+        for (value, expected) in urls {
+            let config = load(&[("MARKETFEED_BYBIT_SPOT_URL", value)]);
+            let url = config.map(|c| c.venues[2].url.clone());
+            assert_eq!(url, Ok(expected.to_owned()), "{value:?}");
+        }
+        let config = load(&[
+            ("MARKETFEED_LOG_FORMAT", "json\n"),
+            ("MARKETFEED_STALE_AFTER", " 4m "),
+        ]);
+        let config = config.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.log_format, LogFormat::Json);
+        assert_eq!(config.thresholds.stale, Duration::from_secs(240));
+    }
+
+    #[test]
+    fn each_problem_is_reported_exactly() {
+        let cases: &[(&[(&str, &str)], &[&str])] = &[
+            (
+                &[("MARKETFEED_BINANCE_SPOT_SYMBOL", "BTCUSDT")],
+                &[
+                    "MARKETFEED_BINANCE_SPOT_SYMBOL: unknown variable (did you mean MARKETFEED_BINANCE_SPOT_SYMBOLS?)",
+                ],
+            ),
+            (
+                &[("MARKETFEED_LOG_LEVL", "debug")],
+                &["MARKETFEED_LOG_LEVL: unknown variable (did you mean MARKETFEED_LOG_LEVEL?)"],
+            ),
+            (
+                &[("MARKETFEED_log_level", "debug")],
+                &["MARKETFEED_log_level: unknown variable (did you mean MARKETFEED_LOG_LEVEL?)"],
+            ),
+            (
+                &[("MARKETFEED_FOO", "1")],
+                &["MARKETFEED_FOO: unknown variable"],
+            ),
+            (&[("MARKETFEED_", "1")], &["MARKETFEED_: unknown variable"]),
+            (
+                &[("MARKETFEED_BYBIT_SPOT_SYMBOLS", "")],
+                &["MARKETFEED_BYBIT_SPOT_SYMBOLS: empty symbol list"],
+            ),
+            (
+                &[("MARKETFEED_BYBIT_SPOT_SYMBOLS", " , ,")],
+                &["MARKETFEED_BYBIT_SPOT_SYMBOLS: empty symbol list"],
+            ),
+            (
+                &[("MARKETFEED_BYBIT_SPOT_SYMBOLS", "BTC/USDT")],
+                &[
+                    r#"MARKETFEED_BYBIT_SPOT_SYMBOLS: invalid symbol "BTC/USDT" (letters, digits, '-' and '_' only)"#,
+                ],
+            ),
+            (
+                &[(
+                    "MARKETFEED_BYBIT_SPOT_SYMBOLS",
+                    "BTCUSDT,x y,btcusdt,ETHUSDT,BTCUSDT,é",
+                )],
+                &[
+                    r#"MARKETFEED_BYBIT_SPOT_SYMBOLS: invalid symbol "x y" (letters, digits, '-' and '_' only)"#,
+                    r#"MARKETFEED_BYBIT_SPOT_SYMBOLS: symbol "BTCUSDT" listed twice"#,
+                    r#"MARKETFEED_BYBIT_SPOT_SYMBOLS: invalid symbol "é" (letters, digits, '-' and '_' only)"#,
+                ],
+            ),
+            (
+                &[("MARKETFEED_BINANCE_SPOT_URL", "http://x")],
+                &[
+                    r#"MARKETFEED_BINANCE_SPOT_URL: invalid URL "http://x": scheme must be ws or wss"#,
+                ],
+            ),
+            (
+                &[("MARKETFEED_BINANCE_SPOT_URL", "stream.binance.com:9443")],
+                &[
+                    r#"MARKETFEED_BINANCE_SPOT_URL: invalid URL "stream.binance.com:9443": scheme must be ws or wss"#,
+                ],
+            ),
+            (
+                &[("MARKETFEED_BINANCE_SPOT_URL", "wss://:9443")],
+                &[r#"MARKETFEED_BINANCE_SPOT_URL: invalid URL "wss://:9443": missing host"#],
+            ),
+            (
+                &[("MARKETFEED_BINANCE_SPOT_URL", "wss://stream binance")],
+                &[
+                    r#"MARKETFEED_BINANCE_SPOT_URL: invalid URL "wss://stream binance": invalid uri character"#,
+                ],
+            ),
+            (
+                &[("MARKETFEED_BINANCE_SPOT_URL", "")],
+                &[r#"MARKETFEED_BINANCE_SPOT_URL: invalid URL "": empty string"#],
+            ),
+            (
+                &[
+                    ("MARKETFEED_BINANCE_SPOT_SYMBOLS", "BTCUSDT"),
+                    ("MARKETFEED_BYBIT_SPOT_URL", "wss://x"),
+                    ("MARKETFEED_BYBIT_SPOT_CHANNELS", "tickers"),
+                ],
+                &[
+                    "MARKETFEED_BYBIT_SPOT_CHANNELS: set, but MARKETFEED_BYBIT_SPOT_SYMBOLS is not, so bybit/spot is not watched",
+                    "MARKETFEED_BYBIT_SPOT_URL: set, but MARKETFEED_BYBIT_SPOT_SYMBOLS is not, so bybit/spot is not watched",
+                ],
+            ),
+            (
+                &[("MARKETFEED_BINANCE_SPOT_CHANNELS", " , ")],
+                &["MARKETFEED_BINANCE_SPOT_CHANNELS: empty channel list"],
+            ),
+            (
+                &[(
+                    "MARKETFEED_BINANCE_SPOT_CHANNELS",
+                    "aggTrade,depth5, aggTrade,aggTrade",
+                )],
+                &[r#"MARKETFEED_BINANCE_SPOT_CHANNELS: channel "aggTrade" listed twice"#],
+            ),
+            (
+                &[("MARKETFEED_STALE_AFTER", "5")],
+                &[r#"MARKETFEED_STALE_AFTER: invalid duration "5" (use e.g. 30s, 5m, 1h)"#],
+            ),
+            (
+                &[("MARKETFEED_RESUBSCRIBE_AFTER", "-1s")],
+                &[r#"MARKETFEED_RESUBSCRIBE_AFTER: invalid duration "-1s" (use e.g. 30s, 5m, 1h)"#],
+            ),
+            (
+                &[("MARKETFEED_IDLE_TIMEOUT", "0s")],
+                &["MARKETFEED_IDLE_TIMEOUT: must be greater than zero"],
+            ),
+            (
+                &[("MARKETFEED_DEGRADED_AFTER", "0m")],
+                &["MARKETFEED_DEGRADED_AFTER: must be greater than zero"],
+            ),
+            (
+                &[
+                    ("MARKETFEED_DEGRADED_AFTER", "5m"),
+                    ("MARKETFEED_STALE_AFTER", "3m"),
+                ],
+                &[
+                    "MARKETFEED_DEGRADED_AFTER, MARKETFEED_STALE_AFTER, MARKETFEED_CRITICAL_AFTER: thresholds out of order (5m, 3m, 1h); need degraded < stale < critical",
+                ],
+            ),
+            (
+                &[("MARKETFEED_CRITICAL_AFTER", "300s")],
+                &[
+                    "MARKETFEED_DEGRADED_AFTER, MARKETFEED_STALE_AFTER, MARKETFEED_CRITICAL_AFTER: thresholds out of order (3m, 5m, 5m); need degraded < stale < critical",
+                ],
+            ),
+            // An unreadable threshold is not also compared.
+            (
+                &[
+                    ("MARKETFEED_DEGRADED_AFTER", "soon"),
+                    ("MARKETFEED_CRITICAL_AFTER", "1s"),
+                ],
+                &[r#"MARKETFEED_DEGRADED_AFTER: invalid duration "soon" (use e.g. 30s, 5m, 1h)"#],
+            ),
+            (
+                &[("MARKETFEED_LOG_FORMAT", "xml")],
+                &[r#"MARKETFEED_LOG_FORMAT: invalid value "xml" (expected text or json)"#],
+            ),
+            (
+                &[("MARKETFEED_LOG_FORMAT", "JSON")],
+                &[r#"MARKETFEED_LOG_FORMAT: invalid value "JSON" (expected text or json)"#],
+            ),
+            (
+                &[("MARKETFEED_LOG_LEVEL", "marketfeed=loud")],
+                &[r#"MARKETFEED_LOG_LEVEL: invalid filter "marketfeed=loud""#],
+            ),
+            (
+                &[("MARKETFEED_LOG_LEVEL", " ")],
+                &[r#"MARKETFEED_LOG_LEVEL: invalid filter """#],
+            ),
+            // Everything at once, sorted by variable, items of one variable in their own order.
+            (
+                &[
+                    ("MARKETFEED_STALE_AFTER", "5 mins ago"),
+                    ("MARKETFEED_BYBIT_SPOT_SYMBOLS", "a.b,c.d"),
+                    ("MARKETFEED_BINANCE_SPOT_SYMBOL", "BTCUSDT"),
+                    ("MARKETFEED_LOG_FORMAT", "yaml"),
+                ],
+                &[
+                    "MARKETFEED_BINANCE_SPOT_SYMBOL: unknown variable (did you mean MARKETFEED_BINANCE_SPOT_SYMBOLS?)",
+                    r#"MARKETFEED_BYBIT_SPOT_SYMBOLS: invalid symbol "a.b" (letters, digits, '-' and '_' only)"#,
+                    r#"MARKETFEED_BYBIT_SPOT_SYMBOLS: invalid symbol "c.d" (letters, digits, '-' and '_' only)"#,
+                    r#"MARKETFEED_LOG_FORMAT: invalid value "yaml" (expected text or json)"#,
+                    r#"MARKETFEED_STALE_AFTER: invalid duration "5 mins ago" (use e.g. 30s, 5m, 1h)"#,
+                ],
+            ),
+        ];
+        for &(pairs, expected) in cases {
+            assert_eq!(load_errors(pairs, &Flags::default()), expected, "{pairs:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_channel_carries_the_venue_modules_reason() {
+        let var = "MARKETFEED_BINANCE_SPOT_CHANNELS";
+        let reason = venue::parse_channel(Venue::BinanceSpot, "foo").err();
+        let expected = reason.map(|reason| vec![format!("{var}: {reason}")]);
+        assert_eq!(
+            Some(load_errors(&[(var, "foo")], &Flags::default())),
+            expected
+        );
+    }
+
+    #[test]
+    fn bad_flag_values_are_reported_first() {
+        let flags = |listen_address: &str, telemetry_path: &str| Flags {
+            action: Action::Run,
+            listen_address: listen_address.to_owned(),
+            telemetry_path: telemetry_path.to_owned(),
+        };
+        let path_error =
+            "--web.telemetry-path: must start with '/' and must not be '/', '/-/...' or '/api/...'";
+        let cases: &[(&str, &str, &[&str])] = &[
+            (
+                "nonsense",
+                "/metrics",
+                &[r#"--web.listen-address: invalid address "nonsense""#],
+            ),
+            (
+                ":99999",
+                "/metrics",
+                &[r#"--web.listen-address: invalid address ":99999""#],
+            ),
+            (
+                "",
+                "/metrics",
+                &[r#"--web.listen-address: invalid address """#],
+            ),
+            (":10066", "metrics", &[path_error]),
+            (":10066", "/", &[path_error]),
+            (":10066", "/-/metrics", &[path_error]),
+            (":10066", "/api/metrics", &[path_error]),
+            (
+                "1.2.3:80",
+                "",
+                &[
+                    r#"--web.listen-address: invalid address "1.2.3:80""#,
+                    path_error,
+                ],
+            ),
+        ];
+        for &(listen_address, telemetry_path, expected) in cases {
+            let errors = load_errors(&[], &flags(listen_address, telemetry_path));
+            assert_eq!(errors, expected, "{listen_address:?} {telemetry_path:?}");
+        }
+        let errors = load_errors(&[("MARKETFEED_A", "")], &flags("x", "/metrics"));
+        assert_eq!(
+            errors,
+            [
+                r#"--web.listen-address: invalid address "x""#,
+                "MARKETFEED_A: unknown variable"
+            ]
+        );
+    }
+
+    #[test]
+    fn listen_address_forms() {
+        let cases = [
+            (":10066", SocketAddr::from((Ipv4Addr::UNSPECIFIED, 10066))),
+            (
+                "127.0.0.1:9000",
+                SocketAddr::from((Ipv4Addr::LOCALHOST, 9000)),
+            ),
+            ("[::1]:9000", SocketAddr::from((Ipv6Addr::LOCALHOST, 9000))),
+            (
+                "[::]:10066",
+                SocketAddr::from((Ipv6Addr::UNSPECIFIED, 10066)),
+            ),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(listen_address(value), Ok(expected), "{value:?}");
+        }
+        let resolved = listen_address("localhost:1234").map(|a| (a.ip().is_loopback(), a.port()));
+        assert_eq!(resolved, Ok((true, 1234)));
+    }
+
+    #[test]
+    fn telemetry_path_forms() {
+        for path in ["/metrics", "/api", "/-", "/x/metrics"] {
+            assert_eq!(telemetry_path(path), Ok(path.to_owned()));
+        }
+    }
+
+    #[test]
+    fn flags_forms() {
+        let flags = |action, listen_address: &str, telemetry_path: &str| Flags {
+            action,
+            listen_address: listen_address.to_owned(),
+            telemetry_path: telemetry_path.to_owned(),
+        };
+        let cases: &[(&[&str], Result<Flags, &[&str]>)] = &[
+            (&[], Ok(Flags::default())),
+            (
+                &["--check-config"],
+                Ok(flags(Action::CheckConfig, ":10066", "/metrics")),
+            ),
+            (
+                &["--version"],
+                Ok(flags(Action::Version, ":10066", "/metrics")),
+            ),
+            (&["-h"], Ok(flags(Action::Help, ":10066", "/metrics"))),
+            (
+                &["--version", "--help", "--check-config"],
+                Ok(flags(Action::Help, ":10066", "/metrics")),
+            ),
+            (
+                &["--check-config", "--version"],
+                Ok(flags(Action::Version, ":10066", "/metrics")),
+            ),
+            (
+                &["--web.listen-address=:9999", "--web.telemetry-path", "/m"],
+                Ok(flags(Action::Run, ":9999", "/m")),
+            ),
+            (
+                &[
+                    "--web.listen-address",
+                    "[::1]:80",
+                    "--web.telemetry-path=/a=b",
+                ],
+                Ok(flags(Action::Run, "[::1]:80", "/a=b")),
+            ),
+            // The value is checked by `Config::load`, not here.
+            (
+                &["--web.telemetry-path="],
+                Ok(flags(Action::Run, ":10066", "")),
+            ),
+            (&["--foo"], Err(&["unknown flag --foo (see --help)"])),
+            (
+                &["--foo=bar", "baz"],
+                Err(&[
+                    "unknown flag --foo (see --help)",
+                    "unknown flag baz (see --help)",
+                ]),
+            ),
+            (
+                &["--web.listen-address"],
+                Err(&["--web.listen-address: missing value"]),
+            ),
+            (
+                &["--web.listen-address", "--check-config"],
+                Err(&["--web.listen-address: missing value"]),
+            ),
+            (
+                &["--web.telemetry-path=/a", "--web.telemetry-path", "/b"],
+                Err(&["--web.telemetry-path: given more than once"]),
+            ),
+            (&["--help=yes"], Err(&["--help: takes no value"])),
+            (
+                &[
+                    "--web.telemetry-path",
+                    "--web.listen-address",
+                    "-h",
+                    "--zzz",
+                ],
+                Err(&[
+                    "--web.listen-address: missing value",
+                    "--web.telemetry-path: missing value",
+                    "unknown flag --zzz (see --help)",
+                ]),
+            ),
+        ];
+        for (args, expected) in cases {
+            let parsed = parse_flags(args.iter().map(|&a| a.to_owned()));
+            let parsed =
+                parsed.map_err(|e| e.0.iter().map(ToString::to_string).collect::<Vec<_>>());
+            let expected = expected.clone().map_err(strings);
+            assert_eq!(parsed, expected, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn errors_display_one_per_line() {
+        let errors = load(&[("MARKETFEED_A", ""), ("MARKETFEED_B", "")]).err();
+        let text = errors.map(|e| e.to_string());
+        assert_eq!(
+            text.as_deref(),
+            Some("MARKETFEED_A: unknown variable\nMARKETFEED_B: unknown variable")
+        );
+    }
+
+    #[test]
+    fn summary_of_the_defaults() {
+        let expected = "\
+binance/spot: wss://stream.binance.com:9443, channels depth5,aggTrade, symbols BTCUSDT,ETHUSDT
+binance/usdm: wss://fstream.binance.com, channels markPrice@1s,bookTicker, symbols BTCUSDT,ETHUSDT
+bybit/spot: wss://stream.bybit.com/v5/public/spot, channels orderbook.1,tickers, symbols BTCUSDT,ETHUSDT
+bybit/linear: wss://stream.bybit.com/v5/public/linear, channels orderbook.1,tickers, symbols BTCUSDT,ETHUSDT
+bybit/inverse: wss://stream.bybit.com/v5/public/inverse, channels orderbook.1,tickers, symbols BTCUSDT,ETHUSDT
+thresholds: degraded after 3m, stale after 5m, critical after 1h
+idle timeout 1m, resubscribe after 10m
+log format text, level \"info\"
+metrics at http://0.0.0.0:10066/metrics";
+        assert_eq!(default_config().summary(), expected);
+    }
+
+    #[test]
+    fn help_lists_every_variable_with_its_default() {
+        let help = help_text();
+        let expected_lines = [
+            "  MARKETFEED_BINANCE_SPOT_SYMBOLS    Comma-separated symbols to watch on binance/spot; setting any *_SYMBOLS watches only those venues.",
+            "                                     default: BTCUSDT,ETHUSDT when no *_SYMBOLS variable is set",
+            "  MARKETFEED_BINANCE_USDM_CHANNELS   Comma-separated binance/usdm stream names to subscribe to.",
+            "                                     default: markPrice@1s,bookTicker",
+            "                                     default: wss://stream.bybit.com/v5/public/inverse",
+            "  MARKETFEED_DEGRADED_AFTER          A subscription silent this long is degraded.",
+            "                                     default: 3m",
+            "                                     default: 10m",
+            "  MARKETFEED_LOG_LEVEL               tracing EnvFilter directives, e.g. info,marketfeed_exporter=debug.",
+        ];
+        for line in expected_lines {
+            assert!(
+                help.lines().any(|l| l == line),
+                "missing {line:?} in\n{help}"
+            );
+        }
+        let listed = help
+            .lines()
+            .filter(|l| l.starts_with("  MARKETFEED_"))
+            .count();
+        assert_eq!(listed, 22);
+    }
+
+    /// The known names and `RawEnv`'s fields must agree, or a documented variable would be
+    /// accepted and then silently dropped by envy.
+    #[test]
+    fn every_known_variable_reaches_envy() {
+        let names: Vec<String> = variables().into_iter().map(|v| v.name).collect();
+        assert_eq!(names.len(), 22);
+        assert_eq!(names.iter().collect::<HashSet<_>>().len(), names.len());
+        for name in names {
+            let mut errors = Vec::new();
+            let raw = read_env([(name.clone(), "x".to_owned())], &mut errors);
+            assert_eq!(
+                (errors, raw == RawEnv::default()),
+                (vec![], false),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn edit_distances() {
+        let cases = [
+            ("", "", 0),
+            ("abc", "", 3),
+            ("", "ab", 2),
+            ("kitten", "sitting", 3),
+            ("ab", "ba", 2),
+            ("é", "e", 1),
+        ];
+        for (a, b, expected) in cases {
+            assert_eq!(edit_distance(a, b), expected, "{a:?} {b:?}");
+        }
+    }
+}

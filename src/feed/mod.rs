@@ -1,0 +1,170 @@
+//! The only code that touches an exchange socket: connect, subscribe, heartbeats, watchdogs, reconnects.
+//!
+//! One [`Connection`] task per WebSocket. Each session runs in [`session`]; this file owns the reconnect loop,
+//! its backoff and the connection-attempt budget. Wire formats come from [`crate::venue`]; freshness goes
+//! to the [`Tracker`]. Knows nothing of Prometheus or HTTP.
+
+mod limiter;
+mod session;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+pub use limiter::ConnectLimiter;
+
+use crate::backoff::Backoff;
+use crate::model::{ChannelKind, Venue};
+use crate::tracker::{Reason, Tracker};
+use crate::venue::Policy;
+
+/// Timing of the feed that is ours to choose rather than the venue's.
+#[derive(Debug, Clone)]
+pub struct FeedSettings {
+    /// No data message at all on a connection for this long reconnects it (`MARKETFEED_IDLE_TIMEOUT`).
+    pub idle_timeout: Duration,
+    /// One subscription silent this long while its connection flows is resubscribed (`MARKETFEED_RESUBSCRIBE_AFTER`).
+    pub resubscribe_after: Duration,
+    /// Reconnect delays.
+    pub backoff: Backoff,
+    /// A session must stay up this long before the backoff resets, so a server that accepts and then drops
+    /// us at once is still retried ever more slowly.
+    pub stable_after: Duration,
+    /// TCP + TLS + WebSocket handshake deadline.
+    pub connect_timeout: Duration,
+    /// A subscribe request unanswered this long ends the session as `subscribe_failed`.
+    pub ack_timeout: Duration,
+    /// How often watchdogs are checked and queued requests considered.
+    pub tick: Duration,
+}
+
+impl FeedSettings {
+    /// The defaults for everything not configured.
+    pub fn new(idle_timeout: Duration, resubscribe_after: Duration) -> Self {
+        Self {
+            idle_timeout,
+            resubscribe_after,
+            backoff: Backoff::default(),
+            stable_after: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(10),
+            ack_timeout: Duration::from_secs(10),
+            tick: Duration::from_millis(100),
+        }
+    }
+}
+
+/// One subscription as the connection sees it.
+#[derive(Debug, Clone)]
+pub struct Stream {
+    /// The wire key (`btcusdt@aggTrade`, `orderbook.1.BTCUSDT`).
+    pub key: String,
+    /// Its tracker slot.
+    pub slot: usize,
+    /// How to decode it.
+    pub kind: ChannelKind,
+}
+
+/// One WebSocket connection and everything it needs to run on its own.
+pub struct Connection {
+    /// Global index in the tracker's connection list.
+    pub id: usize,
+    /// The venue.
+    pub venue: Venue,
+    /// Index within the venue (the `connection` label).
+    pub index: usize,
+    /// Full URL including the route.
+    pub url: String,
+    /// What it subscribes.
+    pub streams: Vec<Stream>,
+    /// The venue's limits and heartbeat.
+    pub policy: Policy,
+    /// Our timing.
+    pub settings: FeedSettings,
+    /// Where freshness goes.
+    pub tracker: Arc<Tracker>,
+    /// Connection-attempt budget shared with the other connections to the same exchange.
+    pub limiter: Arc<ConnectLimiter>,
+}
+
+/// How a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// The process is shutting down.
+    Shutdown,
+    /// The session ended for this reason; `healthy` when it had stayed up for `stable_after`.
+    Lost { reason: Reason, healthy: bool },
+}
+
+impl Connection {
+    /// Keeps the connection alive until `shutdown` turns true.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let config = WebSocketConfig::default()
+            // Real feeds trickle one small frame per read and tungstenite zero-fills the read buffer.
+            .read_buffer_size(16 * 1024)
+            // Bounds memory against a hostile or broken peer; the largest real frames (all-market arrays)
+            // are a few hundred KiB.
+            .max_message_size(Some(8 << 20))
+            .max_frame_size(Some(8 << 20));
+        let mut attempt = 0u32;
+        loop {
+            tokio::select! {
+                _ = self.limiter.acquire() => {}
+                () = stopped(&mut shutdown) => return,
+            }
+            let connect = tokio::time::timeout(
+                self.settings.connect_timeout,
+                tokio_tungstenite::connect_async_with_config(self.url.as_str(), Some(config), true),
+            );
+            let outcome = tokio::select! {
+                outcome = connect => outcome,
+                () = stopped(&mut shutdown) => return,
+            };
+            let ending = match outcome {
+                Ok(Ok((ws, _response))) => session::Session::new(&self).run(ws, &mut shutdown).await,
+                Ok(Err(e)) => self.handshake_failed(&e.to_string(), attempt),
+                Err(_) => self.handshake_failed("timed out", attempt),
+            };
+            let Ending::Lost { reason, healthy } = ending else { return };
+            self.tracker.connection_down(self.id, reason);
+            let delay = if reason.is_planned() {
+                attempt = 0;
+                Duration::ZERO
+            } else {
+                if healthy {
+                    attempt = 0;
+                }
+                let delay = self.settings.backoff.delay(attempt, fastrand::f64());
+                attempt = attempt.saturating_add(1);
+                delay
+            };
+            if reason != Reason::HandshakeFailed {
+                tracing::info!(
+                    venue = %self.venue, connection = self.index, reason = reason.as_str(),
+                    retry_in = ?delay, "connection ended, reconnecting"
+                );
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                () = stopped(&mut shutdown) => return,
+            }
+        }
+    }
+
+    fn handshake_failed(&self, error: &str, attempt: u32) -> Ending {
+        // One readable line per failed attempt; the backoff keeps them rare.
+        let ceiling = self.settings.backoff.delay(attempt, 1.0);
+        tracing::warn!(
+            venue = %self.venue, connection = self.index, url = %self.url, error,
+            "connect failed; retrying with backoff (up to {ceiling:?})"
+        );
+        Ending::Lost { reason: Reason::HandshakeFailed, healthy: false }
+    }
+}
+
+/// Resolves once the shutdown flag is set (or its sender is gone). Returns `()` so no watch guard, which is
+/// not `Send`, is held inside a `select!`.
+pub(crate) async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}

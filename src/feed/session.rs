@@ -1,0 +1,391 @@
+//! One WebSocket session: paced subscribe batches, ack checks, heartbeats, the two watchdogs, per-stream
+//! resubscribe, and the ingest hot path into the tracker.
+//!
+//! Owns the state that lives exactly as long as one socket; the reconnect loop around it is in the parent.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use super::{Connection, Ending};
+use crate::tracker::{Reason, unix_now};
+use crate::venue::{self, Frame, Heartbeat, RequestId};
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Deadline for one write; a peer that stops reading must not wedge the session.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Subscribe,
+    Unsubscribe,
+}
+
+/// A control request: one op over some of the connection's streams (indices into `Connection::streams`).
+#[derive(Debug)]
+struct Request {
+    op: Op,
+    streams: Vec<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StreamState {
+    /// Queued or awaiting its ack.
+    Pending,
+    /// Acked at `since`.
+    Subscribed { since: Instant },
+    /// The venue refused it on this connection; retried on the next one.
+    Rejected,
+}
+
+/// What a frame changed, for the select loop.
+enum Outcome {
+    Continue,
+    End(Reason),
+}
+
+pub(super) struct Session<'c> {
+    conn: &'c Connection,
+    lookup: HashMap<&'c str, usize>,
+    states: Vec<StreamState>,
+    queue: VecDeque<Request>,
+    pending: HashMap<RequestId, (Request, Instant)>,
+    next_id: RequestId,
+    start: Instant,
+    /// Set by every data frame, folded into `last_data` on the next tick: reading the monotonic clock once
+    /// per tick instead of once per message.
+    got_data: bool,
+    last_data: Instant,
+    last_server_ping: Instant,
+    last_client_ping: Instant,
+    ping_outstanding: Option<Instant>,
+    last_send: Option<Instant>,
+    decode_error_logged: bool,
+    announced: bool,
+}
+
+impl<'c> Session<'c> {
+    pub(super) fn new(conn: &'c Connection) -> Self {
+        let start = Instant::now();
+        let lookup = conn.streams.iter().enumerate().map(|(i, s)| (s.key.as_str(), i)).collect();
+        let batch = conn.policy.max_args_per_request.max(1);
+        let all: Vec<usize> = (0..conn.streams.len()).collect();
+        let queue = all.chunks(batch).map(|c| Request { op: Op::Subscribe, streams: c.to_vec() }).collect();
+        Self {
+            conn,
+            lookup,
+            states: vec![StreamState::Pending; conn.streams.len()],
+            queue,
+            pending: HashMap::new(),
+            next_id: 1,
+            start,
+            got_data: false,
+            last_data: start,
+            last_server_ping: start,
+            last_client_ping: start,
+            ping_outstanding: None,
+            last_send: None,
+            decode_error_logged: false,
+            announced: false,
+        }
+    }
+
+    pub(super) async fn run(mut self, mut ws: Socket, shutdown: &mut watch::Receiver<bool>) -> Ending {
+        let conn = self.conn;
+        conn.tracker.connection_up(conn.id, unix_now());
+        tracing::info!(venue = %conn.venue, connection = conn.index, url = %conn.url, streams = conn.streams.len(), "connected");
+        let mut tick = tokio::time::interval(conn.settings.tick);
+        tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let reason = loop {
+            let outcome = tokio::select! {
+                () = super::stopped(shutdown) => None,
+                frame = ws.next() => Some(self.on_message(&mut ws, frame).await),
+                _ = tick.tick() => Some(self.on_tick(&mut ws).await),
+            };
+            match outcome {
+                Some(Outcome::Continue) => {}
+                Some(Outcome::End(reason)) => break reason,
+                None => {
+                    close(&mut ws, CloseCode::Away, "exporter shutting down").await;
+                    return Ending::Shutdown;
+                }
+            }
+        };
+        if matches!(reason, Reason::Scheduled | Reason::IdleTimeout | Reason::HeartbeatTimeout | Reason::SubscribeFailed) {
+            close(&mut ws, CloseCode::Normal, reason.as_str()).await;
+        }
+        Ending::Lost { reason, healthy: self.start.elapsed() >= conn.settings.stable_after }
+    }
+
+    /// A close by the venue near its connection lifetime is its scheduled rollover, not an incident.
+    fn closed(&self) -> Reason {
+        match self.conn.policy.max_connection_age {
+            Some(max) if self.start.elapsed() + max / 100 >= max => Reason::Scheduled,
+            _ => Reason::ServerClose,
+        }
+    }
+
+    async fn on_message(&mut self, ws: &mut Socket, frame: Option<Result<Message, WsError>>) -> Outcome {
+        let conn = self.conn;
+        let message = match frame {
+            Some(Ok(message)) => message,
+            None | Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => {
+                return Outcome::End(self.closed());
+            }
+            Some(Err(e)) => {
+                tracing::warn!(venue = %conn.venue, connection = conn.index, error = %e, "connection error");
+                return Outcome::End(Reason::Error);
+            }
+        };
+        match message {
+            Message::Text(text) => self.on_text(ws, text.as_str()).await,
+            Message::Ping(_) => {
+                self.last_server_ping = Instant::now();
+                // tungstenite queued the pong (payload echoed); flush so it leaves now, not on our next write.
+                match tokio::time::timeout(WRITE_TIMEOUT, ws.flush()).await {
+                    Ok(Ok(())) => Outcome::Continue,
+                    _ => Outcome::End(Reason::Error),
+                }
+            }
+            Message::Close(frame) => {
+                let reason = self.closed();
+                tracing::info!(
+                    venue = %conn.venue, connection = conn.index,
+                    code = frame.as_ref().map(|f| u16::from(f.code)),
+                    message = frame.as_ref().map(|f| f.reason.as_str()).unwrap_or(""),
+                    "venue closed the connection"
+                );
+                Outcome::End(reason)
+            }
+            Message::Binary(_) => {
+                self.decode_error("binary frame".into());
+                Outcome::Continue
+            }
+            Message::Pong(_) | Message::Frame(_) => Outcome::Continue,
+        }
+    }
+
+    async fn on_text(&mut self, ws: &mut Socket, text: &str) -> Outcome {
+        let conn = self.conn;
+        match venue::decode_frame(conn.venue, text) {
+            Ok(Frame::Data { key, payload, ts_ms }) => {
+                self.got_data = true;
+                if let Some(&i) = self.lookup.get(key) {
+                    let stream = &conn.streams[i];
+                    match venue::decode_sample(stream.kind, payload, ts_ms) {
+                        Ok(sample) => conn.tracker.record(stream.slot, unix_now(), &sample),
+                        Err(e) => self.decode_error(e.to_string()),
+                    }
+                }
+                Outcome::Continue
+            }
+            Ok(Frame::Ack { id }) => {
+                self.on_ack(id);
+                Outcome::Continue
+            }
+            Ok(Frame::Rejected { id, reason }) => {
+                self.on_rejected(id, &reason);
+                Outcome::Continue
+            }
+            Ok(Frame::Pong) => {
+                self.ping_outstanding = None;
+                Outcome::Continue
+            }
+            Ok(Frame::ServerShutdown) => {
+                tracing::info!(venue = %conn.venue, connection = conn.index, "venue announced a shutdown; reconnecting now");
+                close(ws, CloseCode::Normal, "server shutdown announced").await;
+                Outcome::End(Reason::ServerShutdown)
+            }
+            Ok(Frame::Other) => Outcome::Continue,
+            Err(e) => {
+                self.decode_error(e.to_string());
+                Outcome::Continue
+            }
+        }
+    }
+
+    fn decode_error(&mut self, error: String) {
+        let conn = self.conn;
+        conn.tracker.decode_error(conn.venue);
+        // One warning per session; a venue that floods malformed frames must not flood the log too.
+        if self.decode_error_logged {
+            tracing::debug!(venue = %conn.venue, connection = conn.index, %error, "frame skipped");
+        } else {
+            self.decode_error_logged = true;
+            tracing::warn!(venue = %conn.venue, connection = conn.index, %error, "undecodable frame skipped (counted in marketfeed_decode_errors_total; further ones this session at debug level)");
+        }
+    }
+
+    fn on_ack(&mut self, id: RequestId) {
+        let Some((request, _)) = self.pending.remove(&id) else { return };
+        let now = Instant::now();
+        for &i in &request.streams {
+            let slot = self.conn.streams[i].slot;
+            match request.op {
+                Op::Subscribe => {
+                    self.states[i] = StreamState::Subscribed { since: now };
+                    self.conn.tracker.set_acked(slot, true);
+                }
+                Op::Unsubscribe => self.conn.tracker.set_acked(slot, false),
+            }
+        }
+        self.announce();
+    }
+
+    fn on_rejected(&mut self, id: Option<RequestId>, reason: &str) {
+        let conn = self.conn;
+        let Some((request, _)) = id.and_then(|id| self.pending.remove(&id)) else {
+            tracing::warn!(venue = %conn.venue, connection = conn.index, reason, "venue refused a request we did not send");
+            return;
+        };
+        if request.streams.len() > 1 {
+            // One bad topic fails a whole Bybit request (and a Binance one): retry each stream alone so
+            // only the bad one stays unsubscribed.
+            tracing::info!(venue = %conn.venue, connection = conn.index, reason, streams = request.streams.len(), "request refused; retrying its streams one by one");
+            for &i in request.streams.iter().rev() {
+                self.queue.push_front(Request { op: request.op, streams: vec![i] });
+            }
+            return;
+        }
+        for &i in &request.streams {
+            let stream = &conn.streams[i];
+            if request.op == Op::Subscribe {
+                self.states[i] = StreamState::Rejected;
+                conn.tracker.rejected(stream.slot);
+            }
+            tracing::warn!(venue = %conn.venue, connection = conn.index, stream = %stream.key, reason, op = ?request.op, "venue refused the subscription");
+        }
+        self.announce();
+    }
+
+    /// Logs the outcome of the initial subscribe once every request is answered.
+    fn announce(&mut self) {
+        if self.announced || !self.queue.is_empty() || !self.pending.is_empty() {
+            return;
+        }
+        self.announced = true;
+        let rejected = self.states.iter().filter(|s| **s == StreamState::Rejected).count();
+        tracing::info!(venue = %self.conn.venue, connection = self.conn.index, subscribed = self.states.len() - rejected, rejected, "subscriptions answered");
+    }
+
+    async fn on_tick(&mut self, ws: &mut Socket) -> Outcome {
+        let conn = self.conn;
+        let now = Instant::now();
+        if std::mem::take(&mut self.got_data) {
+            self.last_data = now;
+        }
+        if let Some(max) = conn.policy.max_connection_age
+            && now - self.start >= max
+        {
+            tracing::info!(venue = %conn.venue, connection = conn.index, age = ?max, "connection lifetime reached; rolling over");
+            return Outcome::End(Reason::Scheduled);
+        }
+        let idle = now - self.last_data;
+        if idle >= conn.settings.idle_timeout {
+            tracing::warn!(venue = %conn.venue, connection = conn.index, idle = ?idle, "no data on the connection; reconnecting");
+            return Outcome::End(Reason::IdleTimeout);
+        }
+        match conn.policy.heartbeat {
+            Heartbeat::ServerPing { timeout } => {
+                if now - self.last_server_ping >= timeout {
+                    tracing::warn!(venue = %conn.venue, connection = conn.index, deadline = ?timeout, "no ping from the venue; reconnecting");
+                    return Outcome::End(Reason::HeartbeatTimeout);
+                }
+            }
+            Heartbeat::ClientPing { interval, timeout } => match self.ping_outstanding {
+                Some(sent) if now - sent >= timeout => {
+                    tracing::warn!(venue = %conn.venue, connection = conn.index, deadline = ?timeout, "no pong from the venue; reconnecting");
+                    return Outcome::End(Reason::HeartbeatTimeout);
+                }
+                Some(_) => {}
+                None if now - self.last_client_ping >= interval => {
+                    self.next_id += 1;
+                    if let Some(ping) = venue::ping_message(conn.venue, self.next_id) {
+                        if send(ws, ping).await.is_err() {
+                            return Outcome::End(Reason::Error);
+                        }
+                        self.ping_outstanding = Some(now);
+                    }
+                    self.last_client_ping = now;
+                }
+                None => {}
+            },
+        }
+        if let Some((request, _)) = self.pending.values().find(|(_, sent)| now - *sent >= conn.settings.ack_timeout) {
+            let first = &conn.streams[request.streams[0]].key;
+            tracing::warn!(venue = %conn.venue, connection = conn.index, stream = %first, streams = request.streams.len(), "subscribe request unanswered; reconnecting");
+            return Outcome::End(Reason::SubscribeFailed);
+        }
+        self.check_silent_streams(now);
+        self.send_next(ws, now).await
+    }
+
+    /// Queues an unsubscribe + subscribe for every acked stream that has been silent for
+    /// `resubscribe_after` while the connection as a whole still delivers (else the idle watchdog fires).
+    fn check_silent_streams(&mut self, now: Instant) {
+        let conn = self.conn;
+        let after = conn.settings.resubscribe_after;
+        let unix = unix_now();
+        for (i, state) in self.states.iter_mut().enumerate() {
+            let StreamState::Subscribed { since } = *state else { continue };
+            let stream = &conn.streams[i];
+            let silent = Duration::from_nanos(unix.saturating_sub(conn.tracker.last_message_ns(stream.slot)));
+            if now - since >= after && silent >= after {
+                tracing::warn!(venue = %conn.venue, connection = conn.index, stream = %stream.key, silent = ?silent, "stream silent while its connection flows; resubscribing");
+                *state = StreamState::Pending;
+                conn.tracker.resubscribed(stream.slot);
+                self.queue.push_back(Request { op: Op::Unsubscribe, streams: vec![i] });
+                self.queue.push_back(Request { op: Op::Subscribe, streams: vec![i] });
+            }
+        }
+    }
+
+    /// Sends the next queued request when the venue's message-rate budget allows.
+    async fn send_next(&mut self, ws: &mut Socket, now: Instant) -> Outcome {
+        let conn = self.conn;
+        if self.last_send.is_some_and(|last| now - last < conn.policy.request_interval) {
+            return Outcome::Continue;
+        }
+        let Some(request) = self.queue.pop_front() else { return Outcome::Continue };
+        self.next_id += 1;
+        let id = self.next_id;
+        let keys: Vec<&str> = request.streams.iter().map(|&i| conn.streams[i].key.as_str()).collect();
+        let text = match request.op {
+            Op::Subscribe => venue::subscribe_message(conn.venue, &keys, id),
+            Op::Unsubscribe => venue::unsubscribe_message(conn.venue, &keys, id),
+        };
+        if send(ws, text).await.is_err() {
+            return Outcome::End(Reason::Error);
+        }
+        self.last_send = Some(now);
+        self.pending.insert(id, (request, now));
+        Outcome::Continue
+    }
+}
+
+async fn send(ws: &mut Socket, text: String) -> Result<(), ()> {
+    match tokio::time::timeout(WRITE_TIMEOUT, ws.send(Message::text(text))).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(()),
+    }
+}
+
+/// Closes politely and waits briefly for the venue's close reply, so the venue sees a clean close.
+async fn close(ws: &mut Socket, code: CloseCode, reason: &str) {
+    let frame = CloseFrame { code, reason: reason.into() };
+    let polite = async {
+        if ws.close(Some(frame)).await.is_ok() {
+            while let Some(Ok(_)) = ws.next().await {}
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), polite).await;
+}

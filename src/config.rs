@@ -32,7 +32,14 @@ const LOG_LEVEL: &str = "MARKETFEED_LOG_LEVEL";
 const LISTEN_ADDRESS_FLAG: &str = "--web.listen-address";
 const TELEMETRY_PATH_FLAG: &str = "--web.telemetry-path";
 
-const DEFAULT_SYMBOLS: [&str; 2] = ["BTCUSDT", "ETHUSDT"];
+/// Symbols watched when no `*_SYMBOLS` variable is set. Bybit's inverse contracts are coin-margined and
+/// named without the quote's "T" (BTCUSD); BTCUSDT does not exist there.
+fn default_symbols(venue: Venue) -> [&'static str; 2] {
+    match venue {
+        Venue::BybitInverse => ["BTCUSD", "ETHUSD"],
+        _ => ["BTCUSDT", "ETHUSDT"],
+    }
+}
 const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 const DEFAULT_RESUBSCRIBE_AFTER: Duration = Duration::from_secs(10 * 60);
 const DEFAULT_LOG_LEVEL: &str = "info";
@@ -163,9 +170,10 @@ pub enum ConfigError {
     /// `--web.listen-address` that does not resolve to a socket address.
     #[error("--web.listen-address: invalid address {0:?}")]
     InvalidListenAddress(String),
-    /// `--web.telemetry-path` that is relative or collides with the fixed endpoints.
+    /// `--web.telemetry-path` that is relative, collides with the fixed endpoints, or holds characters the
+    /// router would read as a pattern.
     #[error(
-        "--web.telemetry-path: must start with '/' and must not be '/', '/-/...' or '/api/...'"
+        "--web.telemetry-path: must start with '/', use only letters, digits and '/._-', and must not be '/', '/-/...' or '/api/...'"
     )]
     InvalidTelemetryPath(String),
     /// A `MARKETFEED_*` variable that nothing reads: most likely a typo.
@@ -561,7 +569,7 @@ fn variables() -> Vec<Variable> {
             [
                 Variable::new(
                     venue_var(venue, "SYMBOLS"),
-                    format_args!("{} when no *_SYMBOLS variable is set", DEFAULT_SYMBOLS.join(",")),
+                    format_args!("{} when no *_SYMBOLS variable is set", default_symbols(venue).join(",")),
                     format!("Comma-separated symbols to watch on {venue}; setting any *_SYMBOLS watches only those venues."),
                 ),
                 Variable::new(
@@ -758,7 +766,7 @@ fn venue_config(
 ) -> Option<VenueConfig> {
     let symbols = match raw.symbols {
         Some(value) => symbols(&venue_var(venue, "SYMBOLS"), value, errors),
-        None if watch_by_default => Some(DEFAULT_SYMBOLS.map(str::to_owned).to_vec()),
+        None if watch_by_default => Some(default_symbols(venue).map(str::to_owned).to_vec()),
         None => {
             for (suffix, value) in [("URL", raw.url), ("CHANNELS", raw.channels)] {
                 if value.is_some() {
@@ -984,7 +992,9 @@ fn listen_address(value: &str) -> Result<SocketAddr, ConfigError> {
 fn telemetry_path(value: &str) -> Result<String, ConfigError> {
     // `/`, `/-/` and `/api/` belong to the landing page, health checks and the JSON API.
     let reserved = value == "/" || value.starts_with("/-/") || value.starts_with("/api/");
-    if !value.starts_with('/') || reserved {
+    // `{`, `}` and `*` are route patterns to axum, which panics on a malformed one.
+    let plain = value.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-".contains(&b));
+    if !value.starts_with('/') || reserved || !plain {
         return Err(ConfigError::InvalidTelemetryPath(value.to_owned()));
     }
     Ok(value.to_owned())
@@ -1027,10 +1037,10 @@ mod tests {
     }
 
     fn default_venues() -> Vec<VenueConfig> {
-        let bybit = |venue, market| VenueConfig {
+        let bybit = |venue, market, symbols: &[&str]| VenueConfig {
             venue,
             url: format!("wss://stream.bybit.com/v5/public/{market}"),
-            symbols: strings(&["BTCUSDT", "ETHUSDT"]),
+            symbols: strings(symbols),
             channels: vec![
                 channel("orderbook.1", ChannelKind::BybitOrderbook),
                 channel("tickers", ChannelKind::BybitTickers),
@@ -1055,9 +1065,9 @@ mod tests {
                     channel("bookTicker", ChannelKind::BinanceBookTicker),
                 ],
             },
-            bybit(Venue::BybitSpot, "spot"),
-            bybit(Venue::BybitLinear, "linear"),
-            bybit(Venue::BybitInverse, "inverse"),
+            bybit(Venue::BybitSpot, "spot", &["BTCUSDT", "ETHUSDT"]),
+            bybit(Venue::BybitLinear, "linear", &["BTCUSDT", "ETHUSDT"]),
+            bybit(Venue::BybitInverse, "inverse", &["BTCUSD", "ETHUSD"]),
         ]
     }
 
@@ -1440,7 +1450,7 @@ mod tests {
             telemetry_path: telemetry_path.to_owned(),
         };
         let path_error =
-            "--web.telemetry-path: must start with '/' and must not be '/', '/-/...' or '/api/...'";
+            "--web.telemetry-path: must start with '/', use only letters, digits and '/._-', and must not be '/', '/-/...' or '/api/...'";
         let cases: &[(&str, &str, &[&str])] = &[
             (
                 "nonsense",
@@ -1461,6 +1471,9 @@ mod tests {
             (":10066", "/", &[path_error]),
             (":10066", "/-/metrics", &[path_error]),
             (":10066", "/api/metrics", &[path_error]),
+            (":10066", "/{metrics}", &[path_error]),
+            (":10066", "/metrics/*rest", &[path_error]),
+            (":10066", "/met rics", &[path_error]),
             (
                 "1.2.3:80",
                 "",
@@ -1616,7 +1629,7 @@ binance/spot: wss://stream.binance.com:9443, channels depth5,aggTrade, symbols B
 binance/usdm: wss://fstream.binance.com, channels markPrice@1s,bookTicker, symbols BTCUSDT,ETHUSDT
 bybit/spot: wss://stream.bybit.com/v5/public/spot, channels orderbook.1,tickers, symbols BTCUSDT,ETHUSDT
 bybit/linear: wss://stream.bybit.com/v5/public/linear, channels orderbook.1,tickers, symbols BTCUSDT,ETHUSDT
-bybit/inverse: wss://stream.bybit.com/v5/public/inverse, channels orderbook.1,tickers, symbols BTCUSDT,ETHUSDT
+bybit/inverse: wss://stream.bybit.com/v5/public/inverse, channels orderbook.1,tickers, symbols BTCUSD,ETHUSD
 thresholds: degraded after 3m, stale after 5m, critical after 1h
 idle timeout 1m, resubscribe after 10m
 log format text, level \"info\"

@@ -399,11 +399,13 @@ impl Tracker {
         if s.messages.fetch_add(1, Relaxed) > 0 {
             self.gaps[group].observe_ns(now.saturating_sub(previous));
         }
-        if let Some(event_ms) = sample.event_time_ms {
+        // A zero or negative event time is a venue bug, not a timestamp: ignore it rather than record a
+        // latency of fifty years.
+        if let Some(event_ms) = sample.event_time_ms.filter(|&ms| ms > 0) {
             s.last_event_ms.store(event_ms, Relaxed);
             // A local clock behind the venue's gives negative latencies; they count as zero rather
             // than vanish, so the histogram's count still matches the messages that carried a time.
-            let event_ns = u64::try_from(event_ms).unwrap_or(0).saturating_mul(1_000_000);
+            let event_ns = (event_ms as u64).saturating_mul(1_000_000);
             self.latencies[group].observe_ns(now.saturating_sub(event_ns));
         }
         if let Some(bits) = sample.price.and_then(pack_price) {
@@ -603,6 +605,18 @@ mod tests {
         t.record(0, 1000 * S, &Sample { event_time_ms: Some(1_000_050), price: None });
         let (_, _, _, latency) = t.histograms().next().unwrap();
         assert_eq!((latency.count, latency.sum, latency.buckets[0].1), (1, 0.0, 1));
+    }
+
+    #[test]
+    fn non_positive_event_time_is_ignored() {
+        let t = tracker();
+        for event in [0, -5] {
+            t.record(0, 1001 * S, &Sample { event_time_ms: Some(event), price: None });
+        }
+        let (_, _, _, latency) = t.histograms().next().unwrap();
+        assert_eq!(latency.count, 0);
+        assert_eq!(t.subscription(0).last_event_ms, None);
+        assert_eq!(t.subscription(0).messages, 2, "the messages still count as data");
     }
 
     #[test]

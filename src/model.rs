@@ -134,12 +134,19 @@ pub enum ChannelKind {
     BinanceKline,
     /// Binance `<s>@ticker` and `<s>@miniTicker`: last price `c`, event time `E`.
     BinanceTicker,
-    /// Binance spot partial depth `<s>@depth<5|10|20>[@100ms]`: `bids`/`asks`, no event time.
+    /// Binance spot partial depth `<s>@depth<5|10|20>[@100ms|@1000ms]`: `bids`/`asks`, no event
+    /// time.
     BinanceSpotPartialDepth,
-    /// Binance diff depth (`<s>@depth[@100ms]`) and USD-M partial depth: `b`/`a` levels, event time `E`.
+    /// Binance USD-M partial depth `<s>@depth<5|10|20>[@100ms|@250ms|@500ms]`, sent in the
+    /// `depthUpdate` shape: `b`/`a` levels, event time `E`. Diff depth (`<s>@depth`) is not
+    /// offered: its levels are changes, not the top of the book.
     BinanceDepthUpdate,
-    /// Bybit `orderbook.<depth>`: `data.b`/`data.a` levels, top-level `ts`.
+    /// Bybit `orderbook.1`: snapshots only, so `data.b`/`data.a` start with the best levels (mid
+    /// price); top-level `ts`.
     BybitOrderbook,
+    /// Bybit `orderbook.<50|200|1000>`: deltas list changed levels (size `"0"` deletes one), so the
+    /// first level is not the best and no price is read; top-level `ts`.
+    BybitOrderbookLevels,
     /// Bybit `publicTrade`: `data[].p` and `data[].T`.
     BybitPublicTrade,
     /// Bybit `tickers`: `data.lastPrice` (absent in sparse deltas), top-level `ts`.

@@ -7,12 +7,10 @@
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde::de::IgnoredAny;
-use serde_json::value::RawValue;
 
 use super::{
     BookSide, DecodeError, Frame, Heartbeat, JsonStrings, Policy, RequestId, Text, book_mid,
-    decimal, mid, request_id,
+    decimal, field, mid, non_null, request_id, scan,
 };
 use crate::model::{ChannelKind, Sample, Venue};
 
@@ -164,7 +162,15 @@ pub(super) fn request(method: &str, keys: &[&str], id: RequestId) -> String {
     )
 }
 
-/// Any frame on a combined-stream connection; which fields are present tells what it is.
+/// The `error` object of a refused request (real, ctubio/Krypto-trading-bot#1121):
+/// `{"code":2,"msg":"Invalid request: invalid stream"}`.
+#[derive(Deserialize)]
+struct BinanceError<'a> {
+    #[serde(borrow)]
+    msg: Text<'a>,
+}
+
+/// Classifies any frame on a combined-stream connection by which members are present:
 ///
 /// - data (real, cryptofeed capture of stream.binance.com, 2021-10-11):
 ///   `{"stream":"nknusdt@bookTicker","data":{"u":499869768,"s":"NKNUSDT","b":"0.35210000",...}}`
@@ -177,57 +183,40 @@ pub(super) fn request(method: &str, keys: &[&str], id: RequestId) -> String {
 /// - shutdown (web-socket-streams.md, "Server Shutdown"):
 ///   `{"e":"serverShutdown","E":1770123456789}`, or combined
 ///   `{"stream":"!serverShutdown","data":{"e":"serverShutdown","E":1770123456789}}`
-#[derive(Deserialize)]
-struct BinanceFrame<'a> {
-    stream: Option<&'a str>,
-    #[serde(borrow)]
-    data: Option<&'a RawValue>,
-    /// `Some(None)` for `"result":null`, i.e. an accepted request.
-    #[serde(default, deserialize_with = "super::nullable")]
-    result: Option<Option<IgnoredAny>>,
-    /// Kept raw: Binance ids may also be strings or `null`, which are not ours.
-    #[serde(borrow)]
-    id: Option<&'a RawValue>,
-    #[serde(borrow)]
-    error: Option<BinanceError<'a>>,
-    #[serde(borrow)]
-    msg: Option<Text<'a>>,
-    #[serde(rename = "e")]
-    event: Option<&'a str>,
-}
-
-/// The `error` object of a refused request (real, ctubio/Krypto-trading-bot#1121):
-/// `{"code":2,"msg":"Invalid request: invalid stream"}`.
-#[derive(Deserialize)]
-struct BinanceError<'a> {
-    #[serde(borrow)]
-    msg: Text<'a>,
-}
-
 pub(super) fn decode_frame(text: &str) -> Result<Frame<'_>, DecodeError> {
-    let frame: BinanceFrame<'_> = serde_json::from_str(text)?;
-    if let Some(key) = frame.stream {
+    let [stream, data, result, id, error, msg, event] = scan::pick(
+        text,
+        ["stream", "data", "result", "id", "error", "msg", "e"],
+    )?;
+    // Every member read is type-checked before any is acted on, so a frame is malformed or not
+    // whatever its shape turns out to be.
+    let stream: Option<&str> = field(stream)?;
+    let error: Option<BinanceError<'_>> = field(error)?;
+    let msg: Option<Text<'_>> = field(msg)?;
+    let event: Option<&str> = field(event)?;
+    if let Some(key) = stream {
         if key == SHUTDOWN_STREAM {
             return Ok(Frame::ServerShutdown);
         }
-        let payload = frame
-            .data
-            .ok_or(DecodeError::UnexpectedShape("stream frame without data"))?;
+        let payload =
+            non_null(data).ok_or(DecodeError::UnexpectedShape("stream frame without data"))?;
         return Ok(Frame::Data {
             key,
-            payload: payload.get(),
+            payload,
             ts_ms: None,
         });
     }
-    if frame.event == Some("serverShutdown") {
+    if event == Some("serverShutdown") {
         return Ok(Frame::ServerShutdown);
     }
-    let id = frame.id.and_then(|id| request_id(id.get()));
-    if let Some(Text(reason)) = frame.error.map(|error| error.msg).or(frame.msg) {
+    // Read raw: Binance ids may also be strings or `null`, which are not ours.
+    let id = id.and_then(request_id);
+    if let Some(Text(reason)) = error.map(|error| error.msg).or(msg) {
         return Ok(Frame::Rejected { id, reason });
     }
-    match (frame.result, id) {
-        (Some(None), Some(id)) => Ok(Frame::Ack { id }),
+    match (result, id) {
+        // `"result":null` is an accepted request; any other result answers a query.
+        (Some("null"), Some(id)) => Ok(Frame::Ack { id }),
         (Some(_), _) => Ok(Frame::Other),
         (None, _) => Err(DecodeError::UnexpectedShape(
             "neither stream data, a reply nor an event",
@@ -369,8 +358,8 @@ pub(super) fn decode_ticker(payload: &str) -> Result<Sample, DecodeError> {
     })
 }
 
-/// Spot `<symbol>@depth<5|10|20>[@100ms]`, best levels first, no event time (binance-spot-api-docs
-/// web-socket-streams.md, "Partial Book Depth Streams"):
+/// Spot `<symbol>@depth<5|10|20>[@100ms|@1000ms]`, best levels first, no event time
+/// (binance-spot-api-docs web-socket-streams.md, "Partial Book Depth Streams"):
 /// `{"lastUpdateId":160,"bids":[["0.0024","10"]],"asks":[["0.0026","100"]]}`.
 #[derive(Deserialize)]
 struct BinanceSpotPartialDepth<'a> {

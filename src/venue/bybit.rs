@@ -7,11 +7,10 @@ use std::borrow::Cow;
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde_json::value::RawValue;
 
 use super::{
     BookSide, DecodeError, First, Frame, Heartbeat, JsonStrings, Last, Policy, RequestId, Text,
-    book_mid, decimal, request_id,
+    book_mid, decimal, field, non_null, request_id, scan,
 };
 use crate::model::{ChannelKind, Sample, Venue};
 
@@ -63,7 +62,12 @@ pub(super) fn parse_channel(venue: Venue, name: &str) -> Result<ChannelKind, Str
         None if name == "publicTrade" => return Ok(ChannelKind::BybitPublicTrade),
         None if name == "tickers" => return Ok(ChannelKind::BybitTickers),
         Some(("orderbook", depth)) => (
-            ChannelKind::BybitOrderbook,
+            // Only level 1 is snapshot-only; deeper books send deltas after the first snapshot.
+            if depth == "1" {
+                ChannelKind::BybitOrderbook
+            } else {
+                ChannelKind::BybitOrderbookLevels
+            },
             "orderbook depth",
             depth,
             &ORDERBOOK_DEPTHS,
@@ -107,8 +111,8 @@ pub(super) fn ping(id: RequestId) -> String {
     format!(r#"{{"req_id":"{id}","op":"ping"}}"#)
 }
 
-/// Any frame on a public connection: data carries `topic`, replies to our ops carry `op` and
-/// `success`.
+/// Classifies any frame on a public connection: data carries `topic`, replies to our ops carry
+/// `op` and `success`.
 ///
 /// Data (bybit-exchange/docs v5/websocket/public/orderbook.mdx, via nautilus_trader's test
 /// resources):
@@ -135,39 +139,33 @@ pub(super) fn ping(id: RequestId) -> String {
 ///  "op":"ping"}
 /// {"args":["1672916271846"],"op":"pong"}
 /// ```
-#[derive(Deserialize)]
-struct BybitFrame<'a> {
-    topic: Option<&'a str>,
-    #[serde(borrow)]
-    data: Option<&'a RawValue>,
-    ts: Option<i64>,
-    op: Option<&'a str>,
-    success: Option<bool>,
-    #[serde(borrow)]
-    ret_msg: Option<Text<'a>>,
-    #[serde(borrow)]
-    req_id: Option<Text<'a>>,
-}
-
 pub(super) fn decode_frame(text: &str) -> Result<Frame<'_>, DecodeError> {
-    let frame: BybitFrame<'_> = serde_json::from_str(text)?;
-    if let Some(key) = frame.topic {
-        let payload = frame
-            .data
-            .ok_or(DecodeError::UnexpectedShape("topic frame without data"))?;
+    let [topic, data, ts, op, success, ret_msg, req_id] = scan::pick(
+        text,
+        ["topic", "data", "ts", "op", "success", "ret_msg", "req_id"],
+    )?;
+    // Every member read is type-checked before any is acted on, so a frame is malformed or not
+    // whatever its shape turns out to be.
+    let topic: Option<&str> = field(topic)?;
+    let ts: Option<i64> = field(ts)?;
+    let op: Option<&str> = field(op)?;
+    let success: Option<bool> = field(success)?;
+    let ret_msg: Option<Text<'_>> = field(ret_msg)?;
+    let req_id: Option<Text<'_>> = field(req_id)?;
+    if let Some(key) = topic {
+        let payload =
+            non_null(data).ok_or(DecodeError::UnexpectedShape("topic frame without data"))?;
         return Ok(Frame::Data {
             key,
-            payload: payload.get(),
-            ts_ms: frame.ts,
+            payload,
+            ts_ms: ts,
         });
     }
-    let id = frame.req_id.and_then(|Text(id)| request_id(&id));
-    match (frame.op, frame.success) {
+    let id = req_id.and_then(|Text(id)| request_id(&id));
+    match (op, success) {
         (Some("pong"), _) | (Some("ping"), Some(true)) => Ok(Frame::Pong),
         (_, Some(false)) => {
-            let reason = frame
-                .ret_msg
-                .map_or(Cow::Borrowed("(no ret_msg)"), |Text(reason)| reason);
+            let reason = ret_msg.map_or(Cow::Borrowed("(no ret_msg)"), |Text(reason)| reason);
             Ok(Frame::Rejected { id, reason })
         }
         // Acks without our numeric req_id cannot be matched to a request.
@@ -181,8 +179,9 @@ pub(super) fn decode_frame(text: &str) -> Result<Frame<'_>, DecodeError> {
     }
 }
 
-/// `orderbook.<depth>.<symbol>` data, best levels first (nautilus_trader test resources: the
-/// official orderbook.50 snapshot example):
+/// `orderbook.1.<symbol>` data, a snapshot every time, so its levels are the best ones. The shape
+/// is that of every depth (nautilus_trader test resources: the official orderbook.50 snapshot
+/// example):
 ///
 /// ```json
 /// {"s":"BTCUSDT","b":[["16493.50","0.006"],["16493.00","0.100"]],
@@ -201,6 +200,27 @@ pub(super) fn decode_orderbook(payload: &str, ts_ms: Option<i64>) -> Result<Samp
     Ok(Sample {
         event_time_ms: ts_ms,
         price: book_mid(book.bids, book.asks)?,
+    })
+}
+
+/// `orderbook.<50|200|1000>.<symbol>` data: one snapshot, then deltas that list changed levels,
+/// size `"0"` deleting one (bybit-exchange/docs v5/websocket/public/orderbook.mdx, "Delta"):
+///
+/// ```json
+/// {"s":"BTCUSDT","b":[["30247.20","30.028"],...,["30240.00","0"]],
+///  "a":[["30248.70","0"],["30249.30","0.892"],...],"u":177400507,"seq":66544703342}
+/// ```
+///
+/// A delta's first level is not the best without the book it applies to, so no price is read;
+/// the message still counts, stamped with the envelope's `ts`.
+pub(super) fn decode_orderbook_levels(
+    payload: &str,
+    ts_ms: Option<i64>,
+) -> Result<Sample, DecodeError> {
+    scan::validate(payload)?;
+    Ok(Sample {
+        event_time_ms: ts_ms,
+        price: None,
     })
 }
 
@@ -298,14 +318,34 @@ mod tests {
 
     #[test]
     fn decodes_data_frames() {
+        // The docs have no orderbook.1 example; its data has the same shape as every depth's.
+        let orderbook_1 = fixture!("bybit/orderbook50-snapshot-linear.json")
+            .replace("orderbook.50.", "orderbook.1.");
         let cases = [
+            (
+                Venue::BybitLinear,
+                "orderbook.1",
+                orderbook_1.as_str(),
+                "orderbook.1.BTCUSDT",
+                Some("16552.25"),
+                1672304484978,
+            ),
+            // Deeper books give no price, even on a snapshot.
             (
                 Venue::BybitLinear,
                 "orderbook.50",
                 fixture!("bybit/orderbook50-snapshot-linear.json"),
                 "orderbook.50.BTCUSDT",
-                Some("16552.25"),
+                None,
                 1672304484978,
+            ),
+            (
+                Venue::BybitLinear,
+                "orderbook.50",
+                fixture!("bybit/orderbook50-delta-linear.json"),
+                "orderbook.50.BTCUSDT",
+                None,
+                1687940967466,
             ),
             (
                 Venue::BybitLinear,
@@ -483,6 +523,13 @@ mod tests {
             ),
             (BybitOrderbook, r#"{"b":[["1","1"]]}"#, None),
             (
+                BybitOrderbookLevels,
+                r#"{"s":"BTCUSDT","b":[["abc","0"]],"a":[]}"#,
+                Some(sample(Some(9), None)),
+            ),
+            (BybitOrderbookLevels, r#"{"b":[["1","0"]],"a":[}"#, None),
+            (BybitOrderbookLevels, "[]", None),
+            (
                 BybitTickers,
                 r#"{"symbol":"BTCUSDT","lastPrice":"abc"}"#,
                 Some(bad("lastPrice")),
@@ -528,9 +575,9 @@ mod tests {
         use ChannelKind::*;
         let ok = [
             ("orderbook.1", BybitOrderbook),
-            ("orderbook.50", BybitOrderbook),
-            ("orderbook.200", BybitOrderbook),
-            ("orderbook.1000", BybitOrderbook),
+            ("orderbook.50", BybitOrderbookLevels),
+            ("orderbook.200", BybitOrderbookLevels),
+            ("orderbook.1000", BybitOrderbookLevels),
             ("publicTrade", BybitPublicTrade),
             ("tickers", BybitTickers),
             ("kline.1", BybitKline),
@@ -544,6 +591,11 @@ mod tests {
             ("foo", format!(r#"unknown channel "foo" for bybit/linear (supported: {supported})"#)),
             ("orderbook", format!(r#"unknown channel "orderbook" for bybit/linear (supported: {supported})"#)),
             ("tickers.BTCUSDT", format!(r#"unknown channel "tickers.BTCUSDT" for bybit/linear (supported: {supported})"#)),
+            (
+                "orderbook.01",
+                r#"unknown orderbook depth "01" in channel "orderbook.01" for bybit/linear (supported: 1, 50, 200, 1000)"#
+                    .to_owned(),
+            ),
             (
                 "orderbook.500",
                 r#"unknown orderbook depth "500" in channel "orderbook.500" for bybit/linear (supported: 1, 50, 200, 1000)"#

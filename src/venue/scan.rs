@@ -1,0 +1,490 @@
+//! Splits one JSON object into its top-level members, raw key and value slices, without allocating.
+//!
+//! Owns JSON syntax only: the whole text is validated (strings and escapes, numbers, literals,
+//! nesting, nothing trailing) while nothing is built. It decodes no values: the venue files hand the
+//! slices they need to serde_json, which reads flat values without allocating. It exists because
+//! serde_json's own skipping (`RawValue`, `IgnoredAny`) keeps a heap stack for values nested two
+//! deep, which cost one allocation per book, trade or kline frame.
+
+/// Deepest nesting accepted, the top-level object included. The scanner recurses once per level,
+/// so this bounds its stack; serde_json builds values under the same limit.
+const MAX_DEPTH: usize = 128;
+
+/// Why a text is not one well-formed JSON object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{what} at byte {at}")]
+pub(super) struct ScanError {
+    /// What is wrong, e.g. `expected ':'`.
+    pub(super) what: &'static str,
+    /// Byte offset of the offending input.
+    pub(super) at: usize,
+}
+
+/// The top-level members of the JSON object `text`, in order, as `(key, value)`: `key` is the raw
+/// text between the key's quotes (escapes left as written: venues never escape field names),
+/// `value` the raw JSON text of the value. An error ends the iteration. What follows the object is
+/// checked only once the last member has been taken, so drain the iterator to validate everything.
+pub(super) fn members(text: &str) -> Members<'_> {
+    Members {
+        cursor: Cursor { text, pos: 0 },
+        state: State::Start,
+    }
+}
+
+/// The raw values of `keys` in the object `text` (`None` where absent), after validating all of
+/// it. A wanted key given twice is an error (at the end of its second member), as it is for
+/// serde's derived `Deserialize`.
+pub(super) fn pick<'a, const N: usize>(
+    text: &'a str,
+    keys: [&str; N],
+) -> Result<[Option<&'a str>; N], ScanError> {
+    let mut values = [None; N];
+    let mut members = members(text);
+    while let Some(member) = members.next() {
+        let (key, value) = member?;
+        for (wanted, slot) in keys.iter().zip(&mut values) {
+            if *wanted == key && slot.replace(value).is_some() {
+                return Err(ScanError {
+                    what: "duplicate key",
+                    at: members.cursor.pos,
+                });
+            }
+        }
+    }
+    Ok(values)
+}
+
+/// Checks that `text` is one well-formed JSON object.
+pub(super) fn validate(text: &str) -> Result<(), ScanError> {
+    members(text).try_for_each(|member| member.map(drop))
+}
+
+/// Iterator returned by [`members`].
+pub(super) struct Members<'a> {
+    cursor: Cursor<'a>,
+    state: State,
+}
+
+#[derive(Clone, Copy)]
+enum State {
+    /// Before the opening brace.
+    Start,
+    /// After a member: a comma or the closing brace comes next.
+    Rest,
+    /// After the end, or after an error.
+    Done,
+}
+
+impl<'a> Iterator for Members<'a> {
+    type Item = Result<(&'a str, &'a str), ScanError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let cursor = &mut self.cursor;
+        let more = match self.state {
+            State::Done => return None,
+            State::Start => cursor.open(),
+            State::Rest => cursor.separator(b'}'),
+        };
+        let item = match more {
+            Ok(true) => cursor.member(1).map(Some),
+            Ok(false) => cursor.end().map(|()| None),
+            Err(err) => Err(err),
+        };
+        self.state = match item {
+            Ok(Some(_)) => State::Rest,
+            _ => State::Done,
+        };
+        item.transpose()
+    }
+}
+
+/// A position in the text. It only ever stops on an ASCII byte or at the end, so it always sits on
+/// a char boundary and slicing `text` at it cannot panic.
+struct Cursor<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.pos).copied()
+    }
+
+    fn rest(&self) -> &'a [u8] {
+        self.text.as_bytes().get(self.pos..).unwrap_or_default()
+    }
+
+    fn error(&self, what: &'static str) -> ScanError {
+        ScanError { what, at: self.pos }
+    }
+
+    /// Consumes `byte` if it comes next.
+    fn eat(&mut self, byte: u8) -> bool {
+        let next = self.peek() == Some(byte);
+        if next {
+            self.pos += 1;
+        }
+        next
+    }
+
+    fn skip_whitespace(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.pos += 1;
+        }
+    }
+
+    /// Enters the top-level object; false when it is empty.
+    fn open(&mut self) -> Result<bool, ScanError> {
+        self.skip_whitespace();
+        if !self.eat(b'{') {
+            return Err(self.error("expected '{'"));
+        }
+        self.skip_whitespace();
+        Ok(!self.eat(b'}'))
+    }
+
+    /// After an item of the container that ends with `close`: true when another item follows,
+    /// false when the container ends here.
+    fn separator(&mut self, close: u8) -> Result<bool, ScanError> {
+        self.skip_whitespace();
+        if self.eat(b',') {
+            self.skip_whitespace();
+            Ok(true)
+        } else if self.eat(close) {
+            Ok(false)
+        } else if close == b'}' {
+            Err(self.error("expected ',' or '}'"))
+        } else {
+            Err(self.error("expected ',' or ']'"))
+        }
+    }
+
+    /// Only whitespace may follow the top-level object.
+    fn end(&mut self) -> Result<(), ScanError> {
+        self.skip_whitespace();
+        if self.pos == self.text.len() {
+            Ok(())
+        } else {
+            Err(self.error("trailing characters"))
+        }
+    }
+
+    /// One `"key": value` of an object nested `depth` deep, returned raw.
+    fn member(&mut self, depth: usize) -> Result<(&'a str, &'a str), ScanError> {
+        if self.peek() != Some(b'"') {
+            return Err(self.error("expected a key"));
+        }
+        let key = self.string()?;
+        self.skip_whitespace();
+        if !self.eat(b':') {
+            return Err(self.error("expected ':'"));
+        }
+        self.skip_whitespace();
+        let start = self.pos;
+        self.value(depth)?;
+        Ok((key, &self.text[start..self.pos]))
+    }
+
+    /// Skips one value inside `depth` containers.
+    fn value(&mut self, depth: usize) -> Result<(), ScanError> {
+        match self.peek() {
+            Some(b'"') => self.string().map(drop),
+            Some(b'{') => self.container(depth, b'}'),
+            Some(b'[') => self.container(depth, b']'),
+            Some(b't') => self.literal("true"),
+            Some(b'f') => self.literal("false"),
+            Some(b'n') => self.literal("null"),
+            Some(b'-' | b'0'..=b'9') => self.number(),
+            _ => Err(self.error("expected a value")),
+        }
+    }
+
+    /// Skips an object or array, its opening bracket next, that closes with `close`.
+    fn container(&mut self, depth: usize, close: u8) -> Result<(), ScanError> {
+        if depth >= MAX_DEPTH {
+            return Err(self.error("nesting too deep"));
+        }
+        self.pos += 1;
+        self.skip_whitespace();
+        if self.eat(close) {
+            return Ok(());
+        }
+        loop {
+            if close == b'}' {
+                self.member(depth + 1)?;
+            } else {
+                self.value(depth + 1)?;
+            }
+            if !self.separator(close)? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Skips a string, its opening quote next, and returns the raw text between the quotes.
+    fn string(&mut self) -> Result<&'a str, ScanError> {
+        let open = self.pos;
+        self.pos += 1;
+        loop {
+            match self.peek() {
+                None => {
+                    return Err(ScanError {
+                        what: "unterminated string",
+                        at: open,
+                    });
+                }
+                Some(b'"') => {
+                    self.pos += 1;
+                    return Ok(&self.text[open + 1..self.pos - 1]);
+                }
+                Some(b'\\') => {
+                    self.pos += 1;
+                    self.escape()?;
+                }
+                Some(0..=0x1f) => return Err(self.error("control character in string")),
+                Some(_) => self.pos += 1,
+            }
+        }
+    }
+
+    /// Skips what follows a backslash in a string.
+    fn escape(&mut self) -> Result<(), ScanError> {
+        let hex_digits = match self.peek() {
+            Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => 0,
+            Some(b'u') => 4,
+            _ => return Err(self.error("invalid escape")),
+        };
+        self.pos += 1;
+        for _ in 0..hex_digits {
+            if !self.peek().is_some_and(|byte| byte.is_ascii_hexdigit()) {
+                return Err(self.error("invalid escape"));
+            }
+            self.pos += 1;
+        }
+        Ok(())
+    }
+
+    fn literal(&mut self, word: &'static str) -> Result<(), ScanError> {
+        if !self.rest().starts_with(word.as_bytes()) {
+            return Err(self.error("invalid literal"));
+        }
+        self.pos += word.len();
+        Ok(())
+    }
+
+    /// Skips `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`; a leading zero followed by more
+    /// digits is left for the caller to reject as a missing separator.
+    fn number(&mut self) -> Result<(), ScanError> {
+        self.eat(b'-');
+        if !self.eat(b'0') {
+            self.digits()?;
+        }
+        if self.eat(b'.') {
+            self.digits()?;
+        }
+        if self.eat(b'e') || self.eat(b'E') {
+            if !self.eat(b'+') {
+                self.eat(b'-');
+            }
+            self.digits()?;
+        }
+        Ok(())
+    }
+
+    /// Skips one or more decimal digits.
+    fn digits(&mut self) -> Result<(), ScanError> {
+        let count = self
+            .rest()
+            .iter()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        if count == 0 {
+            return Err(self.error("invalid number"));
+        }
+        self.pos += count;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan(text: &str) -> Result<Vec<(&str, &str)>, ScanError> {
+        members(text).collect()
+    }
+
+    #[test]
+    fn splits_members_raw() {
+        let cases: [(&str, &[(&str, &str)]); 6] = [
+            ("{}", &[]),
+            (" \t\r\n{ \n} \n", &[]),
+            (
+                r#"{"stream":"btcusdt@depth5","data":{"bids":[["1","2"]],"asks":[]}}"#,
+                &[
+                    ("stream", r#""btcusdt@depth5""#),
+                    ("data", r#"{"bids":[["1","2"]],"asks":[]}"#),
+                ],
+            ),
+            (
+                "{ \"a\" :\t-0.5e+3 , \"b\":true,\"c\":null,\"d\":false,\"e\":0,\"f\":12.25E-1 }",
+                &[
+                    ("a", "-0.5e+3"),
+                    ("b", "true"),
+                    ("c", "null"),
+                    ("d", "false"),
+                    ("e", "0"),
+                    ("f", "12.25E-1"),
+                ],
+            ),
+            // Brackets and quotes inside strings are text, not structure.
+            (
+                r#"{"k\"ey":"}]\\","v":["{\"",{"x":"[\u00e9"}],"é":"ü"}"#,
+                &[
+                    (r#"k\"ey"#, r#""}]\\""#),
+                    ("v", r#"["{\"",{"x":"[\u00e9"}]"#),
+                    ("é", r#""ü""#),
+                ],
+            ),
+            (
+                r#"{"a":[ ],"b":{ },"c":[[[]],{"d":[{}]}],"e":"\/\b\f\n\r\t"}"#,
+                &[
+                    ("a", "[ ]"),
+                    ("b", "{ }"),
+                    ("c", r#"[[[]],{"d":[{}]}]"#),
+                    ("e", r#""\/\b\f\n\r\t""#),
+                ],
+            ),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(scan(text), Ok(expected.to_vec()), "{text}");
+        }
+    }
+
+    #[test]
+    fn rejects_malformed_text() {
+        let cases = [
+            ("", "expected '{'", 0),
+            ("  42", "expected '{'", 2),
+            ("[]", "expected '{'", 0),
+            ("null", "expected '{'", 0),
+            ("{", "expected a key", 1),
+            ("{a:1}", "expected a key", 1),
+            (r#"{"a":1,}"#, "expected a key", 7),
+            (r#"{"a""#, "expected ':'", 4),
+            (r#"{"a" 1}"#, "expected ':'", 5),
+            (r#"{"a":}"#, "expected a value", 5),
+            (r#"{"a":"#, "expected a value", 5),
+            (r#"{"a":'b'}"#, "expected a value", 5),
+            (r#"{"a":1"#, "expected ',' or '}'", 6),
+            (r#"{"a":1 "b":2}"#, "expected ',' or '}'", 7),
+            (r#"{"a":01}"#, "expected ',' or '}'", 6),
+            (r#"{"a":[1,2}"#, "expected ',' or ']'", 9),
+            (r#"{"a":[1 2]}"#, "expected ',' or ']'", 8),
+            (r#"{"a":[1,]}"#, "expected a value", 8),
+            (r#"{"a":{"b":1]}"#, "expected ',' or '}'", 11),
+            (r#"{"a":{"b"}}"#, "expected ':'", 9),
+            (r#"{"a":"b}"#, "unterminated string", 5),
+            (r#"{"a":"b\"}"#, "unterminated string", 5),
+            (r#"{"a"#, "unterminated string", 1),
+            (r#"{"a":"\x"}"#, "invalid escape", 7),
+            (r#"{"a":"\u12g4"}"#, "invalid escape", 10),
+            (r#"{"a":"\"#, "invalid escape", 7),
+            ("{\"a\":\"\t\"}", "control character in string", 6),
+            (r#"{"a":tru}"#, "invalid literal", 5),
+            (r#"{"a":nul"#, "invalid literal", 5),
+            (r#"{"a":-}"#, "invalid number", 6),
+            (r#"{"a":1.}"#, "invalid number", 7),
+            (r#"{"a":.5}"#, "expected a value", 5),
+            (r#"{"a":1e}"#, "invalid number", 7),
+            (r#"{"a":1e+}"#, "invalid number", 8),
+            ("{} x", "trailing characters", 3),
+            ("{}{}", "trailing characters", 2),
+            (r#"{"a":1}}"#, "trailing characters", 7),
+        ];
+        for (text, what, at) in cases {
+            assert_eq!(scan(text), Err(ScanError { what, at }), "{text}");
+        }
+    }
+
+    #[test]
+    fn validates_whole_objects() {
+        assert_eq!(validate(r#" {"b":[["1","0"]],"a":[]} "#), Ok(()));
+        assert_eq!(
+            validate(r#"{"b":[["1","0"]]"#),
+            Err(ScanError {
+                what: "expected ',' or '}'",
+                at: 16
+            })
+        );
+        assert_eq!(
+            validate("[]"),
+            Err(ScanError {
+                what: "expected '{'",
+                at: 0
+            })
+        );
+    }
+
+    #[test]
+    fn an_error_ends_the_iteration() {
+        let mut iter = members(r#"{"a":1,"b":x,"c":2}"#);
+        assert_eq!(iter.next(), Some(Ok(("a", "1"))));
+        assert_eq!(
+            iter.next(),
+            Some(Err(ScanError {
+                what: "expected a value",
+                at: 11
+            }))
+        );
+        assert_eq!(iter.next(), None);
+    }
+
+    #[test]
+    fn limits_nesting() {
+        // The top-level object is the first level.
+        let nested = |levels: usize| {
+            format!(
+                r#"{{"a":{}{}}}"#,
+                "[".repeat(levels - 1),
+                "]".repeat(levels - 1)
+            )
+        };
+        assert!(scan(&nested(MAX_DEPTH)).is_ok());
+        assert_eq!(
+            scan(&nested(MAX_DEPTH + 1)),
+            Err(ScanError {
+                what: "nesting too deep",
+                at: 5 + MAX_DEPTH - 1
+            })
+        );
+        // Far deeper than the limit still ends in an error, not a stack overflow.
+        assert!(scan(&"{\"a\":[".repeat(100_000)).is_err());
+    }
+
+    #[test]
+    fn picks_wanted_members() {
+        let text = r#"{"id":7,"x":{"id":8},"result":null}"#;
+        assert_eq!(
+            pick(text, ["result", "id", "error"]),
+            Ok([Some("null"), Some("7"), None])
+        );
+        assert_eq!(pick(text, []), Ok([]));
+        assert_eq!(
+            pick(r#"{"id":1,"x":2,"x":3,"id":4}"#, ["id"]),
+            Err(ScanError {
+                what: "duplicate key",
+                at: 26
+            })
+        );
+        // Repeated keys nobody asked for are let through, as serde does.
+        assert_eq!(pick(r#"{"x":2,"x":3,"id":4}"#, ["id"]), Ok([Some("4")]));
+        assert_eq!(
+            pick(r#"{"id":1} ,"#, ["id"]),
+            Err(ScanError {
+                what: "trailing characters",
+                at: 9
+            })
+        );
+    }
+}

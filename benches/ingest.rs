@@ -42,8 +42,11 @@ unsafe impl GlobalAlloc for Counting {
 static GLOBAL: Counting = Counting;
 
 fn fixture(path: &str) -> String {
-    let text = std::fs::read_to_string(format!("{}/tests/fixtures/{path}", env!("CARGO_MANIFEST_DIR")))
-        .unwrap_or_else(|e| panic!("{path}: {e}"));
+    let text = std::fs::read_to_string(format!(
+        "{}/tests/fixtures/{path}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap_or_else(|e| panic!("{path}: {e}"));
     // Frames arrive on one line; the doc examples are pretty-printed.
     let value: serde_json::Value = serde_json::from_str(&text).unwrap();
     value.to_string()
@@ -59,7 +62,9 @@ struct Case {
 }
 
 fn cases() -> Vec<Case> {
-    let combined = |stream: &str, data: &str| format!("{{\"stream\":\"{stream}\",\"data\":{}}}", fixture(data));
+    let combined = |stream: &str, data: &str| {
+        format!("{{\"stream\":\"{stream}\",\"data\":{}}}", fixture(data))
+    };
     vec![
         Case {
             name: "binance spot depth5",
@@ -87,14 +92,18 @@ fn cases() -> Vec<Case> {
             venue: Venue::BinanceUsdm,
             channel: "bookTicker",
             symbol: "ETHUSDT",
-            frame: combined("ethusdt@bookTicker", "binance-usdm/bookTicker-2026-real.json"),
+            frame: combined(
+                "ethusdt@bookTicker",
+                "binance-usdm/bookTicker-2026-real.json",
+            ),
         },
         Case {
             name: "bybit linear orderbook.1",
             venue: Venue::BybitLinear,
             channel: "orderbook.1",
             symbol: "BTCUSDT",
-            frame: fixture("bybit/orderbook50-snapshot-linear.json").replace("orderbook.50.", "orderbook.1."),
+            frame: fixture("bybit/orderbook50-snapshot-linear.json")
+                .replace("orderbook.50.", "orderbook.1."),
         },
         Case {
             name: "bybit linear tickers (delta)",
@@ -115,8 +124,18 @@ fn cases() -> Vec<Case> {
 
 /// What the session does per data frame: decode the envelope, find the slot, decode the sample, record.
 #[inline(never)]
-fn ingest(case: &Case, lookup: &std::collections::HashMap<String, usize>, tracker: &Tracker, kind: marketfeed_exporter::model::ChannelKind) {
-    let Ok(Frame::Data { key, payload, ts_ms }) = venue::decode_frame(case.venue, &case.frame) else {
+fn ingest(
+    case: &Case,
+    lookup: &std::collections::HashMap<String, usize>,
+    tracker: &Tracker,
+    kind: marketfeed_exporter::model::ChannelKind,
+) {
+    let Ok(Frame::Data {
+        key,
+        payload,
+        ts_ms,
+    }) = venue::decode_frame(case.venue, &case.frame)
+    else {
         panic!("{}: not a data frame", case.name)
     };
     let slot = *lookup.get(key).expect("known key");
@@ -132,12 +151,21 @@ fn bench_ingest() {
         let kind = venue::parse_channel(case.venue, case.channel).unwrap();
         let sub = Subscription {
             venue: case.venue,
-            channel: Channel { name: case.channel.into(), kind },
+            channel: Channel {
+                name: case.channel.into(),
+                kind,
+            },
             symbol: case.symbol.into(),
         };
-        let conns = vec![ConnectionInfo { venue: case.venue, index: 0, slots: vec![0] }];
+        let conns = vec![ConnectionInfo {
+            venue: case.venue,
+            index: 0,
+            slots: vec![0],
+        }];
         let tracker = Tracker::new(vec![sub], conns, Thresholds::default(), unix_now());
-        let lookup = [(venue::wire_key(case.venue, case.channel, case.symbol), 0)].into_iter().collect();
+        let lookup = [(venue::wire_key(case.venue, case.channel, case.symbol), 0)]
+            .into_iter()
+            .collect();
         for _ in 0..10_000 {
             ingest(&case, &lookup, &tracker, kind);
         }
@@ -170,12 +198,21 @@ fn bench_scrape() {
         let mut subs = Vec::new();
         for i in 0..symbols {
             for (channel, kind) in [
-                ("markPrice@1s", venue::parse_channel(Venue::BinanceUsdm, "markPrice@1s").unwrap()),
-                ("bookTicker", venue::parse_channel(Venue::BinanceUsdm, "bookTicker").unwrap()),
+                (
+                    "markPrice@1s",
+                    venue::parse_channel(Venue::BinanceUsdm, "markPrice@1s").unwrap(),
+                ),
+                (
+                    "bookTicker",
+                    venue::parse_channel(Venue::BinanceUsdm, "bookTicker").unwrap(),
+                ),
             ] {
                 subs.push(Subscription {
                     venue: Venue::BinanceUsdm,
-                    channel: Channel { name: channel.into(), kind },
+                    channel: Channel {
+                        name: channel.into(),
+                        kind,
+                    },
                     symbol: format!("SYM{i}USDT"),
                 });
             }
@@ -185,17 +222,32 @@ fn bench_scrape() {
             .collect::<Vec<_>>()
             .chunks(200)
             .enumerate()
-            .map(|(index, slots)| ConnectionInfo { venue: Venue::BinanceUsdm, index, slots: slots.to_vec() })
+            .map(|(index, slots)| ConnectionInfo {
+                venue: Venue::BinanceUsdm,
+                index,
+                slots: slots.to_vec(),
+            })
             .collect();
         let connections = conns.len();
         let tracker = Arc::new(Tracker::new(subs, conns, Thresholds::default(), unix_now()));
         let price = rust_decimal::Decimal::from_str("43000.15").ok();
         for slot in 0..n {
             for _ in 0..3 {
-                tracker.record(slot, unix_now(), &Sample { event_time_ms: Some(1_790_000_000_000), price });
+                tracker.record(
+                    slot,
+                    unix_now(),
+                    &Sample {
+                        event_time_ms: Some(1_790_000_000_000),
+                        price,
+                    },
+                );
             }
         }
-        let build = BuildInfo { version: "bench".into(), revision: "bench".into(), rustc_version: "bench".into() };
+        let build = BuildInfo {
+            version: "bench".into(),
+            revision: "bench".into(),
+            rustc_version: "bench".into(),
+        };
         let metrics = Metrics::new(tracker, build, false).unwrap();
         let mut times: Vec<Duration> = (0..20)
             .map(|_| {
@@ -205,7 +257,11 @@ fn bench_scrape() {
             })
             .collect();
         times.sort();
-        println!("| {n} | {connections} | {:.2} | {} |", times[10].as_secs_f64() * 1e3, metrics.render().len());
+        println!(
+            "| {n} | {connections} | {:.2} | {} |",
+            times[10].as_secs_f64() * 1e3,
+            metrics.render().len()
+        );
     }
 }
 

@@ -89,7 +89,10 @@ pub struct ConnectionPlan {
 
 /// Expands the configuration into subscriptions (their index is their tracker slot) and shards them over
 /// connections: one route per connection (USD-M `/public` vs `/market`), at most the venue's stream limit each.
-pub fn plan(config: &Config, policy: &dyn Fn(Venue) -> Policy) -> (Vec<Subscription>, Vec<ConnectionPlan>) {
+pub fn plan(
+    config: &Config,
+    policy: &dyn Fn(Venue) -> Policy,
+) -> (Vec<Subscription>, Vec<ConnectionPlan>) {
     let mut subscriptions = Vec::new();
     let mut connections = Vec::new();
     for vc in &config.venues {
@@ -107,14 +110,23 @@ pub fn plan(config: &Config, policy: &dyn Fn(Venue) -> Policy) -> (Vec<Subscript
                     Some((_, streams)) => streams.push(stream),
                     None => by_route.push((route, vec![stream])),
                 }
-                subscriptions.push(Subscription { venue: vc.venue, channel: channel.clone(), symbol: symbol.clone() });
+                subscriptions.push(Subscription {
+                    venue: vc.venue,
+                    channel: channel.clone(),
+                    symbol: symbol.clone(),
+                });
             }
         }
         let mut index = 0;
         for (route, streams) in by_route {
             for chunk in streams.chunks(max) {
                 let url = format!("{}{route}", vc.url);
-                connections.push(ConnectionPlan { venue: vc.venue, index, url, streams: chunk.to_vec() });
+                connections.push(ConnectionPlan {
+                    venue: vc.venue,
+                    index,
+                    url,
+                    streams: chunk.to_vec(),
+                });
                 index += 1;
             }
         }
@@ -141,18 +153,41 @@ pub async fn start(config: &Config, tuning: Tuning) -> Result<Running, AppError>
     let (subscriptions, plans) = plan(config, policy);
     let infos = plans
         .iter()
-        .map(|p| ConnectionInfo { venue: p.venue, index: p.index, slots: p.streams.iter().map(|s| s.slot).collect() })
+        .map(|p| ConnectionInfo {
+            venue: p.venue,
+            index: p.index,
+            slots: p.streams.iter().map(|s| s.slot).collect(),
+        })
         .collect();
-    let tracker = Arc::new(Tracker::new(subscriptions, infos, config.thresholds, unix_now()));
-    let metrics = Metrics::new(tracker.clone(), BuildInfo::current(), tuning.process_metrics)?;
+    let tracker = Arc::new(Tracker::new(
+        subscriptions,
+        infos,
+        config.thresholds,
+        unix_now(),
+    ));
+    let metrics = Metrics::new(
+        tracker.clone(),
+        BuildInfo::current(),
+        tuning.process_metrics,
+    )?;
 
     let listener = TcpListener::bind(config.listen_address)
         .await
-        .map_err(|source| AppError::Bind { addr: config.listen_address, source })?;
-    let addr = listener.local_addr().map_err(|source| AppError::Bind { addr: config.listen_address, source })?;
+        .map_err(|source| AppError::Bind {
+            addr: config.listen_address,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| AppError::Bind {
+        addr: config.listen_address,
+        source,
+    })?;
     let (stop, stopped) = watch::channel(false);
 
-    let state = Arc::new(HttpState { tracker: tracker.clone(), metrics, telemetry_path: config.telemetry_path.clone() });
+    let state = Arc::new(HttpState {
+        tracker: tracker.clone(),
+        metrics,
+        telemetry_path: config.telemetry_path.clone(),
+    });
     let mut http_stop = stopped.clone();
     let server = tokio::spawn(async move {
         axum::serve(listener, router(state))
@@ -170,7 +205,12 @@ pub async fn start(config: &Config, tuning: Tuning) -> Result<Running, AppError>
             let policy = policy(p.venue);
             let limiter = limiters
                 .entry(p.venue.exchange())
-                .or_insert_with(|| Arc::new(ConnectLimiter::new(policy.connect_burst, policy.connect_refill)))
+                .or_insert_with(|| {
+                    Arc::new(ConnectLimiter::new(
+                        policy.connect_burst,
+                        policy.connect_refill,
+                    ))
+                })
                 .clone();
             let connection = Connection {
                 id,
@@ -194,7 +234,13 @@ pub async fn start(config: &Config, tuning: Tuning) -> Result<Running, AppError>
         })
         .collect();
     tracing::info!(%addr, subscriptions = tracker.len(), "serving");
-    Ok(Running { addr, tracker, stop, feeds, server })
+    Ok(Running {
+        addr,
+        tracker,
+        stop,
+        feeds,
+        server,
+    })
 }
 
 impl Running {
@@ -215,7 +261,11 @@ impl Running {
 }
 
 /// Runs until `signal` resolves, then stops cleanly.
-pub async fn run(config: &Config, tuning: Tuning, signal: impl Future<Output = ()>) -> Result<(), AppError> {
+pub async fn run(
+    config: &Config,
+    tuning: Tuning,
+    signal: impl Future<Output = ()>,
+) -> Result<(), AppError> {
     let running = start(config, tuning).await?;
     signal.await;
     tracing::info!("shutting down");

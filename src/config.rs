@@ -9,9 +9,9 @@ use std::fmt;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-use tokio_tungstenite::tungstenite::http::Uri;
 use humantime::format_duration;
 use serde::Deserialize;
+use tokio_tungstenite::tungstenite::http::Uri;
 use tracing_subscriber::EnvFilter;
 
 use crate::model::{Channel, Venue};
@@ -993,7 +993,9 @@ fn telemetry_path(value: &str) -> Result<String, ConfigError> {
     // `/`, `/-/` and `/api/` belong to the landing page, health checks and the JSON API.
     let reserved = value == "/" || value.starts_with("/-/") || value.starts_with("/api/");
     // `{`, `}` and `*` are route patterns to axum, which panics on a malformed one.
-    let plain = value.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-".contains(&b));
+    let plain = value
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"/._-".contains(&b));
     if !value.starts_with('/') || reserved || !plain {
         return Err(ConfigError::InvalidTelemetryPath(value.to_owned()));
     }
@@ -1261,7 +1263,8 @@ mod tests {
 
     #[test]
     fn each_problem_is_reported_exactly() {
-        let cases: &[(&[(&str, &str)], &[&str])] = &[
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
+        let cases: &[Case] = &[
             (
                 &[("MARKETFEED_BINANCE_SPOT_SYMBOL", "BTCUSDT")],
                 &[
@@ -1449,8 +1452,7 @@ mod tests {
             listen_address: listen_address.to_owned(),
             telemetry_path: telemetry_path.to_owned(),
         };
-        let path_error =
-            "--web.telemetry-path: must start with '/', use only letters, digits and '/._-', and must not be '/', '/-/...' or '/api/...'";
+        let path_error = "--web.telemetry-path: must start with '/', use only letters, digits and '/._-', and must not be '/', '/-/...' or '/api/...'";
         let cases: &[(&str, &str, &[&str])] = &[
             (
                 "nonsense",
@@ -1532,7 +1534,8 @@ mod tests {
             listen_address: listen_address.to_owned(),
             telemetry_path: telemetry_path.to_owned(),
         };
-        let cases: &[(&[&str], Result<Flags, &[&str]>)] = &[
+        type Case<'a> = (&'a [&'a str], Result<Flags, &'a [&'a str]>);
+        let cases: &[Case] = &[
             (&[], Ok(Flags::default())),
             (
                 &["--check-config"],

@@ -42,7 +42,11 @@ pub fn router(state: Arc<HttpState>) -> Router {
 }
 
 async fn metrics(State(state): State<Arc<HttpState>>) -> Response {
-    ([(header::CONTENT_TYPE, CONTENT_TYPE)], state.metrics.render()).into_response()
+    (
+        [(header::CONTENT_TYPE, CONTENT_TYPE)],
+        state.metrics.render(),
+    )
+        .into_response()
 }
 
 async fn landing(State(state): State<Arc<HttpState>>) -> Html<String> {
@@ -127,9 +131,17 @@ fn channel_view(tracker: &Tracker, v: &SubscriptionView<'_>, now: UnixNanos) -> 
 }
 
 /// Builds the view of one symbol from its slots; `None` when it has none.
-fn symbol_view(tracker: &Tracker, venue: Venue, symbol: &str, now: UnixNanos) -> Option<SymbolView> {
-    let views: Vec<SubscriptionView<'_>> =
-        tracker.symbol_slots(venue, symbol)?.iter().map(|&slot| tracker.subscription(slot)).collect();
+fn symbol_view(
+    tracker: &Tracker,
+    venue: Venue,
+    symbol: &str,
+    now: UnixNanos,
+) -> Option<SymbolView> {
+    let views: Vec<SubscriptionView<'_>> = tracker
+        .symbol_slots(venue, symbol)?
+        .iter()
+        .map(|&slot| tracker.subscription(slot))
+        .collect();
     let freshest = views.iter().max_by_key(|v| v.last_message_ns)?;
     let received = views.iter().any(|v| v.messages > 0);
     let age = freshest.age(now);
@@ -148,7 +160,10 @@ fn symbol_view(tracker: &Tracker, venue: Venue, symbol: &str, now: UnixNanos) ->
         last_update: received.then(|| rfc3339(freshest.last_message_ns)),
         last_update_unix: received.then(|| round_ms(freshest.last_message_ns as f64 / 1e9)),
         last_price,
-        channels: views.iter().map(|v| channel_view(tracker, v, now)).collect(),
+        channels: views
+            .iter()
+            .map(|v| channel_view(tracker, v, now))
+            .collect(),
     })
 }
 
@@ -160,7 +175,10 @@ struct SymbolList {
 async fn symbols(State(state): State<Arc<HttpState>>) -> Json<SymbolList> {
     let now = unix_now();
     let t = &state.tracker;
-    let symbols = t.symbols().filter_map(|(venue, symbol)| symbol_view(t, venue, symbol, now)).collect();
+    let symbols = t
+        .symbols()
+        .filter_map(|(venue, symbol)| symbol_view(t, venue, symbol, now))
+        .collect();
     Json(SymbolList { symbols })
 }
 
@@ -198,11 +216,22 @@ mod tests {
     fn app() -> Router {
         let sub = |channel: &str, symbol: &str| Subscription {
             venue: Venue::BybitLinear,
-            channel: Channel { name: channel.into(), kind: ChannelKind::BybitOrderbook },
+            channel: Channel {
+                name: channel.into(),
+                kind: ChannelKind::BybitOrderbook,
+            },
             symbol: symbol.into(),
         };
-        let subs = vec![sub("orderbook.1", "BTCUSDT"), sub("tickers", "BTCUSDT"), sub("orderbook.1", "ETHUSDT")];
-        let conns = vec![ConnectionInfo { venue: Venue::BybitLinear, index: 0, slots: vec![0, 1, 2] }];
+        let subs = vec![
+            sub("orderbook.1", "BTCUSDT"),
+            sub("tickers", "BTCUSDT"),
+            sub("orderbook.1", "ETHUSDT"),
+        ];
+        let conns = vec![ConnectionInfo {
+            venue: Venue::BybitLinear,
+            index: 0,
+            slots: vec![0, 1, 2],
+        }];
         let thresholds = Thresholds {
             degraded: Duration::from_secs(180),
             stale: Duration::from_secs(300),
@@ -211,15 +240,40 @@ mod tests {
         let now = unix_now();
         let tracker = Arc::new(Tracker::new(subs, conns, thresholds, now - 400 * S));
         tracker.set_acked(0, true);
-        tracker.record(1, now - 200 * S, &Sample { event_time_ms: None, price: Decimal::from_str("100.50").ok() });
-        tracker.record(0, now - S, &Sample { event_time_ms: Some(1), price: None });
-        let build = BuildInfo { version: "v".into(), revision: "r".into(), rustc_version: "c".into() };
+        tracker.record(
+            1,
+            now - 200 * S,
+            &Sample {
+                event_time_ms: None,
+                price: Decimal::from_str("100.50").ok(),
+            },
+        );
+        tracker.record(
+            0,
+            now - S,
+            &Sample {
+                event_time_ms: Some(1),
+                price: None,
+            },
+        );
+        let build = BuildInfo {
+            version: "v".into(),
+            revision: "r".into(),
+            rustc_version: "c".into(),
+        };
         let metrics = Metrics::new(tracker.clone(), build, false).unwrap();
-        router(Arc::new(HttpState { tracker, metrics, telemetry_path: "/metrics".into() }))
+        router(Arc::new(HttpState {
+            tracker,
+            metrics,
+            telemetry_path: "/metrics".into(),
+        }))
     }
 
     async fn get(uri: &str) -> (StatusCode, String, String) {
-        let response = app().oneshot(Request::get(uri).body(Body::empty()).unwrap()).await.unwrap();
+        let response = app()
+            .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
         let status = response.status();
         let content_type = response
             .headers()
@@ -227,7 +281,11 @@ mod tests {
             .map(|v| v.to_str().unwrap().to_owned())
             .unwrap_or_default();
         let body = to_bytes(response.into_body(), 1 << 20).await.unwrap();
-        (status, content_type, String::from_utf8(body.to_vec()).unwrap())
+        (
+            status,
+            content_type,
+            String::from_utf8(body.to_vec()).unwrap(),
+        )
     }
 
     fn json(body: &str) -> serde_json::Value {
@@ -263,7 +321,10 @@ mod tests {
         assert_eq!(v["symbol"], "BTCUSDT");
         assert_eq!(v["status"], "healthy");
         assert!(v["staleness_seconds"].as_f64().unwrap() < 5.0);
-        assert_eq!(v["last_price"], "100.50", "the exact decimal, from the channel that carried a price");
+        assert_eq!(
+            v["last_price"], "100.50",
+            "the exact decimal, from the channel that carried a price"
+        );
         assert!(v["last_update"].as_str().unwrap().ends_with('Z'));
         assert_eq!(v["channels"][0]["subscribed"], true);
         assert_eq!(v["channels"][1]["channel"], "tickers");
@@ -283,19 +344,31 @@ mod tests {
     #[tokio::test]
     async fn list_has_every_symbol_once_in_configuration_order() {
         let v = json(&get("/api/v1/symbols").await.2);
-        let names: Vec<&str> = v["symbols"].as_array().unwrap().iter().map(|s| s["symbol"].as_str().unwrap()).collect();
+        let names: Vec<&str> = v["symbols"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["symbol"].as_str().unwrap())
+            .collect();
         assert_eq!(names, ["BTCUSDT", "ETHUSDT"]);
     }
 
     #[tokio::test]
     async fn unknown_symbol_or_venue_is_a_json_404() {
-        for uri in ["/api/v1/symbols/bybit/linear/DOGEUSDT", "/api/v1/symbols/kraken/spot/BTCUSDT", "/nope"] {
+        for uri in [
+            "/api/v1/symbols/bybit/linear/DOGEUSDT",
+            "/api/v1/symbols/kraken/spot/BTCUSDT",
+            "/nope",
+        ] {
             let (status, content_type, body) = get(uri).await;
             assert_eq!(status, StatusCode::NOT_FOUND, "{uri}");
             assert_eq!(content_type, "application/json", "{uri}");
             assert!(json(&body)["error"].is_string(), "{uri}");
         }
         let body = get("/api/v1/symbols/bybit/linear/DOGEUSDT").await.2;
-        assert_eq!(json(&body)["error"], "symbol bybit/linear/DOGEUSDT is not watched by this exporter");
+        assert_eq!(
+            json(&body)["error"],
+            "symbol bybit/linear/DOGEUSDT is not watched by this exporter"
+        );
     }
 }

@@ -37,14 +37,21 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     init_logging(&config);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("marketfeed_exporter: cannot start the runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
-    tracing::info!(version = env!("CARGO_PKG_VERSION"), "starting\n{}", config.summary());
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        "starting\n{}",
+        config.summary()
+    );
     match runtime.block_on(app::run(&config, Tuning::default(), shutdown_signal())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -63,7 +70,9 @@ fn init_logging(config: &Config) {
     // The level was validated with the configuration; the fallback only guards against a race-free impossibility.
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match config.log_format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Text => builder.with_ansi(false).init(),

@@ -50,7 +50,9 @@ impl Metrics {
         let registry = Registry::new();
         registry.register(Box::new(TrackerCollector::new(tracker, build)?))?;
         if process {
-            registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()))?;
+            registry.register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))?;
         }
         Ok(Self { registry })
     }
@@ -193,21 +195,33 @@ impl TrackerCollector {
             .iter()
             .map(|f| {
                 let labels = f.labels.iter().map(|l| (*l).to_owned()).collect();
-                Desc::new(f.name.to_owned(), f.help.to_owned(), labels, Default::default())
+                Desc::new(
+                    f.name.to_owned(),
+                    f.help.to_owned(),
+                    labels,
+                    Default::default(),
+                )
             })
             .collect::<prometheus::Result<_>>()?;
-        Ok(Self { tracker, build, descs })
+        Ok(Self {
+            tracker,
+            build,
+            descs,
+        })
     }
 }
 
 /// Label values of one subscription: the one place their order is written.
 fn sub_labels(sub: &Subscription) -> Vec<LabelPair> {
-    labels(SUB_LABELS, &[
-        sub.venue.exchange().as_str(),
-        sub.venue.market().as_str(),
-        &sub.channel.name,
-        &sub.symbol,
-    ])
+    labels(
+        SUB_LABELS,
+        &[
+            sub.venue.exchange().as_str(),
+            sub.venue.market().as_str(),
+            &sub.channel.name,
+            &sub.symbol,
+        ],
+    )
 }
 
 fn labels(names: &[&str], values: &[&str]) -> Vec<LabelPair> {
@@ -280,17 +294,27 @@ impl Collector for TrackerCollector {
     fn collect(&self) -> Vec<MetricFamily> {
         let t = &self.tracker;
         let n = t.len();
-        let (mut last, mut event, mut messages, mut price) =
-            (Vec::with_capacity(n), Vec::new(), Vec::with_capacity(n), Vec::with_capacity(n));
-        let (mut acked, mut rejections, mut resubscribes) =
-            (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+        let (mut last, mut event, mut messages, mut price) = (
+            Vec::with_capacity(n),
+            Vec::new(),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        let (mut acked, mut rejections, mut resubscribes) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
         for v in t.subscriptions() {
             let l = sub_labels(v.subscription);
             last.push(gauge(l.clone(), seconds(v.last_message_ns)));
             if let Some(ms) = v.last_event_ms {
                 event.push(gauge(l.clone(), ms as f64 / 1e3));
             }
-            if let Some(p) = v.price.and_then(|p| rust_decimal::prelude::ToPrimitive::to_f64(&p)) {
+            if let Some(p) = v
+                .price
+                .and_then(|p| rust_decimal::prelude::ToPrimitive::to_f64(&p))
+            {
                 price.push(gauge(l.clone(), p));
             }
             messages.push(counter(l.clone(), v.messages));
@@ -301,7 +325,10 @@ impl Collector for TrackerCollector {
 
         let (mut gaps, mut latencies) = (Vec::new(), Vec::new());
         for (venue, channel, gap, latency) in t.histograms() {
-            let l = labels(GROUP_LABELS, &[venue.exchange().as_str(), venue.market().as_str(), channel]);
+            let l = labels(
+                GROUP_LABELS,
+                &[venue.exchange().as_str(), venue.market().as_str(), channel],
+            );
             gaps.push(histogram(l.clone(), gap));
             // Channels without an exchange event time (Binance spot bookTicker and partial depth) never
             // observe a latency; an always-empty histogram would only add series.
@@ -315,7 +342,10 @@ impl Collector for TrackerCollector {
         let decode = watched
             .into_iter()
             .map(|venue| {
-                let l = labels(DECODE_ERRORS.labels, &[venue.exchange().as_str(), venue.market().as_str()]);
+                let l = labels(
+                    DECODE_ERRORS.labels,
+                    &[venue.exchange().as_str(), venue.market().as_str()],
+                );
                 counter(l, t.decode_errors(venue))
             })
             .collect();
@@ -324,20 +354,36 @@ impl Collector for TrackerCollector {
         for c in t.connections() {
             let index = c.info.index.to_string();
             let venue = c.info.venue;
-            let values = [venue.exchange().as_str(), venue.market().as_str(), index.as_str()];
-            up.push(gauge(labels(CONN_LABELS, &values), if c.up { 1.0 } else { 0.0 }));
+            let values = [
+                venue.exchange().as_str(),
+                venue.market().as_str(),
+                index.as_str(),
+            ];
+            up.push(gauge(
+                labels(CONN_LABELS, &values),
+                if c.up { 1.0 } else { 0.0 },
+            ));
             if c.established_ns > 0 {
-                established.push(gauge(labels(CONN_LABELS, &values), seconds(c.established_ns)));
+                established.push(gauge(
+                    labels(CONN_LABELS, &values),
+                    seconds(c.established_ns),
+                ));
             }
             for (reason, count) in Reason::ALL.iter().zip(c.reconnects) {
-                let l = labels(RECONNECTS.labels, &[values[0], values[1], values[2], reason.as_str()]);
+                let l = labels(
+                    RECONNECTS.labels,
+                    &[values[0], values[1], values[2], reason.as_str()],
+                );
                 reconnects.push(counter(l, count));
             }
         }
 
         let b = &self.build;
         let build = vec![gauge(
-            labels(BUILD_INFO.labels, &[&b.version, &b.revision, &b.rustc_version]),
+            labels(
+                BUILD_INFO.labels,
+                &[&b.version, &b.revision, &b.rustc_version],
+            ),
             1.0,
         )];
 
@@ -381,7 +427,10 @@ mod tests {
     fn scenario() -> Arc<Tracker> {
         let spot = |channel: &str, kind, symbol: &str| Subscription {
             venue: Venue::BinanceSpot,
-            channel: Channel { name: channel.into(), kind },
+            channel: Channel {
+                name: channel.into(),
+                kind,
+            },
             symbol: symbol.into(),
         };
         let subs = vec![
@@ -391,13 +440,24 @@ mod tests {
             spot("aggTrade", ChannelKind::BinanceTrade, "ETHUSDT"),
             Subscription {
                 venue: Venue::BybitLinear,
-                channel: Channel { name: "orderbook.1".into(), kind: ChannelKind::BybitOrderbook },
+                channel: Channel {
+                    name: "orderbook.1".into(),
+                    kind: ChannelKind::BybitOrderbook,
+                },
                 symbol: "BTCUSDT".into(),
             },
         ];
         let conns = vec![
-            ConnectionInfo { venue: Venue::BinanceSpot, index: 0, slots: vec![0, 1, 2, 3] },
-            ConnectionInfo { venue: Venue::BybitLinear, index: 0, slots: vec![4] },
+            ConnectionInfo {
+                venue: Venue::BinanceSpot,
+                index: 0,
+                slots: vec![0, 1, 2, 3],
+            },
+            ConnectionInfo {
+                venue: Venue::BybitLinear,
+                index: 0,
+                slots: vec![4],
+            },
         ];
         let thresholds = Thresholds {
             degraded: Duration::from_secs(180),
@@ -412,10 +472,38 @@ mod tests {
         for slot in 0..4 {
             t.set_acked(slot, true);
         }
-        t.record(0, start + 3 * S, &Sample { event_time_ms: None, price: price("43000.05") });
-        t.record(0, start + 4 * S, &Sample { event_time_ms: None, price: price("43000.15") });
-        t.record(1, start + 3 * S, &Sample { event_time_ms: Some(1_790_000_002_990), price: price("43000.1") });
-        t.record(1, start + 5 * S, &Sample { event_time_ms: Some(1_790_000_004_950), price: price("43001") });
+        t.record(
+            0,
+            start + 3 * S,
+            &Sample {
+                event_time_ms: None,
+                price: price("43000.05"),
+            },
+        );
+        t.record(
+            0,
+            start + 4 * S,
+            &Sample {
+                event_time_ms: None,
+                price: price("43000.15"),
+            },
+        );
+        t.record(
+            1,
+            start + 3 * S,
+            &Sample {
+                event_time_ms: Some(1_790_000_002_990),
+                price: price("43000.1"),
+            },
+        );
+        t.record(
+            1,
+            start + 5 * S,
+            &Sample {
+                event_time_ms: Some(1_790_000_004_950),
+                price: price("43001"),
+            },
+        );
         t.rejected(4);
         t.resubscribed(2);
         t.decode_error(Venue::BinanceSpot);
@@ -425,7 +513,11 @@ mod tests {
     }
 
     fn build() -> BuildInfo {
-        BuildInfo { version: "0.1.0".into(), revision: "abcdef012345".into(), rustc_version: "1.95.0".into() }
+        BuildInfo {
+            version: "0.1.0".into(),
+            revision: "abcdef012345".into(),
+            rustc_version: "1.95.0".into(),
+        }
     }
 
     /// The exposition of a fixed scenario, byte for byte. Set UPDATE_GOLDEN=1 to rewrite the file after an
@@ -438,7 +530,10 @@ mod tests {
             std::fs::write(path, &text).unwrap();
         }
         let golden = std::fs::read_to_string(path).unwrap();
-        assert_eq!(text, golden, "exposition changed; UPDATE_GOLDEN=1 cargo test golden rewrites it");
+        assert_eq!(
+            text, golden,
+            "exposition changed; UPDATE_GOLDEN=1 cargo test golden rewrites it"
+        );
     }
 
     #[test]
@@ -447,8 +542,16 @@ mod tests {
         for f in FAMILIES {
             assert!(f.name.starts_with("marketfeed_"), "{}", f.name);
             assert!(f.help.ends_with('.'), "{}", f.name);
-            assert_eq!(text.matches(&format!("# TYPE {} ", f.name)).count(), 1, "{}", f.name);
+            assert_eq!(
+                text.matches(&format!("# TYPE {} ", f.name)).count(),
+                1,
+                "{}",
+                f.name
+            );
         }
-        assert!(text.contains("process_resident_memory_bytes "), "process metrics are exported");
+        assert!(
+            text.contains("process_resident_memory_bytes "),
+            "process metrics are exported"
+        );
     }
 }

@@ -25,12 +25,14 @@ pub fn unix_now() -> UnixNanos {
 /// Bucket bounds of `marketfeed_update_gap_seconds`: from sub-second book churn up to the 180 s / 300 s alert
 /// thresholds and beyond, so the thresholds are bucket edges.
 pub const GAP_BUCKETS: &[f64] = &[
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 180.0, 300.0, 600.0,
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 180.0, 300.0,
+    600.0,
 ];
 
 /// Bucket bounds of `marketfeed_event_latency_seconds`: a healthy feed sits in the low milliseconds.
-pub const LATENCY_BUCKETS: &[f64] =
-    &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+pub const LATENCY_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 /// Why a connection ended; the `reason` label of `marketfeed_reconnects_total`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -197,7 +199,11 @@ impl AtomicHistogram {
             buckets.push((*bound, cumulative));
         }
         cumulative += self.counts[self.bounds.len()].load(Relaxed);
-        HistogramSnapshot { buckets, count: cumulative, sum: self.sum_ns.load(Relaxed) as f64 / 1e9 }
+        HistogramSnapshot {
+            buckets,
+            count: cumulative,
+            sum: self.sum_ns.load(Relaxed) as f64 / 1e9,
+        }
     }
 }
 
@@ -209,7 +215,11 @@ const NO_PRICE: u64 = u64::MAX;
 fn pack_price(price: Decimal) -> Option<u64> {
     const LIMIT: i128 = 1 << 55;
     let fits = |d: &Decimal| (-LIMIT..LIMIT).contains(&d.mantissa());
-    let d = if fits(&price) { price } else { price.normalize() };
+    let d = if fits(&price) {
+        price
+    } else {
+        price.normalize()
+    };
     fits(&d).then(|| (((d.mantissa() as i64) << 8) as u64) | u64::from(d.scale()))
 }
 
@@ -377,8 +387,14 @@ impl Tracker {
             slot_connection: slot_connection.into(),
             state,
             slot_group: slot_group.into(),
-            gaps: groups.iter().map(|_| AtomicHistogram::new(GAP_BUCKETS)).collect(),
-            latencies: groups.iter().map(|_| AtomicHistogram::new(LATENCY_BUCKETS)).collect(),
+            gaps: groups
+                .iter()
+                .map(|_| AtomicHistogram::new(GAP_BUCKETS))
+                .collect(),
+            latencies: groups
+                .iter()
+                .map(|_| AtomicHistogram::new(LATENCY_BUCKETS))
+                .collect(),
             groups: groups.into(),
             connections: connections.into(),
             conn_state,
@@ -501,29 +517,43 @@ impl Tracker {
 
     /// Slots of one symbol on one venue, in configuration order; None when not configured.
     pub fn symbol_slots(&self, venue: Venue, symbol: &str) -> Option<&[usize]> {
-        self.by_symbol.get(&(venue, symbol.to_owned())).map(Vec::as_slice)
+        self.by_symbol
+            .get(&(venue, symbol.to_owned()))
+            .map(Vec::as_slice)
     }
 
     /// Distinct watched `(venue, symbol)` pairs, in configuration order.
     pub fn symbols(&self) -> impl Iterator<Item = (Venue, &str)> {
-        self.symbols.iter().map(|(venue, symbol)| (*venue, symbol.as_str()))
+        self.symbols
+            .iter()
+            .map(|(venue, symbol)| (*venue, symbol.as_str()))
     }
 
     /// `(venue, channel)` groups with their update-gap and event-latency histograms.
-    pub fn histograms(&self) -> impl Iterator<Item = (Venue, &str, HistogramSnapshot, HistogramSnapshot)> {
+    pub fn histograms(
+        &self,
+    ) -> impl Iterator<Item = (Venue, &str, HistogramSnapshot, HistogramSnapshot)> {
         self.groups.iter().enumerate().map(|(i, (venue, channel))| {
-            (*venue, channel.as_str(), self.gaps[i].snapshot(), self.latencies[i].snapshot())
+            (
+                *venue,
+                channel.as_str(),
+                self.gaps[i].snapshot(),
+                self.latencies[i].snapshot(),
+            )
         })
     }
 
     /// The connection list, global indices.
     pub fn connections(&self) -> impl Iterator<Item = ConnectionView<'_>> {
-        self.connections.iter().zip(self.conn_state.iter()).map(|(info, c)| ConnectionView {
-            info,
-            up: c.up.load(Relaxed),
-            established_ns: c.established_ns.load(Relaxed),
-            reconnects: std::array::from_fn(|i| c.reconnects[i].load(Relaxed)),
-        })
+        self.connections
+            .iter()
+            .zip(self.conn_state.iter())
+            .map(|(info, c)| ConnectionView {
+                info,
+                up: c.up.load(Relaxed),
+                established_ns: c.established_ns.load(Relaxed),
+                reconnects: std::array::from_fn(|i| c.reconnects[i].load(Relaxed)),
+            })
     }
 }
 
@@ -538,13 +568,20 @@ mod tests {
     fn sub(symbol: &str) -> Subscription {
         Subscription {
             venue: Venue::BinanceSpot,
-            channel: Channel { name: "aggTrade".into(), kind: ChannelKind::BinanceTrade },
+            channel: Channel {
+                name: "aggTrade".into(),
+                kind: ChannelKind::BinanceTrade,
+            },
             symbol: symbol.into(),
         }
     }
 
     fn tracker() -> Tracker {
-        let conns = vec![ConnectionInfo { venue: Venue::BinanceSpot, index: 0, slots: vec![0, 1] }];
+        let conns = vec![ConnectionInfo {
+            venue: Venue::BinanceSpot,
+            index: 0,
+            slots: vec![0, 1],
+        }];
         let t = Thresholds {
             degraded: Duration::from_secs(180),
             stale: Duration::from_secs(300),
@@ -575,11 +612,31 @@ mod tests {
         assert_eq!(t.subscription(0).last_message_ns, 1000 * S);
         assert_eq!(t.subscription(0).messages, 0);
         let price = Decimal::from_str("43000.10").ok();
-        t.record(0, 1010 * S, &Sample { event_time_ms: Some(1_009_990), price });
-        t.record(0, 1012 * S, &Sample { event_time_ms: None, price: None });
+        t.record(
+            0,
+            1010 * S,
+            &Sample {
+                event_time_ms: Some(1_009_990),
+                price,
+            },
+        );
+        t.record(
+            0,
+            1012 * S,
+            &Sample {
+                event_time_ms: None,
+                price: None,
+            },
+        );
         let v = t.subscription(0);
-        assert_eq!((v.last_message_ns, v.messages, v.last_event_ms), (1012 * S, 2, Some(1_009_990)));
-        assert_eq!(v.price, price, "a message without a price keeps the last one");
+        assert_eq!(
+            (v.last_message_ns, v.messages, v.last_event_ms),
+            (1012 * S, 2, Some(1_009_990))
+        );
+        assert_eq!(
+            v.price, price,
+            "a message without a price keeps the last one"
+        );
         let (_, _, gap, latency) = t.histograms().next().unwrap();
         assert_eq!((gap.count, gap.sum), (1, 2.0));
         assert_eq!(gap.buckets.iter().find(|b| b.0 == 2.5).unwrap().1, 1);
@@ -602,29 +659,60 @@ mod tests {
     #[test]
     fn negative_latency_counts_as_zero() {
         let t = tracker();
-        t.record(0, 1000 * S, &Sample { event_time_ms: Some(1_000_050), price: None });
+        t.record(
+            0,
+            1000 * S,
+            &Sample {
+                event_time_ms: Some(1_000_050),
+                price: None,
+            },
+        );
         let (_, _, _, latency) = t.histograms().next().unwrap();
-        assert_eq!((latency.count, latency.sum, latency.buckets[0].1), (1, 0.0, 1));
+        assert_eq!(
+            (latency.count, latency.sum, latency.buckets[0].1),
+            (1, 0.0, 1)
+        );
     }
 
     #[test]
     fn non_positive_event_time_is_ignored() {
         let t = tracker();
         for event in [0, -5] {
-            t.record(0, 1001 * S, &Sample { event_time_ms: Some(event), price: None });
+            t.record(
+                0,
+                1001 * S,
+                &Sample {
+                    event_time_ms: Some(event),
+                    price: None,
+                },
+            );
         }
         let (_, _, _, latency) = t.histograms().next().unwrap();
         assert_eq!(latency.count, 0);
         assert_eq!(t.subscription(0).last_event_ms, None);
-        assert_eq!(t.subscription(0).messages, 2, "the messages still count as data");
+        assert_eq!(
+            t.subscription(0).messages,
+            2,
+            "the messages still count as data"
+        );
     }
 
     #[test]
     fn price_packing_round_trips_exactly() {
-        for text in ["0.35210000", "16578.50", "1943.645", "0.00000001", "-1.5", "123456789.123456"] {
+        for text in [
+            "0.35210000",
+            "16578.50",
+            "1943.645",
+            "0.00000001",
+            "-1.5",
+            "123456789.123456",
+        ] {
             let d = Decimal::from_str(text).unwrap();
             assert_eq!(unpack_price(pack_price(d).unwrap()), Some(d), "{text}");
-            assert_eq!(unpack_price(pack_price(d).unwrap()).unwrap().to_string(), text);
+            assert_eq!(
+                unpack_price(pack_price(d).unwrap()).unwrap().to_string(),
+                text
+            );
         }
         let huge = Decimal::from_str("79228162514264337593543950335").unwrap();
         assert_eq!(pack_price(huge), None);

@@ -78,7 +78,10 @@ fn one_line(text: &str) -> String {
 
 /// A Binance payload fixture wrapped the way a combined stream delivers it.
 fn combined(stream: &str, payload: &str) -> String {
-    format!(r#"{{"stream":"{stream}","data":{}}}"#, one_line(&fixture(payload)))
+    format!(
+        r#"{{"stream":"{stream}","data":{}}}"#,
+        one_line(&fixture(payload))
+    )
 }
 
 /// One real frame of a channel, as the socket delivers it.
@@ -90,7 +93,12 @@ struct Case {
 }
 
 fn case(venue: Venue, channel: &'static str, symbol: &'static str, frame: String) -> Case {
-    Case { venue, channel, symbol, frame }
+    Case {
+        venue,
+        channel,
+        symbol,
+        frame,
+    }
 }
 
 /// Every data shape there is a fixture for; the default channels come first.
@@ -100,8 +108,18 @@ fn cases() -> Vec<Case> {
     let orderbook = as_sent("bybit/orderbook50-snapshot-linear.json");
     vec![
         // Defaults.
-        case(BinanceSpot, "depth5", "BNBBTC", combined("bnbbtc@depth5", "binance-spot/depth-partial.json")),
-        case(BinanceSpot, "aggTrade", "NKNUSDT", as_sent("binance-spot/combined-aggTrade-real.json")),
+        case(
+            BinanceSpot,
+            "depth5",
+            "BNBBTC",
+            combined("bnbbtc@depth5", "binance-spot/depth-partial.json"),
+        ),
+        case(
+            BinanceSpot,
+            "aggTrade",
+            "NKNUSDT",
+            as_sent("binance-spot/combined-aggTrade-real.json"),
+        ),
         case(
             BinanceUsdm,
             "markPrice@1s",
@@ -112,27 +130,110 @@ fn cases() -> Vec<Case> {
             BinanceUsdm,
             "bookTicker",
             "ETHUSDT",
-            combined("ethusdt@bookTicker", "binance-usdm/bookTicker-2026-real.json"),
+            combined(
+                "ethusdt@bookTicker",
+                "binance-usdm/bookTicker-2026-real.json",
+            ),
         ),
         // The docs show no orderbook.1 frame; its data has the shape of every depth's.
-        case(BybitLinear, "orderbook.1", "BTCUSDT", orderbook.replace("orderbook.50.", "orderbook.1.")),
-        case(BybitLinear, "tickers", "BTCUSDT", as_sent("bybit/tickers-linear-snapshot.json")),
-        case(BybitLinear, "tickers", "AAVEUSDT", as_sent("bybit/tickers-linear-delta-real.json")),
-        case(BybitSpot, "tickers", "BTCUSDT", as_sent("bybit/tickers-spot.json")),
+        case(
+            BybitLinear,
+            "orderbook.1",
+            "BTCUSDT",
+            orderbook.replace("orderbook.50.", "orderbook.1."),
+        ),
+        case(
+            BybitLinear,
+            "tickers",
+            "BTCUSDT",
+            as_sent("bybit/tickers-linear-snapshot.json"),
+        ),
+        case(
+            BybitLinear,
+            "tickers",
+            "AAVEUSDT",
+            as_sent("bybit/tickers-linear-delta-real.json"),
+        ),
+        case(
+            BybitSpot,
+            "tickers",
+            "BTCUSDT",
+            as_sent("bybit/tickers-spot.json"),
+        ),
         // Every other supported shape.
-        case(BinanceSpot, "bookTicker", "NKNUSDT", as_sent("binance-spot/combined-bookTicker-real.json")),
-        case(BinanceSpot, "kline_1m", "NKNUSDT", as_sent("binance-spot/combined-kline-real.json")),
-        case(BinanceSpot, "trade", "BNBBTC", combined("bnbbtc@trade", "binance-spot/trade.json")),
-        case(BinanceSpot, "ticker", "BNBBTC", combined("bnbbtc@ticker", "binance-spot/ticker-24hr.json")),
-        case(BinanceSpot, "miniTicker", "BNBBTC", combined("bnbbtc@miniTicker", "binance-spot/miniTicker.json")),
-        case(BinanceUsdm, "aggTrade", "BNBUSDT", combined("bnbusdt@aggTrade", "binance-usdm/aggTrade.json")),
-        case(BinanceUsdm, "depth5", "BTCUSDT", combined("btcusdt@depth5", "binance-usdm/depth5-partial-doc.json")),
-        case(BinanceUsdm, "kline_1m", "BTCUSDT", combined("btcusdt@kline_1m", "binance-usdm/kline_1m.json")),
-        case(BinanceUsdm, "ticker", "BNBUSDT", combined("bnbusdt@ticker", "binance-usdm/ticker-24hr.json")),
+        case(
+            BinanceSpot,
+            "bookTicker",
+            "NKNUSDT",
+            as_sent("binance-spot/combined-bookTicker-real.json"),
+        ),
+        case(
+            BinanceSpot,
+            "kline_1m",
+            "NKNUSDT",
+            as_sent("binance-spot/combined-kline-real.json"),
+        ),
+        case(
+            BinanceSpot,
+            "trade",
+            "BNBBTC",
+            combined("bnbbtc@trade", "binance-spot/trade.json"),
+        ),
+        case(
+            BinanceSpot,
+            "ticker",
+            "BNBBTC",
+            combined("bnbbtc@ticker", "binance-spot/ticker-24hr.json"),
+        ),
+        case(
+            BinanceSpot,
+            "miniTicker",
+            "BNBBTC",
+            combined("bnbbtc@miniTicker", "binance-spot/miniTicker.json"),
+        ),
+        case(
+            BinanceUsdm,
+            "aggTrade",
+            "BNBUSDT",
+            combined("bnbusdt@aggTrade", "binance-usdm/aggTrade.json"),
+        ),
+        case(
+            BinanceUsdm,
+            "depth5",
+            "BTCUSDT",
+            combined("btcusdt@depth5", "binance-usdm/depth5-partial-doc.json"),
+        ),
+        case(
+            BinanceUsdm,
+            "kline_1m",
+            "BTCUSDT",
+            combined("btcusdt@kline_1m", "binance-usdm/kline_1m.json"),
+        ),
+        case(
+            BinanceUsdm,
+            "ticker",
+            "BNBUSDT",
+            combined("bnbusdt@ticker", "binance-usdm/ticker-24hr.json"),
+        ),
         case(BybitLinear, "orderbook.50", "BTCUSDT", orderbook),
-        case(BybitLinear, "orderbook.50", "BTCUSDT", as_sent("bybit/orderbook50-delta-linear.json")),
-        case(BybitLinear, "publicTrade", "BTCUSDT", as_sent("bybit/publicTrade-linear.json")),
-        case(BybitLinear, "kline.5", "BTCUSDT", as_sent("bybit/kline-linear.json")),
+        case(
+            BybitLinear,
+            "orderbook.50",
+            "BTCUSDT",
+            as_sent("bybit/orderbook50-delta-linear.json"),
+        ),
+        case(
+            BybitLinear,
+            "publicTrade",
+            "BTCUSDT",
+            as_sent("bybit/publicTrade-linear.json"),
+        ),
+        case(
+            BybitLinear,
+            "kline.5",
+            "BTCUSDT",
+            as_sent("bybit/kline-linear.json"),
+        ),
     ]
 }
 
@@ -160,20 +261,41 @@ fn ingest_allocates_nothing_per_message() {
         let key = venue::wire_key(case.venue, case.channel, case.symbol);
         let subscription = Subscription {
             venue: case.venue,
-            channel: Channel { name: case.channel.into(), kind },
+            channel: Channel {
+                name: case.channel.into(),
+                kind,
+            },
             symbol: case.symbol.into(),
         };
-        let connections = vec![ConnectionInfo { venue: case.venue, index: 0, slots: vec![0] }];
-        let tracker = Tracker::new(vec![subscription], connections, Thresholds::default(), unix_now());
+        let connections = vec![ConnectionInfo {
+            venue: case.venue,
+            index: 0,
+            slots: vec![0],
+        }];
+        let tracker = Tracker::new(
+            vec![subscription],
+            connections,
+            Thresholds::default(),
+            unix_now(),
+        );
         // What a session does per data frame.
         let ingest = || {
             let frame = venue::decode_frame(case.venue, black_box(&case.frame));
-            let Ok(Frame::Data { key: got, payload, ts_ms }) = frame else {
-                panic!("{} {}: not a data frame: {frame:?}", case.venue, case.channel)
+            let Ok(Frame::Data {
+                key: got,
+                payload,
+                ts_ms,
+            }) = frame
+            else {
+                panic!(
+                    "{} {}: not a data frame: {frame:?}",
+                    case.venue, case.channel
+                )
             };
             assert_eq!(got, key);
             let sample = venue::decode_sample(kind, payload, ts_ms);
-            let sample = sample.unwrap_or_else(|err| panic!("{} {}: {err}", case.venue, case.channel));
+            let sample =
+                sample.unwrap_or_else(|err| panic!("{} {}: {err}", case.venue, case.channel));
             tracker.record(0, unix_now(), &sample);
         };
         for _ in 0..WARM_UP {
@@ -182,7 +304,10 @@ fn ingest_allocates_nothing_per_message() {
         let allocations = allocations_in(|| (0..MEASURED).for_each(|_| ingest()));
         assert_eq!(tracker.subscription(0).messages, WARM_UP + MEASURED);
         if allocations != 0 {
-            allocating.push(format!("{} {}: {allocations} in {MEASURED} messages", case.venue, case.channel));
+            allocating.push(format!(
+                "{} {}: {allocations} in {MEASURED} messages",
+                case.venue, case.channel
+            ));
         }
     }
     assert_eq!(allocating, Vec::<String>::new());
@@ -191,22 +316,50 @@ fn ingest_allocates_nothing_per_message() {
 #[test]
 fn control_frames_allocate_nothing() {
     let frames = [
-        (Venue::BinanceSpot, fixture("binance-spot/subscribe-ack.json"), Frame::Ack { id: 1 }),
+        (
+            Venue::BinanceSpot,
+            fixture("binance-spot/subscribe-ack.json"),
+            Frame::Ack { id: 1 },
+        ),
         (
             Venue::BinanceSpot,
             fixture("binance-spot/error-invalid-stream.json"),
-            Frame::Rejected { id: Some(2), reason: "Invalid request: invalid stream".into() },
+            Frame::Rejected {
+                id: Some(2),
+                reason: "Invalid request: invalid stream".into(),
+            },
         ),
-        (Venue::BinanceSpot, fixture("binance-spot/server-shutdown-combined.json"), Frame::ServerShutdown),
-        (Venue::BybitSpot, fixture("bybit/pong-spot.json"), Frame::Pong),
-        (Venue::BybitLinear, fixture("bybit/pong-linear.json"), Frame::Pong),
-        (Venue::BybitLinear, fixture("bybit/pong-option.json"), Frame::Pong),
-        (Venue::BybitLinear, fixture("bybit/unsubscribe-ack-real.json"), Frame::Ack { id: 3 }),
+        (
+            Venue::BinanceSpot,
+            fixture("binance-spot/server-shutdown-combined.json"),
+            Frame::ServerShutdown,
+        ),
+        (
+            Venue::BybitSpot,
+            fixture("bybit/pong-spot.json"),
+            Frame::Pong,
+        ),
+        (
+            Venue::BybitLinear,
+            fixture("bybit/pong-linear.json"),
+            Frame::Pong,
+        ),
+        (
+            Venue::BybitLinear,
+            fixture("bybit/pong-option.json"),
+            Frame::Pong,
+        ),
+        (
+            Venue::BybitLinear,
+            fixture("bybit/unsubscribe-ack-real.json"),
+            Frame::Ack { id: 3 },
+        ),
     ];
     for (venue, text, expected) in frames {
         let text = one_line(&text);
         let mut decoded = None;
-        let allocations = allocations_in(|| decoded = Some(venue::decode_frame(venue, black_box(&text))));
+        let allocations =
+            allocations_in(|| decoded = Some(venue::decode_frame(venue, black_box(&text))));
         assert_eq!(decoded, Some(Ok(expected)), "{text}");
         assert_eq!(allocations, 0, "{text}");
     }

@@ -20,7 +20,11 @@ impl ConnectLimiter {
     /// At most `burst` attempts at once, then one per `refill`.
     pub fn new(burst: u32, refill: Duration) -> Self {
         let burst = f64::from(burst.max(1));
-        Self { burst, refill, state: Mutex::new((burst, Instant::now())) }
+        Self {
+            burst,
+            refill,
+            state: Mutex::new((burst, Instant::now())),
+        }
     }
 
     /// Waits until an attempt is allowed and takes it.
@@ -31,7 +35,8 @@ impl ConnectLimiter {
                 let (tokens, last) = &mut *state;
                 let now = Instant::now();
                 if !self.refill.is_zero() {
-                    *tokens = (*tokens + (now - *last).as_secs_f64() / self.refill.as_secs_f64()).min(self.burst);
+                    *tokens = (*tokens + (now - *last).as_secs_f64() / self.refill.as_secs_f64())
+                        .min(self.burst);
                 } else {
                     *tokens = self.burst;
                 }
@@ -71,6 +76,9 @@ mod tests {
             limiter.acquire().await;
             attempts += 1;
         }
-        assert!((150..=160).contains(&attempts), "{attempts} attempts in 5 minutes");
+        assert!(
+            (150..=160).contains(&attempts),
+            "{attempts} attempts in 5 minutes"
+        );
     }
 }

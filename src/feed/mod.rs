@@ -122,11 +122,15 @@ impl Connection {
                 () = stopped(&mut shutdown) => return,
             };
             let ending = match outcome {
-                Ok(Ok((ws, _response))) => session::Session::new(&self).run(ws, &mut shutdown).await,
+                Ok(Ok((ws, _response))) => {
+                    session::Session::new(&self).run(ws, &mut shutdown).await
+                }
                 Ok(Err(e)) => self.handshake_failed(&e.to_string(), attempt),
                 Err(_) => self.handshake_failed("timed out", attempt),
             };
-            let Ending::Lost { reason, healthy } = ending else { return };
+            let Ending::Lost { reason, healthy } = ending else {
+                return;
+            };
             self.tracker.connection_down(self.id, reason);
             let delay = if reason.is_planned() {
                 attempt = 0;
@@ -159,7 +163,10 @@ impl Connection {
             venue = %self.venue, connection = self.index, url = %self.url, error,
             "connect failed; retrying with backoff (up to {ceiling:?})"
         );
-        Ending::Lost { reason: Reason::HandshakeFailed, healthy: false }
+        Ending::Lost {
+            reason: Reason::HandshakeFailed,
+            healthy: false,
+        }
     }
 }
 

@@ -76,10 +76,21 @@ pub(super) struct Session<'c> {
 impl<'c> Session<'c> {
     pub(super) fn new(conn: &'c Connection) -> Self {
         let start = Instant::now();
-        let lookup = conn.streams.iter().enumerate().map(|(i, s)| (s.key.as_str(), i)).collect();
+        let lookup = conn
+            .streams
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.key.as_str(), i))
+            .collect();
         let batch = conn.policy.max_args_per_request.max(1);
         let all: Vec<usize> = (0..conn.streams.len()).collect();
-        let queue = all.chunks(batch).map(|c| Request { op: Op::Subscribe, streams: c.to_vec() }).collect();
+        let queue = all
+            .chunks(batch)
+            .map(|c| Request {
+                op: Op::Subscribe,
+                streams: c.to_vec(),
+            })
+            .collect();
         Self {
             conn,
             lookup,
@@ -99,7 +110,11 @@ impl<'c> Session<'c> {
         }
     }
 
-    pub(super) async fn run(mut self, mut ws: Socket, shutdown: &mut watch::Receiver<bool>) -> Ending {
+    pub(super) async fn run(
+        mut self,
+        mut ws: Socket,
+        shutdown: &mut watch::Receiver<bool>,
+    ) -> Ending {
         let conn = self.conn;
         conn.tracker.connection_up(conn.id, unix_now());
         tracing::info!(venue = %conn.venue, connection = conn.index, url = %conn.url, streams = conn.streams.len(), "connected");
@@ -120,10 +135,19 @@ impl<'c> Session<'c> {
                 }
             }
         };
-        if matches!(reason, Reason::Scheduled | Reason::IdleTimeout | Reason::HeartbeatTimeout | Reason::SubscribeFailed) {
+        if matches!(
+            reason,
+            Reason::Scheduled
+                | Reason::IdleTimeout
+                | Reason::HeartbeatTimeout
+                | Reason::SubscribeFailed
+        ) {
             close(&mut ws, CloseCode::Normal, reason.as_str()).await;
         }
-        Ending::Lost { reason, healthy: self.start.elapsed() >= conn.settings.stable_after }
+        Ending::Lost {
+            reason,
+            healthy: self.start.elapsed() >= conn.settings.stable_after,
+        }
     }
 
     /// A close by the venue near its connection lifetime is its scheduled rollover, not an incident.
@@ -134,7 +158,11 @@ impl<'c> Session<'c> {
         }
     }
 
-    async fn on_message(&mut self, ws: &mut Socket, frame: Option<Result<Message, WsError>>) -> Outcome {
+    async fn on_message(
+        &mut self,
+        ws: &mut Socket,
+        frame: Option<Result<Message, WsError>>,
+    ) -> Outcome {
         let conn = self.conn;
         let message = match frame {
             Some(Ok(message)) => message,
@@ -177,7 +205,11 @@ impl<'c> Session<'c> {
     async fn on_text(&mut self, ws: &mut Socket, text: &str) -> Outcome {
         let conn = self.conn;
         match venue::decode_frame(conn.venue, text) {
-            Ok(Frame::Data { key, payload, ts_ms }) => {
+            Ok(Frame::Data {
+                key,
+                payload,
+                ts_ms,
+            }) => {
                 self.got_data = true;
                 if let Some(&i) = self.lookup.get(key) {
                     let stream = &conn.streams[i];
@@ -226,7 +258,9 @@ impl<'c> Session<'c> {
     }
 
     fn on_ack(&mut self, id: RequestId) {
-        let Some((request, _)) = self.pending.remove(&id) else { return };
+        let Some((request, _)) = self.pending.remove(&id) else {
+            return;
+        };
         let now = Instant::now();
         for &i in &request.streams {
             let slot = self.conn.streams[i].slot;
@@ -252,7 +286,10 @@ impl<'c> Session<'c> {
             // only the bad one stays unsubscribed.
             tracing::info!(venue = %conn.venue, connection = conn.index, reason, streams = request.streams.len(), "request refused; retrying its streams one by one");
             for &i in request.streams.iter().rev() {
-                self.queue.push_front(Request { op: request.op, streams: vec![i] });
+                self.queue.push_front(Request {
+                    op: request.op,
+                    streams: vec![i],
+                });
             }
             return;
         }
@@ -273,7 +310,11 @@ impl<'c> Session<'c> {
             return;
         }
         self.announced = true;
-        let rejected = self.states.iter().filter(|s| **s == StreamState::Rejected).count();
+        let rejected = self
+            .states
+            .iter()
+            .filter(|s| **s == StreamState::Rejected)
+            .count();
         tracing::info!(venue = %self.conn.venue, connection = self.conn.index, subscribed = self.states.len() - rejected, rejected, "subscriptions answered");
     }
 
@@ -320,7 +361,11 @@ impl<'c> Session<'c> {
                 None => {}
             },
         }
-        if let Some((request, _)) = self.pending.values().find(|(_, sent)| now - *sent >= conn.settings.ack_timeout) {
+        if let Some((request, _)) = self
+            .pending
+            .values()
+            .find(|(_, sent)| now - *sent >= conn.settings.ack_timeout)
+        {
             let first = &conn.streams[request.streams[0]].key;
             tracing::warn!(venue = %conn.venue, connection = conn.index, stream = %first, streams = request.streams.len(), "subscribe request unanswered; reconnecting");
             return Outcome::End(Reason::SubscribeFailed);
@@ -336,15 +381,25 @@ impl<'c> Session<'c> {
         let after = conn.settings.resubscribe_after;
         let unix = unix_now();
         for (i, state) in self.states.iter_mut().enumerate() {
-            let StreamState::Subscribed { since } = *state else { continue };
+            let StreamState::Subscribed { since } = *state else {
+                continue;
+            };
             let stream = &conn.streams[i];
-            let silent = Duration::from_nanos(unix.saturating_sub(conn.tracker.last_message_ns(stream.slot)));
+            let silent = Duration::from_nanos(
+                unix.saturating_sub(conn.tracker.last_message_ns(stream.slot)),
+            );
             if now - since >= after && silent >= after {
                 tracing::warn!(venue = %conn.venue, connection = conn.index, stream = %stream.key, silent = ?silent, "stream silent while its connection flows; resubscribing");
                 *state = StreamState::Pending;
                 conn.tracker.resubscribed(stream.slot);
-                self.queue.push_back(Request { op: Op::Unsubscribe, streams: vec![i] });
-                self.queue.push_back(Request { op: Op::Subscribe, streams: vec![i] });
+                self.queue.push_back(Request {
+                    op: Op::Unsubscribe,
+                    streams: vec![i],
+                });
+                self.queue.push_back(Request {
+                    op: Op::Subscribe,
+                    streams: vec![i],
+                });
             }
         }
     }
@@ -352,13 +407,22 @@ impl<'c> Session<'c> {
     /// Sends the next queued request when the venue's message-rate budget allows.
     async fn send_next(&mut self, ws: &mut Socket, now: Instant) -> Outcome {
         let conn = self.conn;
-        if self.last_send.is_some_and(|last| now - last < conn.policy.request_interval) {
+        if self
+            .last_send
+            .is_some_and(|last| now - last < conn.policy.request_interval)
+        {
             return Outcome::Continue;
         }
-        let Some(request) = self.queue.pop_front() else { return Outcome::Continue };
+        let Some(request) = self.queue.pop_front() else {
+            return Outcome::Continue;
+        };
         self.next_id += 1;
         let id = self.next_id;
-        let keys: Vec<&str> = request.streams.iter().map(|&i| conn.streams[i].key.as_str()).collect();
+        let keys: Vec<&str> = request
+            .streams
+            .iter()
+            .map(|&i| conn.streams[i].key.as_str())
+            .collect();
         let text = match request.op {
             Op::Subscribe => venue::subscribe_message(conn.venue, &keys, id),
             Op::Unsubscribe => venue::unsubscribe_message(conn.venue, &keys, id),
@@ -381,7 +445,10 @@ async fn send(ws: &mut Socket, text: String) -> Result<(), ()> {
 
 /// Closes politely and waits briefly for the venue's close reply, so the venue sees a clean close.
 async fn close(ws: &mut Socket, code: CloseCode, reason: &str) {
-    let frame = CloseFrame { code, reason: reason.into() };
+    let frame = CloseFrame {
+        code,
+        reason: reason.into(),
+    };
     let polite = async {
         if ws.close(Some(frame)).await.is_ok() {
             while let Some(Ok(_)) = ws.next().await {}

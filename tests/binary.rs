@@ -1,0 +1,344 @@
+//! The real binary: flags, configuration errors and their exit code, serving without network, a real
+//! scrape linted by `promtool check metrics`, and a clean exit on SIGTERM and SIGINT.
+
+mod support;
+
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use support::fake::{FakeKind, FakeVenue};
+use support::http::{get, get_with_headers};
+use support::metrics::Scrape;
+
+const BIN: &str = env!("CARGO_BIN_EXE_marketfeed_exporter");
+
+/// The binary with an environment holding only `vars` (plus PATH), so the developer's own MARKETFEED_*
+/// variables cannot leak into a test.
+fn command(vars: &[(&str, &str)], args: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .args(args);
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+fn run(vars: &[(&str, &str)], args: &[&str]) -> Output {
+    command(vars, args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the binary")
+}
+
+fn free_port() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// A running exporter process, killed if a test fails before it is stopped.
+struct Exporter {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Exporter {
+    async fn start(vars: &[(&str, &str)]) -> Self {
+        let addr = free_port();
+        let listen = format!("--web.listen-address={addr}");
+        let child = command(vars, &[&listen])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let exporter = Self { child, addr };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while tokio::net::TcpStream::connect(addr).await.is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the exporter did not start listening"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        exporter
+    }
+
+    /// Sends `signal` and returns the exit status and stderr once it exits, with how long that took.
+    fn stop(mut self, signal: &str) -> (std::process::ExitStatus, String, Duration) {
+        let start = Instant::now();
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args([&format!("-{signal}"), &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "no exit after SIG{signal}");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let elapsed = start.elapsed();
+        let output = std::mem::replace(&mut self.child, Command::new("true").spawn().unwrap())
+            .wait_with_output()
+            .unwrap();
+        (
+            status,
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+            elapsed,
+        )
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Closed loopback ports for every venue: the no-network situation, without touching the network.
+fn unreachable_venues() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("MARKETFEED_BINANCE_SPOT_URL", "ws://127.0.0.1:9"),
+        ("MARKETFEED_BINANCE_USDM_URL", "ws://127.0.0.1:9"),
+        (
+            "MARKETFEED_BYBIT_SPOT_URL",
+            "ws://127.0.0.1:9/v5/public/spot",
+        ),
+        (
+            "MARKETFEED_BYBIT_LINEAR_URL",
+            "ws://127.0.0.1:9/v5/public/linear",
+        ),
+        (
+            "MARKETFEED_BYBIT_INVERSE_URL",
+            "ws://127.0.0.1:9/v5/public/inverse",
+        ),
+    ]
+}
+
+#[test]
+fn help_and_version() {
+    let help = run(&[], &["--help"]);
+    assert!(help.status.success());
+    let text = String::from_utf8(help.stdout).unwrap();
+    for needle in [
+        "--web.listen-address",
+        "--web.telemetry-path",
+        "--check-config",
+        "MARKETFEED_BINANCE_USDM_SYMBOLS",
+        "MARKETFEED_STALE_AFTER",
+    ] {
+        assert!(text.contains(needle), "--help mentions {needle}");
+    }
+    let version = run(&[], &["--version"]);
+    assert!(version.status.success());
+    assert!(
+        String::from_utf8(version.stdout)
+            .unwrap()
+            .starts_with(concat!("marketfeed_exporter ", env!("CARGO_PKG_VERSION")))
+    );
+}
+
+#[test]
+fn configuration_errors_are_named_with_exit_code_2() {
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str], &'a str);
+    let cases: &[Case] = &[
+        (
+            &[("MARKETFEED_BINANCE_SPOT_SYMBOL", "BTCUSDT")],
+            &[],
+            "MARKETFEED_BINANCE_SPOT_SYMBOL: unknown variable (did you mean MARKETFEED_BINANCE_SPOT_SYMBOLS?)",
+        ),
+        (
+            &[("MARKETFEED_BYBIT_SPOT_SYMBOLS", " , ")],
+            &[],
+            "MARKETFEED_BYBIT_SPOT_SYMBOLS: empty symbol list",
+        ),
+        (
+            &[("MARKETFEED_BINANCE_SPOT_URL", "http://example.invalid")],
+            &[],
+            "MARKETFEED_BINANCE_SPOT_URL: invalid URL \"http://example.invalid\": scheme must be ws or wss",
+        ),
+        (
+            &[
+                ("MARKETFEED_DEGRADED_AFTER", "5m"),
+                ("MARKETFEED_STALE_AFTER", "3m"),
+            ],
+            &[],
+            "MARKETFEED_DEGRADED_AFTER, MARKETFEED_STALE_AFTER, MARKETFEED_CRITICAL_AFTER: thresholds out of order (5m, 3m, 1h); need degraded < stale < critical",
+        ),
+        (
+            &[],
+            &["--web.frobnicate"],
+            "unknown flag --web.frobnicate (see --help)",
+        ),
+    ];
+    for (vars, args, message) in cases {
+        let out = run(vars, args);
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(out.status.code(), Some(2), "{message}: {stderr}");
+        assert_eq!(
+            stderr,
+            format!("marketfeed_exporter: invalid configuration:\n{message}\n")
+        );
+        assert!(out.stdout.is_empty());
+    }
+    // Several problems at once are all reported.
+    let out = run(
+        &[
+            ("MARKETFEED_IDLE_TIMEOUT", "0s"),
+            ("MARKETFEED_LOG_FORMAT", "xml"),
+        ],
+        &[],
+    );
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr.contains("MARKETFEED_IDLE_TIMEOUT: must be greater than zero\n"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("MARKETFEED_LOG_FORMAT: invalid value \"xml\" (expected text or json)\n"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn check_config_validates_and_exits() {
+    let out = run(
+        &[("MARKETFEED_BYBIT_LINEAR_SYMBOLS", "btcusdt,SOLUSDT")],
+        &["--check-config"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("configuration OK\n"), "{text}");
+    assert!(
+        text.contains("SOLUSDT") && text.contains("BTCUSDT"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("binance"),
+        "only the configured venue is watched: {text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_network_it_keeps_serving_and_retrying() {
+    let exporter = Exporter::start(&unreachable_venues()).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (status, body) = get(exporter.addr, "/metrics").await;
+    assert_eq!(status, 200);
+    let scrape = Scrape::parse(&body);
+    assert!(
+        scrape.sum(
+            "marketfeed_reconnects_total",
+            &[("reason", "handshake_failed")]
+        ) >= 5.0,
+        "every connection retried"
+    );
+    assert_eq!(
+        scrape.sum("marketfeed_connection_up", &[] as &[(&str, &str)]),
+        0.0
+    );
+    // Defaults: BTCUSDT and ETHUSDT on all five markets, two channels each, all pre-initialised.
+    let series = body
+        .lines()
+        .filter(|l| l.starts_with("marketfeed_messages_total{"))
+        .count();
+    assert_eq!(series, 20, "{body}");
+    let (status, body) = get(exporter.addr, "/api/v1/symbols/binance/usdm/ETHUSDT").await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("\"status\":\"healthy\""),
+        "a restart is not a stale alert: {body}"
+    );
+    let (status, _) = get(exporter.addr, "/-/ready").await;
+    assert_eq!(status, 200, "readiness does not follow exchange health");
+    let (status, stderr, elapsed) = exporter.stop("TERM");
+    assert!(status.success(), "{stderr}");
+    assert!(elapsed < Duration::from_secs(5), "exit took {elapsed:?}");
+    let failures = stderr
+        .lines()
+        .filter(|l| l.contains("connect failed"))
+        .count();
+    assert!(
+        failures >= 5,
+        "one readable line per failed attempt:\n{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_scrape_passes_promtool_and_sigint_exits_cleanly() {
+    let fake = FakeVenue::start(FakeKind::BybitLinear).await;
+    let url = fake.base_url();
+    let exporter = Exporter::start(&[
+        ("MARKETFEED_BYBIT_LINEAR_SYMBOLS", "BTCUSDT,ETHUSDT"),
+        ("MARKETFEED_BYBIT_LINEAR_URL", &url),
+        ("MARKETFEED_LOG_FORMAT", "json"),
+    ])
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let body = loop {
+        let (_, body) = get(exporter.addr, "/metrics").await;
+        let scrape = Scrape::parse(&body);
+        let flowing = ["orderbook.1", "tickers"].iter().all(|c| {
+            scrape.sum(
+                "marketfeed_messages_total",
+                &[("channel", *c), ("symbol", "ETHUSDT")],
+            ) > 2.0
+        });
+        if flowing {
+            break body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no data from the fake venue:\n{body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let (_, head, _) = get_with_headers(exporter.addr, "/metrics").await;
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/plain; version=0.0.4"),
+        "{head}"
+    );
+    support::promtool::check_metrics(&body);
+    assert!(body.contains("process_resident_memory_bytes"));
+    assert!(body.contains("marketfeed_build_info{"));
+    let (status, stderr, elapsed) = exporter.stop("INT");
+    assert!(status.success(), "{stderr}");
+    assert!(elapsed < Duration::from_secs(5), "exit took {elapsed:?}");
+    for line in stderr.lines() {
+        serde_json::from_str::<serde_json::Value>(line)
+            .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+    }
+    fake.wait_for(
+        "the exporter's sockets to close",
+        Duration::from_secs(5),
+        |f| f.open_connections() == 0,
+    )
+    .await;
+}
+
+#[test]
+fn golden_exposition_passes_promtool() {
+    let golden = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/golden/metrics.prom"
+    ))
+    .unwrap();
+    support::promtool::check_metrics(&golden);
+}

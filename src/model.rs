@@ -137,7 +137,7 @@ pub enum ChannelKind {
     /// Binance spot partial depth `<s>@depth<5|10|20>[@100ms|@1000ms]`: `bids`/`asks`, no event
     /// time.
     BinanceSpotPartialDepth,
-    /// Binance USD-M partial depth `<s>@depth<5|10|20>[@100ms|@250ms|@500ms]`, sent in the
+    /// Binance USD-M partial depth `<s>@depth<5|10|20>[@100ms|@500ms]`, sent in the
     /// `depthUpdate` shape: `b`/`a` levels, event time `E`. Diff depth (`<s>@depth`) is not
     /// offered: its levels are changes, not the top of the book.
     BinanceDepthUpdate,

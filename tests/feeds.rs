@@ -579,6 +579,24 @@ async fn binance_rollover_and_server_shutdown_are_not_incidents() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bybit_acks_without_our_req_id_still_count() {
+    for kind in [FakeKind::BybitLinear, FakeKind::BybitInverse] {
+        let f = fake(kind).await;
+        f.set_echo_req_id(false);
+        let h = Harness::run(f, kind, "BTCUSDT,ETHUSDT", &[], fast_policy).await;
+        let scrape = h.until_all_flow(&["BTCUSDT", "ETHUSDT"], 2.0).await;
+        for symbol in ["BTCUSDT", "ETHUSDT"] {
+            for channel in h.channels() {
+                let acked = scrape.value("marketfeed_subscription_acked", &h.sub(channel, symbol));
+                assert_eq!(acked, Some(1.0), "{kind:?} {channel} {symbol}");
+            }
+        }
+        assert_eq!(h.reconnects("subscribe_failed").await, 0.0, "{kind:?}");
+        h.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_closes_every_socket() {
     let h = Harness::start(FakeKind::BybitLinear, "BTCUSDT", &[]).await;
     h.until_all_flow(&["BTCUSDT"], 1.0).await;

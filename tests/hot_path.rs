@@ -319,7 +319,7 @@ fn control_frames_allocate_nothing() {
         (
             Venue::BinanceSpot,
             fixture("binance-spot/subscribe-ack.json"),
-            Frame::Ack { id: 1 },
+            Frame::Ack { id: Some(1) },
         ),
         (
             Venue::BinanceSpot,
@@ -352,7 +352,7 @@ fn control_frames_allocate_nothing() {
         (
             Venue::BybitLinear,
             fixture("bybit/unsubscribe-ack-real.json"),
-            Frame::Ack { id: 3 },
+            Frame::Ack { id: Some(3) },
         ),
     ];
     for (venue, text, expected) in frames {

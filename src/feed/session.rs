@@ -257,8 +257,10 @@ impl<'c> Session<'c> {
         }
     }
 
-    fn on_ack(&mut self, id: RequestId) {
-        let Some((request, _)) = self.pending.remove(&id) else {
+    fn on_ack(&mut self, id: Option<RequestId>) {
+        // Requests are answered in order, so an ack without our id belongs to the oldest open request.
+        let id = id.or_else(|| self.pending.keys().min().copied());
+        let Some((request, _)) = id.and_then(|id| self.pending.remove(&id)) else {
             return;
         };
         let now = Instant::now();

@@ -63,7 +63,7 @@ const SHUTDOWN_STREAM: &str = "!serverShutdown";
 const SPOT_SUPPORTED: &str = "bookTicker, aggTrade, trade, kline_<interval>, ticker, miniTicker, \
      depth<5|10|20>[@100ms|@1000ms]";
 const USDM_SUPPORTED: &str = "bookTicker, aggTrade, markPrice, markPrice@1s, kline_<interval>, \
-     ticker, miniTicker, depth<5|10|20>[@100ms|@250ms|@500ms]";
+     ticker, miniTicker, depth<5|10|20>[@100ms|@500ms]";
 
 /// Spot kline intervals; USD-M has all but the first (`1s`).
 const KLINE_INTERVALS: [&str; 16] = [
@@ -72,7 +72,7 @@ const KLINE_INTERVALS: [&str; 16] = [
 ];
 const DEPTH_LEVELS: [&str; 3] = ["5", "10", "20"];
 const SPOT_DEPTH_SPEEDS: [&str; 2] = ["100ms", "1000ms"];
-const USDM_DEPTH_SPEEDS: [&str; 3] = ["100ms", "250ms", "500ms"];
+const USDM_DEPTH_SPEEDS: [&str; 2] = ["100ms", "500ms"];
 
 pub(super) fn parse_channel(venue: Venue, name: &str) -> Result<ChannelKind, String> {
     let usdm = venue == Venue::BinanceUsdm;
@@ -216,7 +216,7 @@ pub(super) fn decode_frame(text: &str) -> Result<Frame<'_>, DecodeError> {
     }
     match (result, id) {
         // `"result":null` is an accepted request; any other result answers a query.
-        (Some("null"), Some(id)) => Ok(Frame::Ack { id }),
+        (Some("null"), Some(id)) => Ok(Frame::Ack { id: Some(id) }),
         (Some(_), _) => Ok(Frame::Other),
         (None, _) => Err(DecodeError::UnexpectedShape(
             "neither stream data, a reply nor an event",
@@ -377,7 +377,7 @@ pub(super) fn decode_spot_partial_depth(payload: &str) -> Result<Sample, DecodeE
     })
 }
 
-/// USD-M `<symbol>@depth<5|10|20>[@100ms|@250ms|@500ms]`, a top-of-book snapshot in the
+/// USD-M `<symbol>@depth<5|10|20>[@100ms|@500ms]`, a top-of-book snapshot in the
 /// `depthUpdate` shape, best levels first (Binance USD-M docs, "Partial Book Depth Streams"):
 ///
 /// ```json
@@ -585,11 +585,11 @@ mod tests {
         let cases = [
             (
                 fixture!("binance-spot/subscribe-ack.json"),
-                Frame::Ack { id: 1 },
+                Frame::Ack { id: Some(1) },
             ),
             (
                 fixture!("binance-spot/unsubscribe-ack.json"),
-                Frame::Ack { id: 312 },
+                Frame::Ack { id: Some(312) },
             ),
             (
                 fixture!("binance-spot/list-subscriptions-response.json"),
@@ -754,7 +754,7 @@ mod tests {
             (Usdm, "ticker", BinanceTicker),
             (Usdm, "miniTicker", BinanceTicker),
             (Usdm, "depth5", BinanceDepthUpdate),
-            (Usdm, "depth20@250ms", BinanceDepthUpdate),
+            (Usdm, "depth20@500ms", BinanceDepthUpdate),
             (Usdm, "depth10@500ms", BinanceDepthUpdate),
         ];
         for (venue, name, kind) in ok {
@@ -764,7 +764,7 @@ mod tests {
         let spot_list = "bookTicker, aggTrade, trade, kline_<interval>, ticker, miniTicker, \
                          depth<5|10|20>[@100ms|@1000ms]";
         let usdm_list = "bookTicker, aggTrade, markPrice, markPrice@1s, kline_<interval>, ticker, \
-                         miniTicker, depth<5|10|20>[@100ms|@250ms|@500ms]";
+                         miniTicker, depth<5|10|20>[@100ms|@500ms]";
         let err = [
             (Spot, "foo", format!(r#"unknown channel "foo" for binance/spot (supported: {spot_list})"#)),
             (Spot, "markPrice", format!(r#"unknown channel "markPrice" for binance/spot (supported: {spot_list})"#)),
@@ -773,6 +773,7 @@ mod tests {
             (Spot, "depth15", format!(r#"unknown channel "depth15" for binance/spot (supported: {spot_list})"#)),
             (Spot, "depth5@250ms", format!(r#"unknown channel "depth5@250ms" for binance/spot (supported: {spot_list})"#)),
             (Usdm, "depth5@1000ms", format!(r#"unknown channel "depth5@1000ms" for binance/usdm (supported: {usdm_list})"#)),
+            (Usdm, "depth5@250ms", format!(r#"unknown channel "depth5@250ms" for binance/usdm (supported: {usdm_list})"#)),
             (
                 Spot,
                 "depth",

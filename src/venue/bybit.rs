@@ -168,10 +168,7 @@ pub(super) fn decode_frame(text: &str) -> Result<Frame<'_>, DecodeError> {
             let reason = ret_msg.map_or(Cow::Borrowed("(no ret_msg)"), |Text(reason)| reason);
             Ok(Frame::Rejected { id, reason })
         }
-        // Acks without our numeric req_id cannot be matched to a request.
-        (Some("subscribe" | "unsubscribe"), Some(true)) => {
-            Ok(id.map_or(Frame::Other, |id| Frame::Ack { id }))
-        }
+        (Some("subscribe" | "unsubscribe"), Some(true)) => Ok(Frame::Ack { id }),
         (_, Some(true)) => Ok(Frame::Other),
         (_, None) => Err(DecodeError::UnexpectedShape(
             "neither topic data nor an op reply",
@@ -420,12 +417,15 @@ mod tests {
             // The docs' spot ack echoes req_id; linear/inverse echoed an empty one there.
             (
                 fixture!("bybit/subscribe-ack-spot.json"),
-                Frame::Ack { id: 10001 },
+                Frame::Ack { id: Some(10001) },
             ),
-            (fixture!("bybit/subscribe-ack-linear.json"), Frame::Other),
+            (
+                fixture!("bybit/subscribe-ack-linear.json"),
+                Frame::Ack { id: None },
+            ),
             (
                 fixture!("bybit/unsubscribe-ack-real.json"),
-                Frame::Ack { id: 3 },
+                Frame::Ack { id: Some(3) },
             ),
             (fixture!("bybit/subscribe-ack-option.json"), Frame::Other),
             (

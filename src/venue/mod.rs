@@ -52,10 +52,11 @@ pub enum Frame<'a> {
         ts_ms: Option<i64>,
     },
     /// A subscribe/unsubscribe request of ours was accepted (Binance `{"result":null,"id":N}`;
-    /// Bybit `success:true`, op subscribe/unsubscribe with a numeric `req_id`).
+    /// Bybit `success:true`, op subscribe/unsubscribe).
     Ack {
-        /// The id we sent with the request.
-        id: RequestId,
+        /// The id we sent with the request; None when the venue did not echo a numeric one (Bybit's
+        /// documented linear ack shows `"req_id":""`), and the oldest open request is meant.
+        id: Option<RequestId>,
     },
     /// A request was refused (Binance `{"error":{"code":..,"msg":..},"id":N}` and the docs' flat
     /// `{"code","msg","id"}` form; Bybit `success:false`). `id` is None when absent or not numeric.

@@ -70,7 +70,7 @@ impl Channel {
             .map_or((name, None), |(b, s)| (b, Some(s)));
         let depth_speed = match speed {
             None => true,
-            Some(s) if usdm => matches!(s, "100ms" | "250ms" | "500ms"),
+            Some(s) if usdm => matches!(s, "100ms" | "500ms"),
             Some(s) => matches!(s, "100ms" | "1000ms"),
         };
         Some(match (base, speed) {

@@ -174,7 +174,7 @@ impl Session {
             for topic in &args {
                 link.unsubscribe(topic);
             }
-            return vec![Out::Text(self.ack(req_id, op))];
+            return vec![Out::Text(self.ack(link, req_id, op))];
         }
         if let Some(bad) = args
             .iter()
@@ -199,7 +199,7 @@ impl Session {
         for topic in &args {
             link.subscribe(topic, true);
         }
-        let mut out = vec![Out::Text(self.ack(req_id, op))];
+        let mut out = vec![Out::Text(self.ack(link, req_id, op))];
         // Order books and tickers open with a snapshot right after the ack; trades and klines wait for data.
         for topic in &args {
             if matches!(
@@ -228,7 +228,12 @@ impl Session {
     }
 
     /// Spot echoes the op in `ret_msg` of a successful ack; linear and inverse leave it empty.
-    fn ack(&self, req_id: &str, op: &str) -> String {
+    fn ack(&self, link: &Link, req_id: &str, op: &str) -> String {
+        let req_id = if link.settings().echo_req_id {
+            req_id
+        } else {
+            ""
+        };
         let ret_msg = if self.kind == FakeKind::BybitSpot {
             op
         } else {

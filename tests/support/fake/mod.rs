@@ -137,6 +137,11 @@ impl FakeVenue {
         self.configure(|s| s.idle_cut = d);
     }
 
+    /// Off: Bybit acks carry `"req_id":""`, as in the documented linear ack, instead of echoing ours.
+    pub fn set_echo_req_id(&self, on: bool) {
+        self.configure(|s| s.echo_req_id = on);
+    }
+
     /// On: no data frames (Bybit initial snapshots included) on any connection; sockets and heartbeats go on.
     pub fn set_silent(&self, on: bool) {
         self.configure(|s| s.silent = on);
@@ -278,6 +283,7 @@ struct Settings {
     silent: bool,
     heartbeat: bool,
     refuse: bool,
+    echo_req_id: bool,
 }
 
 impl Default for Settings {
@@ -291,6 +297,7 @@ impl Default for Settings {
             silent: false,
             heartbeat: true,
             refuse: false,
+            echo_req_id: true,
         }
     }
 }

@@ -7,4 +7,6 @@
 pub mod fake;
 pub mod http;
 pub mod metrics;
+pub mod prom;
 pub mod promtool;
+pub mod stack;

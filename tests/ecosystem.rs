@@ -1,0 +1,551 @@
+//! The shipped alerting rules, Alertmanager configuration and Grafana dashboards, checked with the real
+//! Prometheus tools (`promtool`, `amtool`, `prometheus`, `prometheus-alertmanager`) and run end to end against
+//! the exporter fed by a fake venue.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+use support::fake::FakeKind;
+use support::prom::{self, TempDir};
+use support::stack::{self, Options, Stack, read, repo};
+
+/// Runs a tool and returns its combined output, failing the test when it exits non-zero.
+fn run_ok(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(repo(""))
+        .output()
+        .unwrap_or_else(|e| panic!("{program}: {e}; the README's test command installs it"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{program} {args:?} failed:\n{text}");
+    text
+}
+
+#[test]
+fn rules_pass_promtool_check_and_unit_tests() {
+    let check = run_ok(
+        "promtool",
+        &["check", "rules", "alerting-rules/marketfeed.rules.yml"],
+    );
+    assert!(check.contains("SUCCESS"), "{check}");
+    assert!(!check.to_lowercase().contains("warning"), "{check}");
+    let test = run_ok(
+        "promtool",
+        &[
+            "test",
+            "rules",
+            "alerting-rules/tests/marketfeed.rules.test.yml",
+        ],
+    );
+    assert!(test.contains("SUCCESS"), "{test}");
+}
+
+#[test]
+fn every_alert_has_a_runbook_section_and_the_mixin_fields() {
+    let rules = read("alerting-rules/marketfeed.rules.yml");
+    let runbook = read("docs/runbook.md");
+    let alerts: Vec<&str> = rules
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- alert: "))
+        .collect();
+    assert!(alerts.len() >= 9, "{alerts:?}");
+    for alert in &alerts {
+        assert!(alert.starts_with("Marketfeed"), "{alert}");
+        assert!(
+            runbook
+                .lines()
+                .any(|l| l.trim_start_matches('#').trim() == *alert),
+            "docs/runbook.md lacks a section for {alert}"
+        );
+        let anchor = format!("docs/runbook.md#{}", alert.to_lowercase());
+        assert!(rules.contains(&anchor), "{alert}: runbook_url {anchor}");
+    }
+    for field in ["severity:", "summary:", "description:", "runbook_url:"] {
+        assert_eq!(
+            rules.matches(field).count(),
+            alerts.len(),
+            "every alert has one {field}"
+        );
+    }
+}
+
+/// The end-to-end test swaps the thresholds textually; that is only sound while each is written once.
+#[test]
+fn thresholds_are_written_once() {
+    let rules = read("alerting-rules/marketfeed.rules.yml");
+    assert_eq!(rules.matches("300").count(), 1);
+    assert_eq!(rules.matches("180").count(), 1);
+    let patched = stack::rules(2, 4);
+    assert!(
+        patched.contains("vector(2)") && patched.contains("vector(4)"),
+        "{patched}"
+    );
+}
+
+#[test]
+fn prometheus_rule_resource_carries_the_rule_file_unchanged() {
+    let resource = read("alerting-rules/prometheusrule.yaml");
+    let (header, spec) = resource.split_once("\nspec:\n").expect("a spec: line");
+    assert!(
+        header.contains("kind: PrometheusRule")
+            && header.contains("apiVersion: monitoring.coreos.com/v1")
+    );
+    let unindented: String = spec
+        .lines()
+        .map(|l| {
+            l.strip_prefix("  ").unwrap_or_else(|| {
+                assert!(l.is_empty(), "spec line not indented by two spaces: {l:?}");
+                l
+            })
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_eq!(
+        unindented,
+        read("alerting-rules/marketfeed.rules.yml"),
+        "alerting-rules/prometheusrule.yaml is stale: run alerting-rules/generate-prometheusrule.sh"
+    );
+}
+
+#[test]
+fn alertmanager_config_passes_amtool() {
+    let dir = TempDir::new("amtool");
+    // Debian 12's amtool 0.25 does not know telegram's bot_token_file (0.26); everything else is checked as shipped.
+    let config = stack::replace(
+        &read("alerting-rules/alertmanager.yml"),
+        "bot_token_file: /etc/alertmanager/secrets/telegram-bot-token",
+        "bot_token: placeholder",
+        1,
+    );
+    let path = dir.write("alertmanager.yml", &config);
+    let out = run_ok("amtool", &["check-config", path.to_str().unwrap()]);
+    assert!(
+        out.contains("SUCCESS") && out.contains("3 inhibit rules"),
+        "{out}"
+    );
+}
+
+/// Every panel of every dashboard, with its targets' expressions.
+fn panels(dashboard: &Value) -> Vec<&Value> {
+    fn walk<'a>(panels: &'a Value, out: &mut Vec<&'a Value>) {
+        for panel in panels.as_array().into_iter().flatten() {
+            out.push(panel);
+            walk(&panel["panels"], out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(&dashboard["panels"], &mut out);
+    out.into_iter().filter(|p| p["type"] != "row").collect()
+}
+
+fn dashboards() -> Vec<(String, Value)> {
+    let mut files: Vec<_> = std::fs::read_dir(repo("grafana/dashboards"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 2, "overview and per-symbol dashboards");
+    files
+        .into_iter()
+        .map(|p| {
+            let text = std::fs::read_to_string(&p).unwrap();
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                serde_json::from_str(&text).unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// A target's expression with Grafana's variables replaced by what a user with "All" selected would send.
+fn concrete(expr: &str) -> String {
+    expr.replace("$__rate_interval", "30s")
+        .replace("$__interval", "5s")
+        .replace("${exchange}", ".*")
+        .replace("${market}", ".*")
+        .replace("${symbol}", ".*")
+        .replace("$exchange", ".*")
+        .replace("$market", ".*")
+        .replace("$symbol", ".*")
+        .replace("${channel}", ".*")
+        .replace("$channel", ".*")
+}
+
+fn exprs(dashboard: &Value) -> Vec<String> {
+    panels(dashboard)
+        .into_iter()
+        .flat_map(|p| p["targets"].as_array().into_iter().flatten())
+        .filter_map(|t| t["expr"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn dashboards_follow_the_conventions() {
+    let mut uids = BTreeSet::new();
+    for (file, d) in dashboards() {
+        let uid = d["uid"].as_str().unwrap_or_else(|| panic!("{file}: uid"));
+        assert!(uids.insert(uid.to_owned()), "{file}: duplicate uid {uid}");
+        let vars: Vec<&str> = d["templating"]["list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["name"].as_str().unwrap())
+            .collect();
+        for var in ["datasource", "exchange", "market", "symbol"] {
+            assert!(vars.contains(&var), "{file}: template variable {var}");
+        }
+        let ds = d["templating"]["list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == "datasource")
+            .unwrap();
+        assert_eq!(
+            (ds["type"].as_str(), ds["query"].as_str()),
+            (Some("datasource"), Some("prometheus")),
+            "{file}"
+        );
+        let mut ids = BTreeSet::new();
+        for panel in panels(&d) {
+            let title = panel["title"].as_str().unwrap_or("?");
+            assert!(
+                ids.insert(panel["id"].as_u64().unwrap()),
+                "{file}: duplicate panel id at {title}"
+            );
+            assert_eq!(
+                panel["datasource"]["uid"], "${datasource}",
+                "{file}/{title}: panel datasource"
+            );
+            let unit = panel["fieldConfig"]["defaults"]["unit"]
+                .as_str()
+                .unwrap_or("");
+            assert!(!unit.is_empty(), "{file}/{title}: no unit");
+            let targets = panel["targets"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{file}/{title}: no targets"));
+            assert!(!targets.is_empty(), "{file}/{title}: no targets");
+            for target in targets {
+                assert_eq!(
+                    target["datasource"]["uid"], "${datasource}",
+                    "{file}/{title}: target datasource"
+                );
+                let expr = target["expr"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{file}/{title}: no expr"));
+                for function in ["rate(", "increase(", "irate("] {
+                    for (i, _) in expr.match_indices(function) {
+                        let rest = &expr[i..];
+                        let range = rest.find('[').map(|s| &rest[s..]).unwrap_or("");
+                        assert!(
+                            range.starts_with("[$__rate_interval]"),
+                            "{file}/{title}: {function} without $__rate_interval: {expr}"
+                        );
+                    }
+                }
+                if expr.contains("marketfeed_") && !expr.contains("process_") {
+                    assert!(
+                        expr.contains("exchange=~\"$exchange\"")
+                            && expr.contains("market=~\"$market\""),
+                        "{file}/{title}: not filtered by the variables: {expr}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Every dashboard expression is valid PromQL: promtool parses it as a recording rule.
+#[test]
+fn dashboard_queries_parse_as_promql() {
+    let dir = TempDir::new("promql");
+    let mut rules = String::from("groups:\n  - name: dashboards\n    rules:\n");
+    for (_, d) in dashboards() {
+        for (i, expr) in exprs(&d).iter().enumerate() {
+            rules.push_str(&format!(
+                "      - record: dashboard:q{i}\n        expr: {}\n",
+                serde_json::to_string(&concrete(expr)).unwrap()
+            ));
+        }
+    }
+    let path = dir.write("dashboards.rules.yml", &rules);
+    run_ok("promtool", &["check", "rules", path.to_str().unwrap()]);
+}
+
+/// Every dashboard query returns data from a real Prometheus that scraped the exporter (with the shipped
+/// recording rules, thresholds shortened so that the stalled symbol is stale within the test).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_queries_return_data_from_a_real_prometheus() {
+    let stack = Stack::start(Options {
+        kind: FakeKind::BybitLinear,
+        symbols: "BTCUSDT,ETHUSDT",
+        degraded_secs: 2,
+        stale_secs: 4,
+        group_wait: "2s",
+        interval: "1s",
+    })
+    .await;
+    stack
+        .until_series(
+            "marketfeed:symbol_staleness_seconds",
+            2,
+            Duration::from_secs(30),
+        )
+        .await;
+    // A reconnect, so the reconnect panels have something to show.
+    let accepted = stack.fake.connections_accepted();
+    stack.fake.close_all();
+    stack
+        .fake
+        .wait_for("the reconnect", Duration::from_secs(10), |f| {
+            f.connections_accepted() > accepted
+        })
+        .await;
+    stack
+        .until_series(
+            "marketfeed:symbol_staleness_seconds < 1",
+            2,
+            Duration::from_secs(30),
+        )
+        .await;
+    stack.fake.stall_until_resubscribe("orderbook.1.ETHUSDT");
+    stack.fake.stall_until_resubscribe("tickers.ETHUSDT");
+    stack
+        .until_series(
+            "marketfeed:symbol_staleness_seconds > scalar(marketfeed:stale_threshold_seconds)",
+            1,
+            Duration::from_secs(30),
+        )
+        .await;
+    // A few more scrapes so every rate window holds samples.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut empty = Vec::new();
+    for (file, d) in dashboards() {
+        for expr in exprs(&d) {
+            if prom::query(stack.prometheus.addr, &concrete(&expr))
+                .await
+                .is_empty()
+            {
+                empty.push(format!("{file}: {expr}"));
+            }
+        }
+    }
+    assert!(
+        empty.is_empty(),
+        "queries without data:\n{}",
+        empty.join("\n")
+    );
+}
+
+fn alerts_in(notification: &Value) -> Vec<&Value> {
+    notification["alerts"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// Notifications on the generic webhook that carry `alertname` with `status`.
+fn notified<'a>(notifications: &'a [Value], alertname: &str, status: &str) -> Vec<&'a Value> {
+    notifications
+        .iter()
+        .flat_map(alerts_in)
+        .filter(|a| a["labels"]["alertname"] == alertname && a["status"] == status)
+        .collect()
+}
+
+/// Polls the generic webhook's notifications until `cond` holds.
+async fn wait(stack: &Stack, what: &str, cond: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    loop {
+        let received = stack.webhook.received("/marketfeed");
+        if cond(&received) {
+            return received;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let staleness =
+                prom::query(stack.prometheus.addr, "marketfeed:symbol_staleness_seconds").await;
+            let alerts = prom::query(stack.prometheus.addr, "ALERTS").await;
+            panic!(
+                "timed out waiting for {what}; notifications: {received:#?}\nstaleness: {staleness:#?}\n\
+                 ALERTS: {alerts:#?}\nalertmanager log:\n{}",
+                stack.alertmanager.log()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_reach_the_webhook_end_to_end() {
+    let stack = Stack::start(Options {
+        kind: FakeKind::BybitLinear,
+        symbols: "BTCUSDT,ETHUSDT",
+        degraded_secs: 2,
+        stale_secs: 4,
+        group_wait: "2s",
+        interval: "1s",
+    })
+    .await;
+    stack
+        .until_series(
+            "marketfeed:symbol_staleness_seconds < 2",
+            2,
+            Duration::from_secs(30),
+        )
+        .await;
+    // One symbol goes silent: its stale alert arrives with the right labels and nothing else pages.
+    stack.fake.stall_until_resubscribe("orderbook.1.ETHUSDT");
+    stack.fake.stall_until_resubscribe("tickers.ETHUSDT");
+    let received = wait(&stack, "the stale alert", |n| {
+        !notified(n, "MarketfeedSymbolStale", "firing").is_empty()
+    })
+    .await;
+    let alert = notified(&received, "MarketfeedSymbolStale", "firing")[0];
+    let labels: BTreeSet<(String, String)> = alert["labels"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+        .collect();
+    let expected: BTreeSet<(String, String)> = [
+        ("alertname", "MarketfeedSymbolStale"),
+        ("severity", "critical"),
+        ("exchange", "bybit"),
+        ("market", "linear"),
+        ("symbol", "ETHUSDT"),
+        ("job", "marketfeed"),
+        ("instance", stack.instance.as_str()),
+        ("namespace", "trading"),
+        ("pod", "bot-0"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    assert_eq!(labels, expected);
+    assert!(
+        alert["annotations"]["runbook_url"]
+            .as_str()
+            .unwrap()
+            .ends_with("docs/runbook.md#marketfeedsymbolstale")
+    );
+    assert!(
+        notified(&received, "MarketfeedFeedDown", "firing").is_empty(),
+        "one silent symbol is not a dead feed"
+    );
+    assert!(
+        notified(&received, "MarketfeedSymbolStale", "firing")
+            .iter()
+            .all(|a| a["labels"]["symbol"] == "ETHUSDT"),
+        "only the silent symbol is stale"
+    );
+    let oncall = stack
+        .webhook
+        .received("/slack")
+        .into_iter()
+        .filter(|m| m["channel"] == "#trading-oncall")
+        .count();
+    assert!(
+        oncall >= 1,
+        "critical alerts also go to the on-call Slack channel"
+    );
+
+    // Data resumes (a reconnect clears the stall): the resolved notification arrives.
+    stack.fake.close_all();
+    wait(&stack, "the resolved notification", |n| {
+        !notified(n, "MarketfeedSymbolStale", "resolved").is_empty()
+    })
+    .await;
+    stack
+        .until_series(
+            "marketfeed:symbol_staleness_seconds < 2",
+            2,
+            Duration::from_secs(30),
+        )
+        .await;
+
+    // Alertmanager forgets the critical group once its resolution is sent. A new group waits group_wait for
+    // the feed-down alert, which Prometheus sends a few milliseconds after the per-symbol alerts of the same
+    // evaluation; an existing group would flush at its next group_interval tick, which may fall in between.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, body) = support::http::get(stack.alertmanager.addr, "/api/v2/alerts/groups").await;
+        let groups: Vec<Value> = serde_json::from_str(&body).unwrap();
+        if !groups.iter().any(|g| g["receiver"]["name"] == "critical") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the critical group lingers: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // The whole feed goes silent: one feed-down notification, the per-symbol alerts inhibited.
+    let before = stack.webhook.received("/marketfeed").len();
+    stack.fake.set_silent(true);
+    let received = wait(&stack, "the feed-down alert", |n| {
+        !notified(n, "MarketfeedFeedDown", "firing").is_empty()
+    })
+    .await;
+    // Long enough for any per-symbol notification that was not inhibited to arrive.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let after: Vec<Value> = stack.webhook.received("/marketfeed")[before..].to_vec();
+    let feed_down: Vec<&Value> = after
+        .iter()
+        .filter(|n| {
+            alerts_in(n)
+                .iter()
+                .any(|a| a["labels"]["alertname"] == "MarketfeedFeedDown")
+        })
+        .collect();
+    assert_eq!(
+        feed_down.len(),
+        1,
+        "exactly one feed-down notification: {after:#?}"
+    );
+    let down = notified(&received, "MarketfeedFeedDown", "firing")[0];
+    assert_eq!(
+        (
+            down["labels"]["exchange"].as_str(),
+            down["labels"]["market"].as_str()
+        ),
+        (Some("bybit"), Some("linear"))
+    );
+    assert!(
+        down["labels"]["symbol"].is_null(),
+        "one alert for the market, not per symbol"
+    );
+    assert!(
+        notified(&after, "MarketfeedSymbolStale", "firing").is_empty(),
+        "per-symbol alerts inhibited: {after:#?}"
+    );
+    // Alertmanager itself says they are firing but inhibited by the feed-down alert.
+    let (_, body) = support::http::get(
+        stack.alertmanager.addr,
+        &format!(
+            "/api/v2/alerts?filter={}",
+            prom::urlencode("alertname=\"MarketfeedSymbolStale\"")
+        ),
+    )
+    .await;
+    let alerts: Vec<Value> = serde_json::from_str(&body).unwrap();
+    assert_eq!(alerts.len(), 2, "both symbols stale: {body}");
+    for alert in &alerts {
+        assert!(
+            !alert["status"]["inhibitedBy"]
+                .as_array()
+                .unwrap()
+                .is_empty(),
+            "{alert}"
+        );
+    }
+}

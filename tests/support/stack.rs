@@ -1,0 +1,205 @@
+//! The whole monitoring stack on loopback: a fake venue, the exporter (in process), a real Prometheus loaded
+//! with the shipped rules, a real Alertmanager loaded with the shipped configuration, and a webhook receiver.
+//!
+//! The shipped files are used as they are, except for what cannot work on a test machine: the two staleness
+//! thresholds (300 s and 180 s) become a few seconds, Alertmanager's waits shrink, and receivers point at the
+//! local webhook with secrets in temporary files.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use marketfeed_exporter::app::{self, Running, Tuning};
+use marketfeed_exporter::config::{Config, parse_flags};
+
+use super::fake::{FakeKind, FakeVenue};
+use super::prom::{self, Process, TempDir, Webhook};
+
+/// Where the repository's files are.
+pub fn repo(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// Reads a repository file.
+pub fn read(path: &str) -> String {
+    std::fs::read_to_string(repo(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// Replaces `from` with `to` in `text`, insisting that `from` occurs exactly `times` times, so a change to a
+/// shipped file cannot silently turn a substitution into a no-op.
+pub fn replace(text: &str, from: &str, to: &str, times: usize) -> String {
+    assert_eq!(
+        text.matches(from).count(),
+        times,
+        "expected {from:?} {times} time(s)"
+    );
+    text.replace(from, to)
+}
+
+/// The shipped rule file with the degraded and stale thresholds (written once each) replaced.
+pub fn rules(degraded_secs: u32, stale_secs: u32) -> String {
+    let rules = read("alerting-rules/marketfeed.rules.yml");
+    let rules = replace(&rules, "180", &degraded_secs.to_string(), 1);
+    replace(&rules, "300", &stale_secs.to_string(), 1)
+}
+
+/// The shipped Alertmanager configuration pointed at `webhook`, with secrets written into `dir`.
+pub fn alertmanager_config(webhook: &Webhook, dir: &TempDir, group_wait: &str) -> String {
+    let config = read("alerting-rules/alertmanager.yml");
+    let token = dir.write("webhook-token", "test-token");
+    let slack = dir.write("slack-webhook-url", &webhook.url("/slack"));
+    let config = replace(
+        &config,
+        "http://alert-bridge.monitoring.svc:8080/marketfeed",
+        &webhook.url("/marketfeed"),
+        3,
+    );
+    let config = replace(
+        &config,
+        "/etc/alertmanager/secrets/webhook-token",
+        &token.display().to_string(),
+        3,
+    );
+    let config = replace(
+        &config,
+        "/etc/alertmanager/secrets/slack-webhook-url",
+        &slack.display().to_string(),
+        2,
+    );
+    // Debian 12's Alertmanager 0.25 predates bot_token_file (0.26); the token is spelled inline for it.
+    let config = replace(
+        &config,
+        "bot_token_file: /etc/alertmanager/secrets/telegram-bot-token",
+        "bot_token: test-token",
+        1,
+    );
+    let config = replace(
+        &config,
+        "api_url: https://api.telegram.org",
+        &format!("api_url: {}", webhook.url("/telegram")),
+        1,
+    );
+    let config = replace(
+        &config,
+        "group_wait: 30s",
+        &format!("group_wait: {group_wait}"),
+        1,
+    );
+    replace(&config, "group_interval: 5m", "group_interval: 1s", 1)
+}
+
+/// What to start.
+pub struct Options {
+    /// The fake venue.
+    pub kind: FakeKind,
+    /// Its symbols.
+    pub symbols: &'static str,
+    /// Degraded threshold in the rules.
+    pub degraded_secs: u32,
+    /// Stale threshold in the rules.
+    pub stale_secs: u32,
+    /// Alertmanager's group_wait.
+    pub group_wait: &'static str,
+    /// Prometheus' scrape and evaluation interval.
+    pub interval: &'static str,
+}
+
+/// The running stack; everything stops when it is dropped.
+pub struct Stack {
+    /// The fake venue.
+    pub fake: FakeVenue,
+    /// The exporter.
+    pub exporter: Running,
+    /// Prometheus.
+    pub prometheus: Process,
+    /// Alertmanager.
+    pub alertmanager: Process,
+    /// The webhook receiver Alertmanager notifies.
+    pub webhook: Webhook,
+    /// The exporter's scrape target, as Prometheus labels it.
+    pub instance: String,
+    _dir: TempDir,
+}
+
+impl Stack {
+    /// Starts everything and returns once Prometheus is up; data may still be on its way.
+    pub async fn start(options: Options) -> Stack {
+        let dir = TempDir::new("stack");
+        let fake = FakeVenue::start(options.kind).await;
+        // The exporter runs with production timing here: Bybit pings every 20 s, past the fake's default cut.
+        fake.set_idle_cut(Duration::from_secs(120));
+        let venue = match options.kind {
+            FakeKind::BinanceSpot => "BINANCE_SPOT",
+            FakeKind::BinanceUsdm => "BINANCE_USDM",
+            FakeKind::BybitSpot => "BYBIT_SPOT",
+            FakeKind::BybitLinear => "BYBIT_LINEAR",
+            FakeKind::BybitInverse => "BYBIT_INVERSE",
+        };
+        let vars = [
+            (
+                format!("MARKETFEED_{venue}_SYMBOLS"),
+                options.symbols.to_owned(),
+            ),
+            (format!("MARKETFEED_{venue}_URL"), fake.base_url()),
+            // A stalled stream stays stalled for the whole scenario.
+            ("MARKETFEED_RESUBSCRIBE_AFTER".to_owned(), "1h".to_owned()),
+        ];
+        let flags = parse_flags(["--web.listen-address=127.0.0.1:0".to_owned()]).unwrap();
+        let config = Config::load(vars, &flags).unwrap();
+        let exporter = app::start(&config, Tuning::default()).await.unwrap();
+        let instance = exporter.addr.to_string();
+
+        let webhook = Webhook::start().await;
+        let alertmanager = prom::alertmanager(
+            &dir,
+            &alertmanager_config(&webhook, &dir, options.group_wait),
+        )
+        .await;
+        let rules = dir.write(
+            "rules.yml",
+            &rules(options.degraded_secs, options.stale_secs),
+        );
+        let interval = options.interval;
+        let prometheus_config = format!(
+            "global:\n  scrape_interval: {interval}\n  evaluation_interval: {interval}\n\
+             rule_files: ['{}']\n\
+             alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['{}']\n\
+             scrape_configs:\n  - job_name: marketfeed\n    static_configs:\n      - targets: ['{instance}']\n\
+             \x20       labels: {{namespace: trading, pod: bot-0}}\n",
+            rules.display(),
+            alertmanager.addr,
+        );
+        let prometheus = prom::prometheus(&dir, &prometheus_config).await;
+        Stack {
+            fake,
+            exporter,
+            prometheus,
+            alertmanager,
+            webhook,
+            instance,
+            _dir: dir,
+        }
+    }
+
+    /// Polls an instant query until it returns at least `n` series.
+    pub async fn until_series(
+        &self,
+        expr: &str,
+        n: usize,
+        timeout: Duration,
+    ) -> Vec<serde_json::Value> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let result = prom::query(self.prometheus.addr, expr).await;
+            if result.len() >= n {
+                return result;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{expr}: {} series, wanted {n}\nprometheus log:\n{}",
+                result.len(),
+                self.prometheus.log()
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}

@@ -7,7 +7,7 @@
 //! `./scripts/test.sh` installs). Thresholds are 20 s (degraded) and 40 s (stale) instead of 3 and 5 minutes,
 //! so the alert shows within a minute; everything else is as shipped.
 
-#[allow(dead_code, unused_imports)]
+#[allow(unused_imports)]
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -41,16 +41,20 @@ async fn main() {
     let mut printed = 0;
     let mut quiet = false;
     let mut went_quiet = false;
+    let mut stdin_open = true;
     let start = tokio::time::Instant::now();
     let mut stdin = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break,
-            line = stdin.next_line(), if quiet => {
+            line = stdin.next_line(), if quiet && stdin_open => {
                 if matches!(line, Ok(Some(_))) {
                     println!("ETHUSDT resumes (the exporter reconnects); the alert resolves shortly.");
                     stack.fake.close_all();
                     quiet = false;
+                } else {
+                    // No terminal (or end of input): the symbol stays quiet until Ctrl-C.
+                    stdin_open = false;
                 }
             }
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}

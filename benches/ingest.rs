@@ -248,7 +248,10 @@ fn bench_scrape() {
             revision: "bench".into(),
             rustc_version: "bench".into(),
         };
-        let metrics = Metrics::new(tracker, build, false).unwrap();
+        let rest = Arc::new(marketfeed_exporter::rest::RestStats::new(&[
+            Venue::BinanceUsdm,
+        ]));
+        let metrics = Metrics::new(tracker, rest, build, false).unwrap();
         let mut times: Vec<Duration> = (0..20)
             .map(|_| {
                 let start = Instant::now();

@@ -17,6 +17,7 @@ use crate::feed::{ConnectLimiter, Connection, FeedSettings, Stream};
 use crate::http::{HttpState, router};
 use crate::metrics::{BuildInfo, Metrics};
 use crate::model::{Exchange, Subscription, Venue};
+use crate::rest::{self, RestSettings, RestStats, RestTarget};
 use crate::tracker::{ConnectionInfo, Tracker, unix_now};
 use crate::venue::{self, Policy};
 
@@ -41,6 +42,8 @@ pub struct Tuning {
     pub tick: Duration,
     /// Whether to export `process_*` metrics (off in golden tests, whose output must not vary).
     pub process_metrics: bool,
+    /// Cadences of the REST side.
+    pub rest: RestSettings,
 }
 
 impl Default for Tuning {
@@ -54,6 +57,7 @@ impl Default for Tuning {
             ack_timeout: feed.ack_timeout,
             tick: feed.tick,
             process_metrics: true,
+            rest: RestSettings::default(),
         }
     }
 }
@@ -72,6 +76,9 @@ pub enum AppError {
     /// The metric registry refused a collector (a bug: names collide).
     #[error("metrics registry: {0}")]
     Metrics(#[from] prometheus::Error),
+    /// The REST client could not be built (its TLS configuration).
+    #[error("REST client: {0}")]
+    Rest(#[from] reqwest::Error),
 }
 
 /// One connection to open: its venue, index, URL and streams.
@@ -165,8 +172,11 @@ pub async fn start(config: &Config, tuning: Tuning) -> Result<Running, AppError>
         config.thresholds,
         unix_now(),
     ));
+    let venues: Vec<Venue> = config.venues.iter().map(|v| v.venue).collect();
+    let rest_stats = Arc::new(RestStats::new(&venues));
     let metrics = Metrics::new(
         tracker.clone(),
+        rest_stats.clone(),
         BuildInfo::current(),
         tuning.process_metrics,
     )?;
@@ -197,8 +207,25 @@ pub async fn start(config: &Config, tuning: Tuning) -> Result<Running, AppError>
             .await
     });
 
+    let targets = config
+        .venues
+        .iter()
+        .map(|v| RestTarget {
+            venue: v.venue,
+            base_url: v.rest_url.clone(),
+            symbols: v.symbols.clone(),
+        })
+        .collect();
+    let rest = rest::spawn(
+        targets,
+        tracker.clone(),
+        rest_stats,
+        tuning.rest.clone(),
+        &stopped,
+    )?;
+
     let mut limiters: HashMap<Exchange, Arc<ConnectLimiter>> = HashMap::new();
-    let feeds = plans
+    let mut feeds: Vec<JoinHandle<()>> = plans
         .into_iter()
         .enumerate()
         .map(|(id, p)| {
@@ -233,6 +260,7 @@ pub async fn start(config: &Config, tuning: Tuning) -> Result<Running, AppError>
             tokio::spawn(connection.run(stopped.clone()))
         })
         .collect();
+    feeds.extend(rest);
     tracing::info!(%addr, subscriptions = tracker.len(), "serving");
     Ok(Running {
         addr,

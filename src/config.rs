@@ -14,7 +14,7 @@ use serde::Deserialize;
 use tokio_tungstenite::tungstenite::http::Uri;
 use tracing_subscriber::EnvFilter;
 
-use crate::model::{Channel, Venue};
+use crate::model::{Channel, Exchange, Venue};
 pub use crate::tracker::Thresholds;
 use crate::venue;
 
@@ -77,6 +77,8 @@ pub struct VenueConfig {
     pub venue: Venue,
     /// WebSocket base URL, without a trailing `/`.
     pub url: String,
+    /// REST base URL, without a trailing `/` (shared by Bybit's three markets).
+    pub rest_url: String,
     /// Uppercase symbols, in the configured order, without duplicates.
     pub symbols: Vec<String>,
     /// Channels, in the configured order, without duplicates.
@@ -144,9 +146,9 @@ pub enum UrlProblem {
     /// The parser's own message.
     #[error("{0}")]
     Syntax(String),
-    /// Not `ws` or `wss`.
-    #[error("scheme must be ws or wss")]
-    Scheme,
+    /// Not one of the accepted schemes (`ws or wss`, `http or https`).
+    #[error("scheme must be {0}")]
+    Scheme(&'static str),
     /// No host, or an empty one.
     #[error("missing host")]
     MissingHost,
@@ -480,9 +482,10 @@ impl Config {
             .map(|v| {
                 let channels: Vec<&str> = v.channels.iter().map(|c| c.name.as_str()).collect();
                 format!(
-                    "{}: {}, channels {}, symbols {}",
+                    "{}: {}, rest {}, channels {}, symbols {}",
                     v.venue,
                     v.url,
+                    v.rest_url,
                     channels.join(","),
                     v.symbols.join(",")
                 )
@@ -585,6 +588,19 @@ fn variables() -> Vec<Variable> {
             ]
         })
         .collect();
+    variables.extend(
+        [Venue::BinanceSpot, Venue::BinanceUsdm, Venue::BybitSpot].map(|venue| {
+            let what = match venue {
+                Venue::BybitSpot => "bybit (all three markets)".to_owned(),
+                _ => venue.to_string(),
+            };
+            Variable::new(
+                rest_var(venue),
+                venue::rest::default_rest_url(venue),
+                format!("REST base URL of {what} (http:// or https://): server time, instruments, tickers."),
+            )
+        }),
+    );
     let silent = |status| format!("A subscription silent this long is {status}.");
     let t = Thresholds::default();
     variables.extend([
@@ -634,6 +650,9 @@ struct RawEnv {
     bybit_inverse_symbols: Option<String>,
     bybit_inverse_url: Option<String>,
     bybit_inverse_channels: Option<String>,
+    binance_spot_rest_url: Option<String>,
+    binance_usdm_rest_url: Option<String>,
+    bybit_rest_url: Option<String>,
     degraded_after: Option<String>,
     stale_after: Option<String>,
     critical_after: Option<String>,
@@ -648,6 +667,7 @@ struct RawVenue<'a> {
     symbols: Option<&'a str>,
     url: Option<&'a str>,
     channels: Option<&'a str>,
+    rest_url: Option<&'a str>,
 }
 
 impl RawEnv {
@@ -679,10 +699,16 @@ impl RawEnv {
                 &self.bybit_inverse_channels,
             ),
         };
+        let rest_url = match venue.exchange() {
+            Exchange::Binance if venue == Venue::BinanceSpot => &self.binance_spot_rest_url,
+            Exchange::Binance => &self.binance_usdm_rest_url,
+            Exchange::Bybit => &self.bybit_rest_url,
+        };
         RawVenue {
             symbols: value(symbols),
             url: value(url),
             channels: value(channels),
+            rest_url: value(rest_url),
         }
     }
 }
@@ -779,9 +805,20 @@ fn venue_config(
             return None;
         }
     };
-    let url = match raw.url {
-        Some(value) => keep(url(venue_var(venue, "URL"), value), errors),
+    let ws_url = match raw.url {
+        Some(value) => keep(url(venue_var(venue, "URL"), value, &["ws", "wss"]), errors),
         None => Some(venue::default_url(venue).to_owned()),
+    };
+    let rest_url = match raw.rest_url {
+        // Bybit's markets share one variable: report a bad value once, not per market.
+        Some(value) => match url(rest_var(venue), value, &["http", "https"]) {
+            Ok(url) => Some(url),
+            Err(error) => {
+                push_once(errors, error);
+                None
+            }
+        },
+        None => Some(venue::rest::default_rest_url(venue).to_owned()),
     };
     let channels_var = venue_var(venue, "CHANNELS");
     // The defaults go through the same check, so a venue module that lists a channel it cannot
@@ -797,7 +834,8 @@ fn venue_config(
     };
     Some(VenueConfig {
         venue,
-        url: url?,
+        url: ws_url?,
+        rest_url: rest_url?,
         symbols: symbols?,
         channels: channels?,
     })
@@ -889,10 +927,27 @@ fn push_once(errors: &mut Vec<ConfigError>, error: ConfigError) {
     }
 }
 
-fn url(var: String, value: &str) -> Result<String, ConfigError> {
+/// The REST base URL variable of a venue; Bybit's three markets share one.
+fn rest_var(venue: Venue) -> String {
+    match venue {
+        Venue::BinanceSpot | Venue::BinanceUsdm => venue_var(venue, "REST_URL"),
+        Venue::BybitSpot | Venue::BybitLinear | Venue::BybitInverse => {
+            format!("{ENV_PREFIX}BYBIT_REST_URL")
+        }
+    }
+}
+
+/// A base URL with one of `schemes` (`["ws", "wss"]` or `["http", "https"]`).
+fn url(var: String, value: &str, schemes: &[&'static str; 2]) -> Result<String, ConfigError> {
+    let expected = match schemes {
+        ["ws", "wss"] => "ws or wss",
+        _ => "http or https",
+    };
     let problem = match value.parse::<Uri>() {
         Err(error) => Some(UrlProblem::Syntax(error.to_string())),
-        Ok(uri) if !matches!(uri.scheme_str(), Some("ws" | "wss")) => Some(UrlProblem::Scheme),
+        Ok(uri) if !uri.scheme_str().is_some_and(|s| schemes.contains(&s)) => {
+            Some(UrlProblem::Scheme(expected))
+        }
         Ok(uri) if uri.host().is_none_or(str::is_empty) => Some(UrlProblem::MissingHost),
         Ok(_) => None,
     };
@@ -1042,6 +1097,7 @@ mod tests {
         let bybit = |venue, market, symbols: &[&str]| VenueConfig {
             venue,
             url: format!("wss://stream.bybit.com/v5/public/{market}"),
+            rest_url: "https://api.bybit.com".to_owned(),
             symbols: strings(symbols),
             channels: vec![
                 channel("orderbook.1", ChannelKind::BybitOrderbook),
@@ -1052,6 +1108,7 @@ mod tests {
             VenueConfig {
                 venue: Venue::BinanceSpot,
                 url: "wss://stream.binance.com:9443".to_owned(),
+                rest_url: "https://api.binance.com".to_owned(),
                 symbols: strings(&["BTCUSDT", "ETHUSDT"]),
                 channels: vec![
                     channel("depth5", ChannelKind::BinanceSpotPartialDepth),
@@ -1061,6 +1118,7 @@ mod tests {
             VenueConfig {
                 venue: Venue::BinanceUsdm,
                 url: "wss://fstream.binance.com".to_owned(),
+                rest_url: "https://fapi.binance.com".to_owned(),
                 symbols: strings(&["BTCUSDT", "ETHUSDT"]),
                 channels: vec![
                     channel("markPrice@1s", ChannelKind::BinanceMarkPrice),
@@ -1143,6 +1201,7 @@ mod tests {
         let venue = |venue, url: &str, symbols: &[&str], channels| VenueConfig {
             venue,
             url: url.to_owned(),
+            rest_url: venue::rest::default_rest_url(venue).to_owned(),
             symbols: strings(symbols),
             channels,
         };
@@ -1628,11 +1687,11 @@ mod tests {
     #[test]
     fn summary_of_the_defaults() {
         let expected = "\
-binance/spot: wss://stream.binance.com:9443, channels depth5,aggTrade, symbols BTCUSDT,ETHUSDT
-binance/usdm: wss://fstream.binance.com, channels markPrice@1s,bookTicker, symbols BTCUSDT,ETHUSDT
-bybit/spot: wss://stream.bybit.com/v5/public/spot, channels orderbook.1,tickers, symbols BTCUSDT,ETHUSDT
-bybit/linear: wss://stream.bybit.com/v5/public/linear, channels orderbook.1,tickers, symbols BTCUSDT,ETHUSDT
-bybit/inverse: wss://stream.bybit.com/v5/public/inverse, channels orderbook.1,tickers, symbols BTCUSD,ETHUSD
+binance/spot: wss://stream.binance.com:9443, rest https://api.binance.com, channels depth5,aggTrade, symbols BTCUSDT,ETHUSDT
+binance/usdm: wss://fstream.binance.com, rest https://fapi.binance.com, channels markPrice@1s,bookTicker, symbols BTCUSDT,ETHUSDT
+bybit/spot: wss://stream.bybit.com/v5/public/spot, rest https://api.bybit.com, channels orderbook.1,tickers, symbols BTCUSDT,ETHUSDT
+bybit/linear: wss://stream.bybit.com/v5/public/linear, rest https://api.bybit.com, channels orderbook.1,tickers, symbols BTCUSDT,ETHUSDT
+bybit/inverse: wss://stream.bybit.com/v5/public/inverse, rest https://api.bybit.com, channels orderbook.1,tickers, symbols BTCUSD,ETHUSD
 thresholds: degraded after 3m, stale after 5m, critical after 1h
 idle timeout 1m, resubscribe after 10m
 log format text, level \"info\"
@@ -1653,6 +1712,7 @@ metrics at http://0.0.0.0:10066/metrics";
             "                                     default: 3m",
             "                                     default: 10m",
             "  MARKETFEED_LOG_LEVEL               tracing EnvFilter directives, e.g. info,marketfeed_exporter=debug.",
+            "                                     default: https://api.bybit.com",
         ];
         for line in expected_lines {
             assert!(
@@ -1664,7 +1724,34 @@ metrics at http://0.0.0.0:10066/metrics";
             .lines()
             .filter(|l| l.starts_with("  MARKETFEED_"))
             .count();
-        assert_eq!(listed, 22);
+        assert_eq!(listed, 25);
+    }
+
+    #[test]
+    fn rest_urls_default_per_host_and_are_checked_once() {
+        let config = load(&[("MARKETFEED_BINANCE_USDM_REST_URL", "http://127.0.0.1:9/")]).unwrap();
+        let rest: Vec<&str> = config.venues.iter().map(|v| v.rest_url.as_str()).collect();
+        assert_eq!(
+            rest,
+            [
+                "https://api.binance.com",
+                "http://127.0.0.1:9",
+                "https://api.bybit.com",
+                "https://api.bybit.com",
+                "https://api.bybit.com"
+            ]
+        );
+        let errors = load_errors(
+            &[("MARKETFEED_BYBIT_REST_URL", "wss://api.bybit.com")],
+            &Flags::default(),
+        );
+        assert_eq!(
+            errors,
+            [
+                r#"MARKETFEED_BYBIT_REST_URL: invalid URL "wss://api.bybit.com": scheme must be http or https"#
+            ],
+            "one line for the three Bybit markets sharing the variable"
+        );
     }
 
     /// The known names and `RawEnv`'s fields must agree, or a documented variable would be
@@ -1672,7 +1759,7 @@ metrics at http://0.0.0.0:10066/metrics";
     #[test]
     fn every_known_variable_reaches_envy() {
         let names: Vec<String> = variables().into_iter().map(|v| v.name).collect();
-        assert_eq!(names.len(), 22);
+        assert_eq!(names.len(), 25);
         assert_eq!(names.iter().collect::<HashSet<_>>().len(), names.len());
         for name in names {
             let mut errors = Vec::new();

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::metrics::{CONTENT_TYPE, Metrics};
 use crate::model::Venue;
-use crate::tracker::{Status, SubscriptionView, Tracker, UnixNanos, unix_now};
+use crate::tracker::{Listing, Status, SubscriptionView, Tracker, UnixNanos, unix_now};
 
 /// What the handlers share.
 pub struct HttpState {
@@ -87,7 +87,21 @@ pub struct SymbolView {
     last_update_unix: Option<f64>,
     /// Exact decimal string of the price of the most recent message that carried one.
     last_price: Option<String>,
+    /// What the venue's REST instrument list says: trading, halted, unlisted, or unknown before it was read.
+    listing: &'static str,
+    /// The last REST cross-check, made when the symbol went stale.
+    rest_check: Option<RestCheckView>,
     channels: Vec<ChannelView>,
+}
+
+/// A REST cross-check of a stale symbol.
+#[derive(Debug, Serialize)]
+pub struct RestCheckView {
+    checked_at: String,
+    rest_price: String,
+    /// true: REST shows a trade or price the feed missed (the feed is broken); false: REST agrees (the market
+    /// is quiet); null: nothing comparable.
+    feed_behind: Option<bool>,
 }
 
 /// One channel of a symbol.
@@ -151,6 +165,17 @@ fn symbol_view(
         .max_by_key(|v| v.last_message_ns)
         .and_then(|v| v.price.map(|p| p.to_string()));
     let status: Status = tracker.thresholds().classify(age);
+    let listing = match tracker.listing(venue, symbol) {
+        Listing::Unknown => "unknown",
+        Listing::Trading => "trading",
+        Listing::Halted => "halted",
+        Listing::Unlisted => "unlisted",
+    };
+    let rest_check = tracker.cross_check(venue, symbol).map(|c| RestCheckView {
+        checked_at: rfc3339(c.checked_ns),
+        rest_price: c.rest_price.to_string(),
+        feed_behind: c.feed_behind,
+    });
     Some(SymbolView {
         exchange: venue.exchange().as_str(),
         market: venue.market().as_str(),
@@ -160,6 +185,8 @@ fn symbol_view(
         last_update: received.then(|| rfc3339(freshest.last_message_ns)),
         last_update_unix: received.then(|| round_ms(freshest.last_message_ns as f64 / 1e9)),
         last_price,
+        listing,
+        rest_check,
         channels: views
             .iter()
             .map(|v| channel_view(tracker, v, now))
@@ -261,7 +288,8 @@ mod tests {
             revision: "r".into(),
             rustc_version: "c".into(),
         };
-        let metrics = Metrics::new(tracker.clone(), build, false).unwrap();
+        let rest = Arc::new(crate::rest::RestStats::new(&[]));
+        let metrics = Metrics::new(tracker.clone(), rest, build, false).unwrap();
         router(Arc::new(HttpState {
             tracker,
             metrics,

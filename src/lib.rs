@@ -6,6 +6,7 @@
 //! - [`model`]: shared plain types (venue, channel, subscription, decoded sample).
 //! - [`venue`]: all wire knowledge of Binance and Bybit: URLs, routes, limits, messages, sans-IO decoders.
 //! - [`feed`]: the only code that touches a socket: sessions, heartbeats, watchdogs, reconnects.
+//! - [`rest`]: the REST companion: clock offsets, instrument lists, cross-checks of stale symbols.
 //! - [`tracker`]: lock-free freshness state per subscription and per connection, status classification.
 //! - [`backoff`]: capped exponential backoff with full jitter, a pure function.
 //! - [`metrics`]: the registry and the scrape-time collector over the tracker.
@@ -19,5 +20,6 @@ pub mod feed;
 pub mod http;
 pub mod metrics;
 pub mod model;
+pub mod rest;
 pub mod tracker;
 pub mod venue;

@@ -11,8 +11,9 @@ use prometheus::proto::{
 };
 use prometheus::{Encoder, Registry, TextEncoder};
 
-use crate::model::{Subscription, Venue};
-use crate::tracker::{HistogramSnapshot, Reason, Tracker};
+use crate::model::{Exchange, Subscription, Venue};
+use crate::rest::RestStats;
+use crate::tracker::{HistogramSnapshot, Listing, Reason, Tracker};
 
 /// Version facts exported as `marketfeed_build_info`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,10 +46,16 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// A registry with the tracker collector and build info; `process` adds the standard `process_*` metrics.
-    pub fn new(tracker: Arc<Tracker>, build: BuildInfo, process: bool) -> prometheus::Result<Self> {
+    /// A registry with the tracker collector, the REST side's request metrics and build info; `process` adds
+    /// the standard `process_*` metrics.
+    pub fn new(
+        tracker: Arc<Tracker>,
+        rest: Arc<RestStats>,
+        build: BuildInfo,
+        process: bool,
+    ) -> prometheus::Result<Self> {
         let registry = Registry::new();
-        registry.register(Box::new(TrackerCollector::new(tracker, build)?))?;
+        registry.register(Box::new(TrackerCollector::new(tracker, rest, build)?))?;
         if process {
             registry.register(Box::new(
                 prometheus::process_collector::ProcessCollector::for_self(),
@@ -165,7 +172,50 @@ const BUILD_INFO: Family = Family {
     labels: &["version", "revision", "rustc_version"],
 };
 
-const FAMILIES: [&Family; 14] = [
+const CLOCK_OFFSET: Family = Family {
+    name: "marketfeed_clock_offset_seconds",
+    help: "The exchange's clock minus ours, from its REST server time (absent until measured); event latency is corrected by it.",
+    kind: MetricType::GAUGE,
+    labels: &["exchange"],
+};
+const REST_DURATION: Family = Family {
+    name: "marketfeed_rest_request_duration_seconds",
+    help: "Duration of REST requests to the venue, body included.",
+    kind: MetricType::HISTOGRAM,
+    labels: &["exchange", "market", "endpoint"],
+};
+const REST_ERRORS: Family = Family {
+    name: "marketfeed_rest_errors_total",
+    help: "Failed REST requests by code: HTTP status, venue error code, timeout, connect or malformed.",
+    kind: MetricType::COUNTER,
+    labels: &["exchange", "market", "endpoint", "code"],
+};
+const SYMBOL_LISTED: Family = Family {
+    name: "marketfeed_symbol_listed",
+    help: "1 when the venue's instrument list has the symbol, else 0 (absent until the list was read).",
+    kind: MetricType::GAUGE,
+    labels: &["exchange", "market", "symbol"],
+};
+const SYMBOL_TRADING: Family = Family {
+    name: "marketfeed_symbol_trading",
+    help: "1 when the venue lists the symbol as trading, 0 when halted or not listed (absent until the list was read).",
+    kind: MetricType::GAUGE,
+    labels: &["exchange", "market", "symbol"],
+};
+const CROSSCHECK_BEHIND: Family = Family {
+    name: "marketfeed_rest_crosscheck_feed_behind",
+    help: "Last REST cross-check of a stale symbol: 1 when REST showed a trade or price the feed missed (feed broken), 0 when it agreed (market quiet); absent when never conclusive.",
+    kind: MetricType::GAUGE,
+    labels: &["exchange", "market", "symbol"],
+};
+const CROSSCHECK_TIME: Family = Family {
+    name: "marketfeed_rest_crosscheck_timestamp_seconds",
+    help: "When a stale symbol was last cross-checked against the REST ticker.",
+    kind: MetricType::GAUGE,
+    labels: &["exchange", "market", "symbol"],
+};
+
+const FAMILIES: [&Family; 21] = [
     &LAST_MESSAGE,
     &LAST_EVENT,
     &MESSAGES,
@@ -180,17 +230,29 @@ const FAMILIES: [&Family; 14] = [
     &CONNECTION_ESTABLISHED,
     &RECONNECTS,
     &BUILD_INFO,
+    &CLOCK_OFFSET,
+    &REST_DURATION,
+    &REST_ERRORS,
+    &SYMBOL_LISTED,
+    &SYMBOL_TRADING,
+    &CROSSCHECK_BEHIND,
+    &CROSSCHECK_TIME,
 ];
 
 /// Reads the tracker at scrape time; descriptions are built once (rust-prometheus' ProcessCollector pattern).
 struct TrackerCollector {
     tracker: Arc<Tracker>,
+    rest: Arc<RestStats>,
     build: BuildInfo,
     descs: Vec<Desc>,
 }
 
 impl TrackerCollector {
-    fn new(tracker: Arc<Tracker>, build: BuildInfo) -> prometheus::Result<Self> {
+    fn new(
+        tracker: Arc<Tracker>,
+        rest: Arc<RestStats>,
+        build: BuildInfo,
+    ) -> prometheus::Result<Self> {
         let descs = FAMILIES
             .iter()
             .map(|f| {
@@ -205,6 +267,7 @@ impl TrackerCollector {
             .collect::<prometheus::Result<_>>()?;
         Ok(Self {
             tracker,
+            rest,
             build,
             descs,
         })
@@ -387,6 +450,65 @@ impl Collector for TrackerCollector {
             1.0,
         )];
 
+        let offsets = [Exchange::Binance, Exchange::Bybit]
+            .into_iter()
+            .filter_map(|e| {
+                let offset = t.clock_offset(e)?;
+                Some(gauge(
+                    labels(CLOCK_OFFSET.labels, &[e.as_str()]),
+                    offset as f64 / 1e9,
+                ))
+            })
+            .collect();
+        let rest_durations = self
+            .rest
+            .durations()
+            .map(|(venue, endpoint, snap)| {
+                let values = [
+                    venue.exchange().as_str(),
+                    venue.market().as_str(),
+                    endpoint.as_str(),
+                ];
+                histogram(labels(REST_DURATION.labels, &values), snap)
+            })
+            .collect();
+        let rest_errors = self
+            .rest
+            .errors()
+            .into_iter()
+            .map(|((venue, endpoint, code), count)| {
+                let values = [
+                    venue.exchange().as_str(),
+                    venue.market().as_str(),
+                    endpoint.as_str(),
+                    code.as_str(),
+                ];
+                counter(labels(REST_ERRORS.labels, &values), count)
+            })
+            .collect();
+        let (mut listed, mut trading, mut behind, mut checked) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (venue, symbol, listing, check) in t.symbol_states() {
+            let values = [venue.exchange().as_str(), venue.market().as_str(), symbol];
+            let symbol_labels = || labels(SYMBOL_LISTED.labels, &values);
+            let (is_listed, is_trading) = match listing {
+                Listing::Unknown => (None, None),
+                Listing::Trading => (Some(1.0), Some(1.0)),
+                Listing::Halted => (Some(1.0), Some(0.0)),
+                Listing::Unlisted => (Some(0.0), Some(0.0)),
+            };
+            listed.extend(is_listed.map(|v| gauge(symbol_labels(), v)));
+            trading.extend(is_trading.map(|v| gauge(symbol_labels(), v)));
+            if let Some(check) = check {
+                checked.push(gauge(symbol_labels(), seconds(check.checked_ns)));
+                behind.extend(
+                    check
+                        .feed_behind
+                        .map(|b| gauge(symbol_labels(), if b { 1.0 } else { 0.0 })),
+                );
+            }
+        }
+
         [
             (&LAST_MESSAGE, last),
             (&LAST_EVENT, event),
@@ -402,6 +524,13 @@ impl Collector for TrackerCollector {
             (&CONNECTION_ESTABLISHED, established),
             (&RECONNECTS, reconnects),
             (&BUILD_INFO, build),
+            (&CLOCK_OFFSET, offsets),
+            (&REST_DURATION, rest_durations),
+            (&REST_ERRORS, rest_errors),
+            (&SYMBOL_LISTED, listed),
+            (&SYMBOL_TRADING, trading),
+            (&CROSSCHECK_BEHIND, behind),
+            (&CROSSCHECK_TIME, checked),
         ]
         .into_iter()
         // An empty family would be dropped by the registry anyway; skip building it.
@@ -415,7 +544,8 @@ impl Collector for TrackerCollector {
 mod tests {
     use super::*;
     use crate::model::{Channel, ChannelKind, Sample};
-    use crate::tracker::{ConnectionInfo, Thresholds};
+    use crate::tracker::{ConnectionInfo, CrossCheck, Thresholds};
+    use crate::venue::rest::Endpoint;
     use rust_decimal::Decimal;
     use std::str::FromStr;
     use std::time::Duration;
@@ -509,7 +639,32 @@ mod tests {
         t.decode_error(Venue::BinanceSpot);
         t.connection_down(1, crate::tracker::Reason::HandshakeFailed);
         t.connection_down(1, crate::tracker::Reason::HeartbeatTimeout);
+        t.set_clock_offset(Exchange::Binance, -12_500_000);
+        t.set_listing(Venue::BinanceSpot, "BTCUSDT", Listing::Trading);
+        t.set_listing(Venue::BinanceSpot, "ETHUSDT", Listing::Halted);
+        t.set_listing(Venue::BybitLinear, "BTCUSDT", Listing::Unlisted);
+        t.set_cross_check(
+            Venue::BinanceSpot,
+            "ETHUSDT",
+            CrossCheck {
+                checked_ns: start + 400 * S,
+                rest_price: Decimal::from_str("2400.5").unwrap(),
+                feed_behind: Some(true),
+            },
+        );
         t
+    }
+
+    /// REST observations for the scenario: one of each kind, so every family appears in the golden file.
+    fn rest_scenario() -> Arc<RestStats> {
+        let stats = Arc::new(RestStats::new(&[Venue::BinanceSpot]));
+        stats.observe(
+            Venue::BinanceSpot,
+            Endpoint::Time,
+            Duration::from_millis(42),
+        );
+        stats.error(Venue::BinanceSpot, Endpoint::Ticker, "429");
+        stats
     }
 
     fn build() -> BuildInfo {
@@ -524,7 +679,9 @@ mod tests {
     /// intended change, then review the diff.
     #[test]
     fn golden_exposition() {
-        let text = Metrics::new(scenario(), build(), false).unwrap().render();
+        let text = Metrics::new(scenario(), rest_scenario(), build(), false)
+            .unwrap()
+            .render();
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/metrics.prom");
         if std::env::var_os("UPDATE_GOLDEN").is_some() {
             std::fs::write(path, &text).unwrap();
@@ -538,7 +695,9 @@ mod tests {
 
     #[test]
     fn every_family_is_registered_once_and_named_by_the_contract() {
-        let text = Metrics::new(scenario(), build(), true).unwrap().render();
+        let text = Metrics::new(scenario(), rest_scenario(), build(), true)
+            .unwrap()
+            .render();
         for f in FAMILIES {
             assert!(f.name.starts_with("marketfeed_"), "{}", f.name);
             assert!(f.help.ends_with('.'), "{}", f.name);

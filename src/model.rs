@@ -155,6 +155,22 @@ pub enum ChannelKind {
     BybitKline,
 }
 
+impl ChannelKind {
+    /// Whether the price this kind carries is the last traded price (trade, ticker last, kline close),
+    /// which a venue's REST ticker can be compared with; book mids and mark prices cannot.
+    pub fn price_is_last_trade(self) -> bool {
+        matches!(
+            self,
+            ChannelKind::BinanceTrade
+                | ChannelKind::BinanceKline
+                | ChannelKind::BinanceTicker
+                | ChannelKind::BybitPublicTrade
+                | ChannelKind::BybitTickers
+                | ChannelKind::BybitKline
+        )
+    }
+}
+
 /// A configured channel: the venue's own stream name (the `channel` label) and its payload kind.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Channel {

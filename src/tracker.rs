@@ -5,12 +5,13 @@
 //! the HTTP API read [`Tracker::subscription`] and friends.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rust_decimal::Decimal;
 
-use crate::model::{Sample, Subscription, Venue};
+use crate::model::{Exchange, Sample, Subscription, Venue};
 
 /// Nanoseconds since the Unix epoch: the one clock type the tracker stores.
 pub type UnixNanos = u64;
@@ -231,6 +232,54 @@ fn unpack_price(bits: u64) -> Option<Decimal> {
     Decimal::try_from_i128_with_scale(i128::from(mantissa), (bits & 0xff) as u32).ok()
 }
 
+/// What the venue's REST instrument list says of a symbol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listing {
+    /// Not looked up yet (or the lookup failed so far).
+    Unknown,
+    /// Listed and trading.
+    Trading,
+    /// Listed but not trading (halted, break, pre-launch, delivering).
+    Halted,
+    /// Not in the venue's list at all.
+    Unlisted,
+}
+
+impl Listing {
+    fn from_u8(v: u8) -> Self {
+        match v {
+            1 => Listing::Trading,
+            2 => Listing::Halted,
+            3 => Listing::Unlisted,
+            _ => Listing::Unknown,
+        }
+    }
+}
+
+/// The last REST cross-check of a stale symbol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CrossCheck {
+    /// When it was made.
+    pub checked_ns: UnixNanos,
+    /// The REST ticker's price.
+    pub rest_price: Decimal,
+    /// Some(true) when REST shows a trade or price the feed never delivered: the feed is broken, not the
+    /// market quiet. Some(false) when REST agrees with the feed's last trade. None when neither side had a
+    /// comparable last-trade price or time.
+    pub feed_behind: Option<bool>,
+}
+
+/// Per-symbol state fed by the REST side.
+#[derive(Debug, Default)]
+struct SymbolState {
+    listing: AtomicU8,
+    /// Rare writes and reads (REST cadence, scrape): a lock is fine here, off the ingest path.
+    cross_check: Mutex<Option<CrossCheck>>,
+}
+
+/// Marks "offset not measured yet".
+const NO_OFFSET: i64 = i64::MIN;
+
 /// Hot state of one subscription.
 #[derive(Debug)]
 struct SubState {
@@ -324,6 +373,10 @@ pub struct Tracker {
     by_symbol: HashMap<(Venue, String), Vec<usize>>,
     /// Distinct (venue, symbol) pairs in configuration order.
     symbols: Box<[(Venue, String)]>,
+    /// REST-side state, parallel to `symbols`.
+    symbol_state: Box<[SymbolState]>,
+    /// Venue clock minus local clock, ns, per exchange ([`NO_OFFSET`] until measured).
+    clock_offsets: [AtomicI64; 2],
     thresholds: Thresholds,
 }
 
@@ -400,7 +453,9 @@ impl Tracker {
             conn_state,
             decode_errors: Default::default(),
             by_symbol,
+            symbol_state: symbols.iter().map(|_| SymbolState::default()).collect(),
             symbols: symbols.into(),
+            clock_offsets: [AtomicI64::new(NO_OFFSET), AtomicI64::new(NO_OFFSET)],
             thresholds,
         }
     }
@@ -421,12 +476,68 @@ impl Tracker {
             s.last_event_ms.store(event_ms, Relaxed);
             // A local clock behind the venue's gives negative latencies; they count as zero rather
             // than vanish, so the histogram's count still matches the messages that carried a time.
-            let event_ns = (event_ms as u64).saturating_mul(1_000_000);
-            self.latencies[group].observe_ns(now.saturating_sub(event_ns));
+            // The venue's clock runs `offset` ahead of ours: its event time in our clock is event - offset.
+            let offset = self.clock_offsets[self.subscriptions[slot].venue.exchange() as usize]
+                .load(Relaxed);
+            let offset = if offset == NO_OFFSET { 0 } else { offset };
+            let event_ns = event_ms.saturating_mul(1_000_000).saturating_sub(offset);
+            self.latencies[group]
+                .observe_ns(now.saturating_sub(u64::try_from(event_ns).unwrap_or(0)));
         }
         if let Some(bits) = sample.price.and_then(pack_price) {
             s.price.store(bits, Relaxed);
         }
+    }
+
+    /// Sets the measured clock offset of an exchange: its clock minus ours, in nanoseconds.
+    pub fn set_clock_offset(&self, exchange: Exchange, offset_ns: i64) {
+        self.clock_offsets[exchange as usize].store(offset_ns.max(NO_OFFSET + 1), Relaxed);
+    }
+
+    /// The measured clock offset of an exchange, ns; None before the first measurement.
+    pub fn clock_offset(&self, exchange: Exchange) -> Option<i64> {
+        let offset = self.clock_offsets[exchange as usize].load(Relaxed);
+        (offset != NO_OFFSET).then_some(offset)
+    }
+
+    fn symbol_index(&self, venue: Venue, symbol: &str) -> Option<usize> {
+        self.symbols
+            .iter()
+            .position(|(v, s)| *v == venue && s == symbol)
+    }
+
+    /// Records what the venue's instrument list says of a watched symbol; returns the previous value.
+    pub fn set_listing(&self, venue: Venue, symbol: &str, listing: Listing) -> Option<Listing> {
+        let i = self.symbol_index(venue, symbol)?;
+        let previous = self.symbol_state[i].listing.swap(listing as u8, Relaxed);
+        Some(Listing::from_u8(previous))
+    }
+
+    /// What the venue's instrument list said of a symbol.
+    pub fn listing(&self, venue: Venue, symbol: &str) -> Listing {
+        self.symbol_index(venue, symbol)
+            .map_or(Listing::Unknown, |i| {
+                Listing::from_u8(self.symbol_state[i].listing.load(Relaxed))
+            })
+    }
+
+    /// Records a REST cross-check of a symbol.
+    pub fn set_cross_check(&self, venue: Venue, symbol: &str, check: CrossCheck) {
+        if let Some(i) = self.symbol_index(venue, symbol)
+            && let Ok(mut slot) = self.symbol_state[i].cross_check.lock()
+        {
+            *slot = Some(check);
+        }
+    }
+
+    /// The last REST cross-check of a symbol.
+    pub fn cross_check(&self, venue: Venue, symbol: &str) -> Option<CrossCheck> {
+        let i = self.symbol_index(venue, symbol)?;
+        self.symbol_state[i]
+            .cross_check
+            .lock()
+            .ok()
+            .and_then(|c| *c)
     }
 
     /// Counts a frame of `venue` that could not be decoded.
@@ -527,6 +638,24 @@ impl Tracker {
         self.symbols
             .iter()
             .map(|(venue, symbol)| (*venue, symbol.as_str()))
+    }
+
+    /// Every watched symbol with its REST-side state, in configuration order.
+    pub fn symbol_states(
+        &self,
+    ) -> impl Iterator<Item = (Venue, &str, Listing, Option<CrossCheck>)> {
+        self.symbols
+            .iter()
+            .zip(self.symbol_state.iter())
+            .map(|((venue, symbol), state)| {
+                let check = state.cross_check.lock().ok().and_then(|c| *c);
+                (
+                    *venue,
+                    symbol.as_str(),
+                    Listing::from_u8(state.listing.load(Relaxed)),
+                    check,
+                )
+            })
     }
 
     /// `(venue, channel)` groups with their update-gap and event-latency histograms.
@@ -694,6 +823,55 @@ mod tests {
             t.subscription(0).messages,
             2,
             "the messages still count as data"
+        );
+    }
+
+    #[test]
+    fn event_latency_is_corrected_by_the_clock_offset() {
+        let t = tracker();
+        assert_eq!(t.clock_offset(Exchange::Binance), None);
+        // The venue's clock runs 300 ms ahead: an event stamped 1000.300 s happened at our 1000.000 s.
+        t.set_clock_offset(Exchange::Binance, 300_000_000);
+        t.record(
+            0,
+            1000 * S + 20_000_000,
+            &Sample {
+                event_time_ms: Some(1_000_300),
+                price: None,
+            },
+        );
+        let (_, _, _, latency) = t.histograms().next().unwrap();
+        assert_eq!((latency.count, latency.sum), (1, 0.02));
+        assert_eq!(t.clock_offset(Exchange::Binance), Some(300_000_000));
+        assert_eq!(t.clock_offset(Exchange::Bybit), None, "per exchange");
+    }
+
+    #[test]
+    fn listing_and_cross_check_are_kept_per_symbol() {
+        let t = tracker();
+        assert_eq!(t.listing(Venue::BinanceSpot, "BTCUSDT"), Listing::Unknown);
+        assert_eq!(
+            t.set_listing(Venue::BinanceSpot, "BTCUSDT", Listing::Halted),
+            Some(Listing::Unknown)
+        );
+        assert_eq!(
+            t.set_listing(Venue::BinanceSpot, "DOGEUSDT", Listing::Trading),
+            None,
+            "not watched"
+        );
+        let check = CrossCheck {
+            checked_ns: 5,
+            rest_price: Decimal::from_str("1.5").unwrap(),
+            feed_behind: None,
+        };
+        t.set_cross_check(Venue::BinanceSpot, "ETHUSDT", check);
+        let states: Vec<_> = t.symbol_states().collect();
+        assert_eq!(
+            states,
+            [
+                (Venue::BinanceSpot, "BTCUSDT", Listing::Halted, None),
+                (Venue::BinanceSpot, "ETHUSDT", Listing::Unknown, Some(check)),
+            ]
         );
     }
 

@@ -122,6 +122,9 @@ fn unreachable_venues() -> Vec<(&'static str, &'static str)> {
             "MARKETFEED_BYBIT_INVERSE_URL",
             "ws://127.0.0.1:9/v5/public/inverse",
         ),
+        ("MARKETFEED_BINANCE_SPOT_REST_URL", "http://127.0.0.1:9"),
+        ("MARKETFEED_BINANCE_USDM_REST_URL", "http://127.0.0.1:9"),
+        ("MARKETFEED_BYBIT_REST_URL", "http://127.0.0.1:9"),
     ]
 }
 
@@ -287,6 +290,7 @@ async fn real_scrape_passes_promtool_and_sigint_exits_cleanly() {
     let exporter = Exporter::start(&[
         ("MARKETFEED_BYBIT_LINEAR_SYMBOLS", "BTCUSDT,ETHUSDT"),
         ("MARKETFEED_BYBIT_LINEAR_URL", &url),
+        ("MARKETFEED_BYBIT_REST_URL", "http://127.0.0.1:9"),
         ("MARKETFEED_LOG_FORMAT", "json"),
     ])
     .await;

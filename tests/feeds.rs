@@ -71,6 +71,7 @@ fn tuning(policy: impl Fn(Venue) -> Policy + Send + Sync + 'static) -> Tuning {
         ack_timeout: Duration::from_secs(2),
         tick: Duration::from_millis(20),
         process_metrics: false,
+        ..Tuning::default()
     }
 }
 
@@ -80,6 +81,16 @@ fn config(fake: &FakeVenue, kind: FakeKind, symbols: &str, extra: &[(&str, &str)
     let mut vars: BTreeMap<String, String> = BTreeMap::new();
     vars.insert(format!("MARKETFEED_{name}_SYMBOLS"), symbols.into());
     vars.insert(format!("MARKETFEED_{name}_URL"), fake.base_url());
+    // The REST side has nothing to answer it here: a closed loopback port keeps it off the network.
+    let rest = if name.starts_with("BYBIT") {
+        "BYBIT".to_owned()
+    } else {
+        name.to_owned()
+    };
+    vars.insert(
+        format!("MARKETFEED_{rest}_REST_URL"),
+        "http://127.0.0.1:9".into(),
+    );
     vars.insert("MARKETFEED_IDLE_TIMEOUT".into(), "5s".into());
     vars.insert("MARKETFEED_RESUBSCRIBE_AFTER".into(), "1h".into());
     for (k, v) in extra {

@@ -30,7 +30,10 @@ macro_rules! fixture {
 }
 
 mod binance;
+mod binance_rest;
 mod bybit;
+mod bybit_rest;
+pub mod rest;
 mod scan;
 
 /// Our id for a control request; the venue echoes it in its reply.

@@ -1,10 +1,11 @@
-//! Support code shared by the integration test binaries: fake exchange venues, a minimal HTTP client,
+//! Support code shared by the integration test binaries: fake exchange venues (WebSocket and REST), a minimal HTTP client,
 //! exposition parsing and the `promtool` check. Owns no tests itself.
 
 // Each test binary compiles this module with `mod support;` and uses a different subset of it.
 #![allow(dead_code)]
 
 pub mod fake;
+pub mod fake_rest;
 pub mod http;
 pub mod metrics;
 pub mod prom;

@@ -12,6 +12,7 @@ use marketfeed_exporter::app::{self, Running, Tuning};
 use marketfeed_exporter::config::{Config, parse_flags};
 
 use super::fake::{FakeKind, FakeVenue};
+use super::fake_rest::{FakeRest, RestKind};
 use super::prom::{self, Process, TempDir, Webhook};
 
 /// Where the repository's files are.
@@ -107,6 +108,8 @@ pub struct Options {
 pub struct Stack {
     /// The fake venue.
     pub fake: FakeVenue,
+    /// Its REST side, listing the symbols as trading.
+    pub rest: FakeRest,
     /// The exporter.
     pub exporter: Running,
     /// Prometheus.
@@ -127,19 +130,47 @@ impl Stack {
         let fake = FakeVenue::start(options.kind).await;
         // The exporter runs with production timing here: Bybit pings every 20 s, past the fake's default cut.
         fake.set_idle_cut(Duration::from_secs(120));
-        let venue = match options.kind {
-            FakeKind::BinanceSpot => "BINANCE_SPOT",
-            FakeKind::BinanceUsdm => "BINANCE_USDM",
-            FakeKind::BybitSpot => "BYBIT_SPOT",
-            FakeKind::BybitLinear => "BYBIT_LINEAR",
-            FakeKind::BybitInverse => "BYBIT_INVERSE",
+        let (venue, rest_kind, rest_var, category, trading) = match options.kind {
+            FakeKind::BinanceSpot => (
+                "BINANCE_SPOT",
+                RestKind::BinanceSpot,
+                "BINANCE_SPOT",
+                "spot",
+                "TRADING",
+            ),
+            FakeKind::BinanceUsdm => (
+                "BINANCE_USDM",
+                RestKind::BinanceUsdm,
+                "BINANCE_USDM",
+                "usdm",
+                "TRADING",
+            ),
+            FakeKind::BybitSpot => ("BYBIT_SPOT", RestKind::Bybit, "BYBIT", "spot", "Trading"),
+            FakeKind::BybitLinear => (
+                "BYBIT_LINEAR",
+                RestKind::Bybit,
+                "BYBIT",
+                "linear",
+                "Trading",
+            ),
+            FakeKind::BybitInverse => (
+                "BYBIT_INVERSE",
+                RestKind::Bybit,
+                "BYBIT",
+                "inverse",
+                "Trading",
+            ),
         };
+        let rest = FakeRest::start(rest_kind).await;
+        let listed: Vec<(&str, &str)> = options.symbols.split(',').map(|s| (s, trading)).collect();
+        rest.set_instruments(category, &listed);
         let vars = [
             (
                 format!("MARKETFEED_{venue}_SYMBOLS"),
                 options.symbols.to_owned(),
             ),
             (format!("MARKETFEED_{venue}_URL"), fake.base_url()),
+            (format!("MARKETFEED_{rest_var}_REST_URL"), rest.base_url()),
             // A stalled stream stays stalled for the whole scenario.
             ("MARKETFEED_RESUBSCRIBE_AFTER".to_owned(), "1h".to_owned()),
         ];
@@ -171,6 +202,7 @@ impl Stack {
         let prometheus = prom::prometheus(&dir, &prometheus_config).await;
         Stack {
             fake,
+            rest,
             exporter,
             prometheus,
             alertmanager,

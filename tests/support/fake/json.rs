@@ -6,21 +6,21 @@
 use std::fmt::{Display, Write};
 
 /// One JSON object, written field by field in wire order.
-pub(super) struct Obj(String);
+pub(crate) struct Obj(String);
 
 impl Obj {
     /// An empty object, ready for fields.
-    pub(super) fn new() -> Obj {
+    pub(crate) fn new() -> Obj {
         Obj(String::from("{"))
     }
 
     /// A string field, escaped.
-    pub(super) fn str(self, key: &str, value: &str) -> Obj {
+    pub(crate) fn str(self, key: &str, value: &str) -> Obj {
         self.json(key, quote(value))
     }
 
     /// A field whose value is already JSON text: a number, a bool, `null`, a nested object or array.
-    pub(super) fn json(mut self, key: &str, value: impl Display) -> Obj {
+    pub(crate) fn json(mut self, key: &str, value: impl Display) -> Obj {
         if self.0.len() > 1 {
             self.0.push(',');
         }
@@ -30,23 +30,23 @@ impl Obj {
     }
 
     /// Adds `fields` only when `cond` holds: the keys one market has and its sibling lacks.
-    pub(super) fn when(self, cond: bool, fields: impl FnOnce(Obj) -> Obj) -> Obj {
+    pub(crate) fn when(self, cond: bool, fields: impl FnOnce(Obj) -> Obj) -> Obj {
         if cond { fields(self) } else { self }
     }
 
     /// Closes the object and returns its text.
-    pub(super) fn end(mut self) -> String {
+    pub(crate) fn end(mut self) -> String {
         self.0.push('}');
         self.0
     }
 }
 
 /// A JSON array of items that are already JSON text.
-pub(super) fn array(items: impl IntoIterator<Item = String>) -> String {
+pub(crate) fn array(items: impl IntoIterator<Item = String>) -> String {
     format!("[{}]", items.into_iter().collect::<Vec<_>>().join(","))
 }
 
 /// A JSON string literal, escaped: client-supplied text echoed into replies must stay valid JSON.
-pub(super) fn quote(s: &str) -> String {
+pub(crate) fn quote(s: &str) -> String {
     serde_json::Value::from(s).to_string()
 }

@@ -9,7 +9,7 @@ mod binance;
 mod book;
 mod bybit;
 mod conn;
-mod json;
+pub(crate) mod json;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;

@@ -1,0 +1,458 @@
+//! The REST companion of the feeds: the venues' clock offsets, their instrument lists (is a watched symbol
+//! listed, is it trading), and a REST cross-check of symbols that went stale on the WebSocket.
+//!
+//! Owns the HTTP client, the request budgets and three kinds of background task. Never touches a WebSocket,
+//! and nothing here can delay ingest: every task runs on its own, every request has a deadline, and a failing
+//! or slow venue only shows in `marketfeed_rest_*` metrics. Wire formats come from [`crate::venue::rest`].
+
+mod budget;
+mod stats;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+pub use budget::Budget;
+pub use stats::RestStats;
+
+use crate::feed::stopped;
+use crate::model::{Exchange, Venue};
+use crate::tracker::{CrossCheck, Listing, Tracker, unix_now};
+use crate::venue::rest::{self as wire, Endpoint, RestDecodeError, RestFailure, RestRequest};
+
+/// Cadences and deadlines of the REST side.
+#[derive(Debug, Clone)]
+pub struct RestSettings {
+    /// Time between server-time polls per exchange.
+    pub clock_interval: Duration,
+    /// Time between instrument-list refreshes per venue.
+    pub discovery_interval: Duration,
+    /// How often stale symbols are looked for.
+    pub cross_check_scan: Duration,
+    /// A stale symbol is cross-checked at most this often.
+    pub cross_check_every: Duration,
+    /// Deadline of one request, body included.
+    pub timeout: Duration,
+}
+
+impl Default for RestSettings {
+    /// A minute between clock polls keeps drift well under a millisecond; instrument lists change daily at
+    /// most; a stale symbol is checked once per five minutes so a dead feed costs few requests.
+    fn default() -> Self {
+        Self {
+            clock_interval: Duration::from_secs(60),
+            discovery_interval: Duration::from_secs(600),
+            cross_check_scan: Duration::from_secs(15),
+            cross_check_every: Duration::from_secs(300),
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// One watched venue as the REST side sees it.
+#[derive(Debug, Clone)]
+pub struct RestTarget {
+    /// The venue.
+    pub venue: Venue,
+    /// Its REST base URL.
+    pub base_url: String,
+    /// Its watched symbols.
+    pub symbols: Vec<String>,
+}
+
+/// What every task shares.
+struct Shared {
+    http: reqwest::Client,
+    tracker: Arc<Tracker>,
+    stats: Arc<RestStats>,
+    settings: RestSettings,
+}
+
+/// One venue's REST endpoint with its budget (shared by Bybit's three markets, which share a host limit).
+#[derive(Clone)]
+struct Endpointed {
+    venue: Venue,
+    base_url: String,
+    budget: Arc<Budget>,
+}
+
+/// Starts the REST tasks for `targets`. Returns their handles; they stop when `shutdown` turns true.
+pub fn spawn(
+    targets: Vec<RestTarget>,
+    tracker: Arc<Tracker>,
+    stats: Arc<RestStats>,
+    settings: RestSettings,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<Vec<JoinHandle<()>>, reqwest::Error> {
+    let http = reqwest::Client::builder()
+        .timeout(settings.timeout)
+        .connect_timeout(settings.timeout)
+        .user_agent(concat!("marketfeed_exporter/", env!("CARGO_PKG_VERSION")))
+        .build()?;
+    let shared = Arc::new(Shared {
+        http,
+        tracker,
+        stats,
+        settings,
+    });
+    let mut budgets: HashMap<String, Arc<Budget>> = HashMap::new();
+    let mut tasks = Vec::new();
+    let mut clocked: Vec<Exchange> = Vec::new();
+    for target in targets {
+        let budget = budgets
+            .entry(target.base_url.clone())
+            .or_insert_with(|| Arc::new(Budget::new(wire::budget(target.venue))))
+            .clone();
+        let endpoint = Endpointed {
+            venue: target.venue,
+            base_url: target.base_url,
+            budget,
+        };
+        // One clock per exchange: the first watched venue of it answers for its markets.
+        if !clocked.contains(&target.venue.exchange()) {
+            clocked.push(target.venue.exchange());
+            tasks.push(tokio::spawn(clock(
+                shared.clone(),
+                endpoint.clone(),
+                shutdown.clone(),
+            )));
+        }
+        tasks.push(tokio::spawn(discovery(
+            shared.clone(),
+            endpoint.clone(),
+            target.symbols.clone(),
+            shutdown.clone(),
+        )));
+        tasks.push(tokio::spawn(cross_check(
+            shared.clone(),
+            endpoint,
+            target.symbols,
+            shutdown.clone(),
+        )));
+    }
+    Ok(tasks)
+}
+
+impl Shared {
+    /// Makes one budgeted request and returns the body of a 2xx answer. Failures are counted (and a
+    /// rate-limit answer backs the whole host off) before the error is returned.
+    async fn fetch(&self, to: &Endpointed, request: &RestRequest) -> Result<String, ()> {
+        to.budget.acquire(request.weight).await;
+        let url = format!("{}{}", to.base_url, request.path);
+        let started = Instant::now();
+        let answer = async {
+            let response = self.http.get(&url).send().await?;
+            let status = response.status().as_u16();
+            let retry_after = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let body = response.text().await?;
+            Ok::<_, reqwest::Error>((status, retry_after, body))
+        }
+        .await;
+        self.stats
+            .observe(to.venue, request.endpoint, started.elapsed());
+        let (status, retry_after, body) = match answer {
+            Ok(answer) => answer,
+            Err(e) => {
+                let code = if e.is_timeout() {
+                    "timeout"
+                } else if e.is_connect() {
+                    "connect"
+                } else {
+                    "transport"
+                };
+                self.failed(to, request.endpoint, code, None, &e.to_string())
+                    .await;
+                return Err(());
+            }
+        };
+        match wire::classify_status(to.venue, status, retry_after.as_deref()) {
+            None => Ok(body),
+            Some(failure) => {
+                let excerpt: String = body.chars().take(200).collect();
+                self.failed(
+                    to,
+                    request.endpoint,
+                    &status.to_string(),
+                    Some(failure),
+                    &excerpt,
+                )
+                .await;
+                Err(())
+            }
+        }
+    }
+
+    /// Counts a body that did not parse, backing off when the venue said "too many requests" inside it.
+    async fn undecodable(&self, to: &Endpointed, endpoint: Endpoint, error: &RestDecodeError) {
+        self.failed(
+            to,
+            endpoint,
+            &error.code_label(),
+            error.failure(),
+            &error.to_string(),
+        )
+        .await;
+    }
+
+    async fn failed(
+        &self,
+        to: &Endpointed,
+        endpoint: Endpoint,
+        code: &str,
+        failure: Option<RestFailure>,
+        detail: &str,
+    ) {
+        self.stats.error(to.venue, endpoint, code);
+        let back_off = match failure {
+            Some(RestFailure::RateLimited { retry_after })
+            | Some(RestFailure::Banned { retry_after }) => {
+                to.budget.block_for(retry_after).await;
+                Some(retry_after)
+            }
+            Some(RestFailure::Failed) | None => None,
+        };
+        tracing::warn!(
+            venue = %to.venue, endpoint = endpoint.as_str(), code, back_off = ?back_off, detail,
+            "REST request failed"
+        );
+    }
+
+    /// Sleeps `period`, or returns false when shutting down.
+    async fn pause(period: Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
+        tokio::select! {
+            () = tokio::time::sleep(period) => true,
+            () = stopped(shutdown) => false,
+        }
+    }
+}
+
+/// How many clock samples the offset is chosen from.
+const CLOCK_SAMPLES: usize = 5;
+
+/// Polls the venue's server time. Each sample's offset assumes the server read its clock halfway through
+/// the round trip, so its error is at most half the round trip; of the last few samples the one with the
+/// shortest round trip wins (the minimum-delay filter NTP uses).
+async fn clock(shared: Arc<Shared>, to: Endpointed, mut shutdown: watch::Receiver<bool>) {
+    let exchange = to.venue.exchange();
+    let request = wire::time_request(to.venue);
+    let mut samples: VecDeque<(u64, i64)> = VecDeque::new();
+    loop {
+        let sent = unix_now();
+        let answer = tokio::select! {
+            answer = shared.fetch(&to, &request) => answer,
+            () = stopped(&mut shutdown) => return,
+        };
+        let received = unix_now();
+        if let Ok(body) = answer {
+            match wire::parse_server_time(to.venue, &body) {
+                Ok(server_ns) => {
+                    let rtt = received.saturating_sub(sent);
+                    let midpoint = i64::try_from(sent + rtt / 2).unwrap_or(i64::MAX);
+                    samples.push_back((rtt, server_ns.saturating_sub(midpoint)));
+                    if samples.len() > CLOCK_SAMPLES {
+                        samples.pop_front();
+                    }
+                    if let Some(&(best_rtt, offset)) = samples.iter().min_by_key(|(rtt, _)| *rtt) {
+                        if shared.tracker.clock_offset(exchange).is_none() {
+                            tracing::info!(
+                                exchange = exchange.as_str(),
+                                offset_ms = offset as f64 / 1e6,
+                                rtt_ms = best_rtt as f64 / 1e6,
+                                "clock offset measured"
+                            );
+                        }
+                        shared.tracker.set_clock_offset(exchange, offset);
+                    }
+                }
+                Err(e) => shared.undecodable(&to, Endpoint::Time, &e).await,
+            }
+        }
+        if !Shared::pause(shared.settings.clock_interval, &mut shutdown).await {
+            return;
+        }
+    }
+}
+
+/// Most pages one instrument listing may take (Bybit linear has about two at 1000 per page).
+const MAX_PAGES: usize = 50;
+
+/// Refreshes the venue's instrument list and records, per watched symbol, whether it is listed and trading.
+async fn discovery(
+    shared: Arc<Shared>,
+    to: Endpointed,
+    symbols: Vec<String>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let listed = tokio::select! {
+            listed = instruments(&shared, &to) => listed,
+            () = stopped(&mut shutdown) => return,
+        };
+        if let Some(listed) = listed {
+            for symbol in &symbols {
+                let listing = match listed.get(symbol.as_str()) {
+                    Some(true) => Listing::Trading,
+                    Some(false) => Listing::Halted,
+                    None => Listing::Unlisted,
+                };
+                let previous = shared.tracker.set_listing(to.venue, symbol, listing);
+                if previous != Some(listing) {
+                    match listing {
+                        Listing::Unlisted => tracing::warn!(
+                            venue = %to.venue, symbol,
+                            "configured symbol is not listed by the venue: its subscriptions will never deliver"
+                        ),
+                        Listing::Halted => tracing::warn!(
+                            venue = %to.venue, symbol,
+                            "configured symbol is listed but not trading: silence is expected"
+                        ),
+                        Listing::Trading if previous != Some(Listing::Unknown) => {
+                            tracing::info!(venue = %to.venue, symbol, "configured symbol is trading again")
+                        }
+                        Listing::Trading | Listing::Unknown => {}
+                    }
+                }
+            }
+        }
+        if !Shared::pause(shared.settings.discovery_interval, &mut shutdown).await {
+            return;
+        }
+    }
+}
+
+/// Every listed symbol of the venue with whether it trades; None when any page of any listing failed.
+async fn instruments(shared: &Shared, to: &Endpointed) -> Option<HashMap<String, bool>> {
+    let mut listed = HashMap::new();
+    for &status in wire::listing_statuses(to.venue) {
+        listed.extend(listing(shared, to, status).await?);
+    }
+    Some(listed)
+}
+
+/// One listing (all its pages) of the venue: symbol and whether it trades.
+async fn listing(
+    shared: &Shared,
+    to: &Endpointed,
+    status: Option<&str>,
+) -> Option<Vec<(String, bool)>> {
+    let mut listed = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let request = wire::instruments_request(to.venue, status, cursor.as_deref());
+        let body = shared.fetch(to, &request).await.ok()?;
+        let page = match wire::parse_instruments(to.venue, &body) {
+            Ok(page) => page,
+            Err(e) => {
+                shared.undecodable(to, Endpoint::Instruments, &e).await;
+                return None;
+            }
+        };
+        listed.extend(page.instruments.into_iter().map(|i| (i.symbol, i.trading)));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return Some(listed),
+        }
+    }
+    tracing::warn!(venue = %to.venue, pages = MAX_PAGES, "instrument list did not end; ignoring it");
+    None
+}
+
+/// What the feed last saw of a symbol: the freshest receive time, and the newest last-trade price if any
+/// channel carries one (book mids and mark prices are not comparable with a REST last price).
+fn feed_view(tracker: &Tracker, venue: Venue, symbol: &str) -> Option<(u64, Option<Decimal>)> {
+    let slots = tracker.symbol_slots(venue, symbol)?;
+    let views: Vec<_> = slots
+        .iter()
+        .map(|&slot| tracker.subscription(slot))
+        .collect();
+    let freshest = views.iter().map(|v| v.last_message_ns).max()?;
+    let price = views
+        .iter()
+        .filter(|v| v.subscription.channel.kind.price_is_last_trade() && v.price.is_some())
+        .max_by_key(|v| v.last_message_ns)
+        .and_then(|v| v.price);
+    Some((freshest, price))
+}
+
+/// Asks the REST ticker about symbols that have been stale on the WebSocket past the stale threshold: a
+/// REST price the feed never delivered means the feed is broken, not the market quiet.
+async fn cross_check(
+    shared: Arc<Shared>,
+    to: Endpointed,
+    symbols: Vec<String>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let stale_after = shared.tracker.thresholds().stale;
+    let mut checked: HashMap<String, Instant> = HashMap::new();
+    loop {
+        if !Shared::pause(shared.settings.cross_check_scan, &mut shutdown).await {
+            return;
+        }
+        for symbol in &symbols {
+            let Some((last_ns, feed_price)) = feed_view(&shared.tracker, to.venue, symbol) else {
+                continue;
+            };
+            let stale = Duration::from_nanos(unix_now().saturating_sub(last_ns)) >= stale_after;
+            let recent = checked
+                .get(symbol)
+                .is_some_and(|at| at.elapsed() < shared.settings.cross_check_every);
+            // A symbol closed on purpose is silent for a reason; asking REST would only spend budget.
+            let closed = matches!(
+                shared.tracker.listing(to.venue, symbol),
+                Listing::Halted | Listing::Unlisted
+            );
+            if !stale || recent || closed {
+                continue;
+            }
+            checked.insert(symbol.clone(), Instant::now());
+            let request = wire::ticker_request(to.venue, symbol);
+            let body = tokio::select! {
+                body = shared.fetch(&to, &request) => body,
+                () = stopped(&mut shutdown) => return,
+            };
+            let Ok(body) = body else { continue };
+            let ticker = match wire::parse_ticker(to.venue, &body) {
+                Ok(ticker) => ticker,
+                Err(e) => {
+                    shared.undecodable(&to, Endpoint::Ticker, &e).await;
+                    continue;
+                }
+            };
+            let traded_since = ticker
+                .trade_time_ms
+                .map(|ms| (ms as u64).saturating_mul(1_000_000) > last_ns);
+            let moved = feed_price.map(|p| p != ticker.price);
+            // Either signal proves the feed missed an update; with neither available the check is inconclusive.
+            let feed_behind = match (traded_since, moved) {
+                (Some(true), _) | (_, Some(true)) => Some(true),
+                (None, None) => None,
+                _ => Some(false),
+            };
+            shared.tracker.set_cross_check(
+                to.venue,
+                symbol,
+                CrossCheck {
+                    checked_ns: unix_now(),
+                    rest_price: ticker.price,
+                    feed_behind,
+                },
+            );
+            if feed_behind == Some(true) {
+                tracing::warn!(
+                    venue = %to.venue, symbol, rest_price = %ticker.price,
+                    feed_price = ?feed_price.map(|p| p.to_string()),
+                    "REST shows a newer price than the stale feed: the feed is broken, not the market quiet"
+                );
+            }
+        }
+    }
+}

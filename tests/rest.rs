@@ -1,0 +1,470 @@
+//! The REST companion against fake Binance and Bybit REST servers on loopback that answer with the real
+//! payload shapes: clock offset and the latency it corrects, instrument listings with pagination, the
+//! cross-check of stale symbols, rate limits and bans honoured, and a broken REST side leaving ingest alone.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use marketfeed_exporter::app::{self, Running, Tuning};
+use marketfeed_exporter::backoff::Backoff;
+use marketfeed_exporter::config::{Config, parse_flags};
+use marketfeed_exporter::model::Venue;
+use marketfeed_exporter::rest::RestSettings;
+use support::fake::{FakeKind, FakeVenue};
+use support::fake_rest::{FakeRest, RestKind};
+use support::http::get;
+use support::metrics::Scrape;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn tuning() -> Tuning {
+    Tuning {
+        backoff: Backoff {
+            base: Duration::from_millis(50),
+            cap: Duration::from_millis(300),
+        },
+        tick: Duration::from_millis(20),
+        process_metrics: false,
+        rest: RestSettings {
+            clock_interval: Duration::from_millis(300),
+            discovery_interval: Duration::from_millis(500),
+            cross_check_scan: Duration::from_millis(200),
+            cross_check_every: Duration::from_secs(60),
+            timeout: Duration::from_millis(800),
+        },
+        ..Tuning::default()
+    }
+}
+
+fn env_names(venue: Venue) -> (&'static str, &'static str) {
+    match venue {
+        Venue::BinanceSpot => ("BINANCE_SPOT", "BINANCE_SPOT_REST_URL"),
+        Venue::BinanceUsdm => ("BINANCE_USDM", "BINANCE_USDM_REST_URL"),
+        Venue::BybitSpot => ("BYBIT_SPOT", "BYBIT_REST_URL"),
+        Venue::BybitLinear => ("BYBIT_LINEAR", "BYBIT_REST_URL"),
+        Venue::BybitInverse => ("BYBIT_INVERSE", "BYBIT_REST_URL"),
+    }
+}
+
+struct Harness {
+    ws: FakeVenue,
+    running: Running,
+    venue: Venue,
+}
+
+impl Harness {
+    async fn start(kind: FakeKind, rest_url: &str, symbols: &str, extra: &[(&str, &str)]) -> Self {
+        let ws = FakeVenue::start(kind).await;
+        if kind == FakeKind::BinanceSpot {
+            ws.set_ping_interval(Duration::from_millis(1000));
+        }
+        let venue = match kind {
+            FakeKind::BinanceSpot => Venue::BinanceSpot,
+            FakeKind::BinanceUsdm => Venue::BinanceUsdm,
+            FakeKind::BybitSpot => Venue::BybitSpot,
+            FakeKind::BybitLinear => Venue::BybitLinear,
+            FakeKind::BybitInverse => Venue::BybitInverse,
+        };
+        let (name, rest_var) = env_names(venue);
+        let mut vars: BTreeMap<String, String> = BTreeMap::new();
+        vars.insert(format!("MARKETFEED_{name}_SYMBOLS"), symbols.into());
+        vars.insert(format!("MARKETFEED_{name}_URL"), ws.base_url());
+        vars.insert(format!("MARKETFEED_{rest_var}"), rest_url.into());
+        vars.insert("MARKETFEED_RESUBSCRIBE_AFTER".into(), "1h".into());
+        for (k, v) in extra {
+            vars.insert((*k).into(), (*v).into());
+        }
+        let flags = parse_flags(["--web.listen-address=127.0.0.1:0".to_owned()]).unwrap();
+        let config = Config::load(vars, &flags).unwrap();
+        let running = app::start(&config, tuning()).await.unwrap();
+        Self { ws, running, venue }
+    }
+
+    async fn scrape(&self) -> Scrape {
+        let (status, body) = get(self.running.addr, "/metrics").await;
+        assert_eq!(status, 200);
+        Scrape::parse(&body)
+    }
+
+    async fn until(&self, what: &str, cond: impl Fn(&Scrape) -> bool) -> Scrape {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let scrape = self.scrape().await;
+            if cond(&scrape) {
+                return scrape;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}; last scrape:\n{}",
+                scrape.text
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn symbol(&self, symbol: &str) -> [(&'static str, String); 3] {
+        [
+            ("exchange", self.venue.exchange().as_str().to_owned()),
+            ("market", self.venue.market().as_str().to_owned()),
+            ("symbol", symbol.to_owned()),
+        ]
+    }
+
+    fn endpoint(&self, endpoint: &str) -> [(&'static str, String); 3] {
+        [
+            ("exchange", self.venue.exchange().as_str().to_owned()),
+            ("market", self.venue.market().as_str().to_owned()),
+            ("endpoint", endpoint.to_owned()),
+        ]
+    }
+
+    async fn api(&self, symbol: &str) -> serde_json::Value {
+        let path = format!(
+            "/api/v1/symbols/{}/{}/{symbol}",
+            self.venue.exchange().as_str(),
+            self.venue.market().as_str()
+        );
+        let (status, body) = get(self.running.addr, &path).await;
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    async fn stop(self) {
+        tokio::time::timeout(Duration::from_secs(8), self.running.stop())
+            .await
+            .expect("stop drains in time");
+    }
+}
+
+/// The venue's clock runs 300 ms ahead of ours: the offset is measured, and event latency (receive time minus
+/// event time) is corrected by it instead of reading about zero.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clock_offset_is_measured_and_corrects_event_latency() {
+    let rest = FakeRest::start(RestKind::BinanceUsdm).await;
+    rest.set_clock_offset(300);
+    let h = Harness::start(FakeKind::BinanceUsdm, &rest.base_url(), "BTCUSDT", &[]).await;
+    let binance = [("exchange", "binance")];
+    let scrape = h
+        .until("the clock offset", |s| {
+            s.value("marketfeed_clock_offset_seconds", &binance)
+                .is_some()
+        })
+        .await;
+    let offset = scrape
+        .value("marketfeed_clock_offset_seconds", &binance)
+        .unwrap();
+    assert!((0.28..0.32).contains(&offset), "offset {offset}");
+    let latency = |s: &Scrape| {
+        let l = [("channel", "markPrice@1s")];
+        (
+            s.sum("marketfeed_event_latency_seconds_sum", &l),
+            s.sum("marketfeed_event_latency_seconds_count", &l),
+        )
+    };
+    let (sum0, count0) = latency(&h.scrape().await);
+    let scrape = h
+        .until("corrected latencies", |s| latency(s).1 >= count0 + 3.0)
+        .await;
+    let (sum1, count1) = latency(&scrape);
+    let mean = (sum1 - sum0) / (count1 - count0);
+    assert!(
+        (0.25..0.45).contains(&mean),
+        "mean corrected latency {mean} s"
+    );
+    h.until("the next clock poll", |_| rest.count("time") > 1)
+        .await;
+    h.stop().await;
+}
+
+/// Listings are read (across Bybit's pages): a symbol the venue does not list and one it does not trade are
+/// visible in metrics and in the API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listings_show_unlisted_and_halted_symbols() {
+    let rest = FakeRest::start(RestKind::Bybit).await;
+    rest.set_page_size(2);
+    rest.set_instruments(
+        "linear",
+        &[
+            ("AAVEUSDT", "Trading"),
+            ("BTCUSDT", "Trading"),
+            ("DOGEUSDT", "Trading"),
+            ("ETHUSDT", "Delivering"),
+            ("SOLUSDT", "Trading"),
+        ],
+    );
+    let h = Harness::start(
+        FakeKind::BybitLinear,
+        &rest.base_url(),
+        "BTCUSDT,ETHUSDT,FOOUSDT",
+        &[],
+    )
+    .await;
+    let scrape = h
+        .until("the listing", |s| {
+            s.value("marketfeed_symbol_listed", &h.symbol("FOOUSDT"))
+                .is_some()
+        })
+        .await;
+    for (symbol, listed, trading) in [
+        ("BTCUSDT", 1.0, 1.0),
+        ("ETHUSDT", 1.0, 0.0),
+        ("FOOUSDT", 0.0, 0.0),
+    ] {
+        assert_eq!(
+            scrape.value("marketfeed_symbol_listed", &h.symbol(symbol)),
+            Some(listed),
+            "{symbol}"
+        );
+        assert_eq!(
+            scrape.value("marketfeed_symbol_trading", &h.symbol(symbol)),
+            Some(trading),
+            "{symbol}"
+        );
+    }
+    assert!(rest.count("instruments") >= 3, "three pages of two");
+    assert_eq!(h.api("FOOUSDT").await["listing"], "unlisted");
+    assert_eq!(h.api("ethusdt").await["listing"], "halted");
+    assert_eq!(h.api("BTCUSDT").await["listing"], "trading");
+    // A listing change is picked up on the next refresh.
+    rest.set_instruments(
+        "linear",
+        &[
+            ("BTCUSDT", "Trading"),
+            ("ETHUSDT", "Trading"),
+            ("FOOUSDT", "Trading"),
+        ],
+    );
+    h.until("the new listing", |s| {
+        s.value("marketfeed_symbol_trading", &h.symbol("FOOUSDT")) == Some(1.0)
+    })
+    .await;
+    h.stop().await;
+}
+
+/// A stale symbol is checked against the REST ticker: a price the feed never delivered means the feed is
+/// broken; the same price as the feed's last trade means the market is quiet. Fresh symbols are not checked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_symbols_are_cross_checked_against_rest() {
+    let rest = FakeRest::start(RestKind::Bybit).await;
+    rest.set_instruments(
+        "linear",
+        &[
+            ("BTCUSDT", "Trading"),
+            ("ETHUSDT", "Trading"),
+            ("SOLUSDT", "Trading"),
+        ],
+    );
+    let extra = [
+        ("MARKETFEED_DEGRADED_AFTER", "1s"),
+        ("MARKETFEED_STALE_AFTER", "2s"),
+        ("MARKETFEED_CRITICAL_AFTER", "1h"),
+    ];
+    let h = Harness::start(
+        FakeKind::BybitLinear,
+        &rest.base_url(),
+        "BTCUSDT,ETHUSDT,SOLUSDT",
+        &extra,
+    )
+    .await;
+    h.until("data", |s| {
+        s.sum("marketfeed_messages_total", &h.symbol("SOLUSDT")) > 5.0
+    })
+    .await;
+    for symbol in ["ETHUSDT", "SOLUSDT"] {
+        h.ws.stall_until_resubscribe(&format!("orderbook.1.{symbol}"));
+        h.ws.stall_until_resubscribe(&format!("tickers.{symbol}"));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // ETHUSDT traded on the venue after the feed went quiet; SOLUSDT did not.
+    let sol_last = h.api("SOLUSDT").await["channels"][1]["last_price"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    rest.set_price("linear", "SOLUSDT", &sol_last);
+    rest.set_price("linear", "ETHUSDT", "99999.5");
+    rest.set_price("linear", "BTCUSDT", "1");
+    let scrape = h
+        .until("both cross-checks", |s| {
+            s.value(
+                "marketfeed_rest_crosscheck_feed_behind",
+                &h.symbol("ETHUSDT"),
+            )
+            .is_some()
+                && s.value(
+                    "marketfeed_rest_crosscheck_feed_behind",
+                    &h.symbol("SOLUSDT"),
+                )
+                .is_some()
+        })
+        .await;
+    assert_eq!(
+        scrape.value(
+            "marketfeed_rest_crosscheck_feed_behind",
+            &h.symbol("ETHUSDT")
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        scrape.value(
+            "marketfeed_rest_crosscheck_feed_behind",
+            &h.symbol("SOLUSDT")
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        scrape.value(
+            "marketfeed_rest_crosscheck_feed_behind",
+            &h.symbol("BTCUSDT")
+        ),
+        None,
+        "fresh: not checked"
+    );
+    let eth = h.api("ETHUSDT").await;
+    assert_eq!(eth["rest_check"]["feed_behind"], true, "{eth}");
+    assert_eq!(eth["rest_check"]["rest_price"], "99999.5");
+    assert_eq!(h.api("SOLUSDT").await["rest_check"]["feed_behind"], false);
+    // Checked once, not on every scan.
+    let tickers = rest.count("ticker");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        rest.count("ticker"),
+        tickers,
+        "a stale symbol is checked at most once per cross_check_every"
+    );
+    h.stop().await;
+}
+
+/// A 429 with Retry-After and a 418 ban stop every request to that host for as long as the venue says,
+/// and are counted by code; malformed and slow answers are counted too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_bans_and_bad_answers_are_honoured_and_counted() {
+    let rest = FakeRest::start(RestKind::BinanceSpot).await;
+    rest.set_instruments("spot", &[("BTCUSDT", "TRADING")]);
+    rest.fail_next(Some("time"), 429, Some("2"), 1);
+    let h = Harness::start(FakeKind::BinanceSpot, &rest.base_url(), "BTCUSDT", &[]).await;
+    let code = |c: &str| {
+        let mut l = h.endpoint("time").to_vec();
+        l.push(("code", c.to_owned()));
+        l
+    };
+    h.until("the 429", |s| {
+        s.value("marketfeed_rest_errors_total", &code("429")) == Some(1.0)
+    })
+    .await;
+    let requests = rest.requests();
+    let failed_at = requests
+        .iter()
+        .find(|(_, path)| path.starts_with("/api/v3/time"))
+        .unwrap()
+        .0;
+    // Requests already on their way when the 429 came back may land just after it; after that, nothing
+    // until Retry-After has passed.
+    let settled = failed_at + Duration::from_millis(100);
+    h.until("a request after the back-off", |_| {
+        rest.requests().iter().any(|(at, _)| *at > settled)
+    })
+    .await;
+    let next = rest
+        .requests()
+        .into_iter()
+        .map(|(at, _)| at)
+        .find(|at| *at > settled)
+        .unwrap();
+    assert!(
+        next - failed_at >= Duration::from_millis(1900),
+        "Retry-After 2 s honoured: {:?}",
+        next - failed_at
+    );
+
+    rest.fail_next(None, 418, Some("2"), 1);
+    h.until("the 418", |s| {
+        s.sum("marketfeed_rest_errors_total", &[("code", "418")]) == 1.0
+    })
+    .await;
+    let banned_at = std::time::Instant::now();
+    let count = rest.requests().len();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(rest.requests().len(), count, "no request during the ban");
+    h.until("requests after the ban", |_| rest.requests().len() > count)
+        .await;
+    assert!(banned_at.elapsed() >= Duration::from_millis(1500));
+
+    rest.set_malformed(true);
+    h.until("a malformed answer", |s| {
+        s.sum("marketfeed_rest_errors_total", &[("code", "malformed")]) >= 1.0
+    })
+    .await;
+    rest.set_malformed(false);
+    rest.set_delay(Duration::from_secs(2));
+    h.until("a timeout", |s| {
+        s.sum("marketfeed_rest_errors_total", &[("code", "timeout")]) >= 1.0
+    })
+    .await;
+    rest.set_delay(Duration::ZERO);
+    let scrape = h.scrape().await;
+    assert!(
+        scrape.sum(
+            "marketfeed_rest_request_duration_seconds_count",
+            &h.endpoint("time")
+        ) >= 3.0
+    );
+    assert!(
+        scrape.sum("marketfeed_messages_total", &h.symbol("BTCUSDT")) > 0.0,
+        "ingest unaffected"
+    );
+    h.stop().await;
+}
+
+/// Bybit answers "too many requests" with HTTP 403, and says to wait at least ten minutes: nothing more is
+/// sent to it within the test.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bybit_403_backs_off_for_ten_minutes() {
+    let rest = FakeRest::start(RestKind::Bybit).await;
+    rest.fail_next(None, 403, None, 1);
+    let h = Harness::start(FakeKind::BybitSpot, &rest.base_url(), "BTCUSDT", &[]).await;
+    h.until("the 403", |s| {
+        s.sum("marketfeed_rest_errors_total", &[("code", "403")]) >= 1.0
+    })
+    .await;
+    let count = rest.requests().len();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        rest.requests().len(),
+        count,
+        "Bybit's 403 stops every request"
+    );
+    h.stop().await;
+}
+
+/// With the REST host unreachable or answering after 30 s, the WebSocket side ingests as usual and /metrics
+/// answers; the failures are visible and nothing is guessed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_rest_side_leaves_ingest_alone() {
+    let slow = FakeRest::start(RestKind::Bybit).await;
+    slow.set_delay(Duration::from_secs(30));
+    for (rest_url, code) in [
+        ("http://127.0.0.1:9", "connect"),
+        (slow.base_url().as_str(), "timeout"),
+    ] {
+        let h = Harness::start(FakeKind::BybitLinear, rest_url, "BTCUSDT,ETHUSDT", &[]).await;
+        h.until("ingest", |s| {
+            s.sum("marketfeed_messages_total", &h.symbol("ETHUSDT")) > 10.0
+        })
+        .await;
+        let scrape = h
+            .until("the REST failure", |s| {
+                s.sum("marketfeed_rest_errors_total", &[("code", code)]) >= 1.0
+            })
+            .await;
+        assert!(
+            scrape
+                .value("marketfeed_symbol_listed", &h.symbol("BTCUSDT"))
+                .is_none(),
+            "unknown, not guessed"
+        );
+        assert_eq!(h.api("BTCUSDT").await["listing"], "unknown");
+        h.stop().await;
+    }
+}

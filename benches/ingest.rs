@@ -251,7 +251,11 @@ fn bench_scrape() {
         let rest = Arc::new(marketfeed_exporter::rest::RestStats::new(&[
             Venue::BinanceUsdm,
         ]));
-        let metrics = Metrics::new(tracker, rest, build, false).unwrap();
+        let trackers = Arc::new(marketfeed_exporter::tracker::Trackers::new(
+            Thresholds::default(),
+        ));
+        trackers.set(Venue::BinanceUsdm, tracker);
+        let metrics = Metrics::new(trackers, rest, build, false).unwrap();
         let mut times: Vec<Duration> = (0..20)
             .map(|_| {
                 let start = Instant::now();

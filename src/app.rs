@@ -12,13 +12,14 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::backoff::Backoff;
-use crate::config::Config;
+use crate::config::{Config, VenueConfig};
+use crate::feed::stopped;
 use crate::feed::{ConnectLimiter, Connection, FeedSettings, Stream};
 use crate::http::{HttpState, router};
 use crate::metrics::{BuildInfo, Metrics};
 use crate::model::{Exchange, Subscription, Venue};
-use crate::rest::{self, RestSettings, RestStats, RestTarget};
-use crate::tracker::{ConnectionInfo, Tracker, unix_now};
+use crate::rest::{self, Rest, RestSettings, RestStats, RestTarget};
+use crate::tracker::{ConnectionInfo, Listing, Tracker, Trackers, unix_now};
 use crate::venue::{self, Policy};
 
 /// How long shutdown waits for feeds to close and HTTP to drain before giving up on them.
@@ -94,48 +95,44 @@ pub struct ConnectionPlan {
     pub streams: Vec<Stream>,
 }
 
-/// Expands the configuration into subscriptions (their index is their tracker slot) and shards them over
+/// Expands one venue's symbols into subscriptions (their index is their tracker slot) and shards them over
 /// connections: one route per connection (USD-M `/public` vs `/market`), at most the venue's stream limit each.
 pub fn plan(
-    config: &Config,
-    policy: &dyn Fn(Venue) -> Policy,
+    venue: &VenueConfig,
+    symbols: &[String],
+    policy: &Policy,
 ) -> (Vec<Subscription>, Vec<ConnectionPlan>) {
+    let max = policy.max_streams_per_connection.max(1);
     let mut subscriptions = Vec::new();
-    let mut connections = Vec::new();
-    for vc in &config.venues {
-        let max = policy(vc.venue).max_streams_per_connection.max(1);
-        let mut by_route: Vec<(&'static str, Vec<Stream>)> = Vec::new();
-        for symbol in &vc.symbols {
-            for channel in &vc.channels {
-                let route = venue::route(vc.venue, channel.kind);
-                let stream = Stream {
-                    key: venue::wire_key(vc.venue, &channel.name, symbol),
-                    slot: subscriptions.len(),
-                    kind: channel.kind,
-                };
-                match by_route.iter_mut().find(|(r, _)| *r == route) {
-                    Some((_, streams)) => streams.push(stream),
-                    None => by_route.push((route, vec![stream])),
-                }
-                subscriptions.push(Subscription {
-                    venue: vc.venue,
-                    channel: channel.clone(),
-                    symbol: symbol.clone(),
-                });
+    let mut by_route: Vec<(&'static str, Vec<Stream>)> = Vec::new();
+    for symbol in symbols {
+        for channel in &venue.channels {
+            let route = venue::route(venue.venue, channel.kind);
+            let stream = Stream {
+                key: venue::wire_key(venue.venue, &channel.name, symbol),
+                slot: subscriptions.len(),
+                kind: channel.kind,
+            };
+            match by_route.iter_mut().find(|(r, _)| *r == route) {
+                Some((_, streams)) => streams.push(stream),
+                None => by_route.push((route, vec![stream])),
             }
+            subscriptions.push(Subscription {
+                venue: venue.venue,
+                channel: channel.clone(),
+                symbol: symbol.clone(),
+            });
         }
-        let mut index = 0;
-        for (route, streams) in by_route {
-            for chunk in streams.chunks(max) {
-                let url = format!("{}{route}", vc.url);
-                connections.push(ConnectionPlan {
-                    venue: vc.venue,
-                    index,
-                    url,
-                    streams: chunk.to_vec(),
-                });
-                index += 1;
-            }
+    }
+    let mut connections = Vec::new();
+    for (route, streams) in by_route {
+        for chunk in streams.chunks(max) {
+            connections.push(ConnectionPlan {
+                venue: venue.venue,
+                index: connections.len(),
+                url: format!("{}{route}", venue.url),
+                streams: chunk.to_vec(),
+            });
         }
     }
     (subscriptions, connections)
@@ -145,37 +142,172 @@ pub fn plan(
 pub struct Running {
     /// The address HTTP is served on.
     pub addr: SocketAddr,
-    /// The shared freshness state.
-    pub tracker: Arc<Tracker>,
+    /// The freshness state, one tracker per venue.
+    pub trackers: Arc<Trackers>,
     stop: watch::Sender<bool>,
-    feeds: Vec<JoinHandle<()>>,
+    tasks: Vec<JoinHandle<()>>,
     server: JoinHandle<std::io::Result<()>>,
 }
 
-/// Binds the listener, starts every feed and the HTTP server, and returns at once.
+/// Everything needed to (re)start one venue's feeds.
+struct VenueRunner {
+    config: VenueConfig,
+    policy: Policy,
+    settings: FeedSettings,
+    limiter: Arc<ConnectLimiter>,
+    trackers: Arc<Trackers>,
+}
+
+impl VenueRunner {
+    /// Builds the venue's tracker for `symbols` (carrying over what `previous` knew of them), registers it
+    /// and starts one feed per planned connection, each stopping when `shutdown` turns true.
+    fn launch(
+        &self,
+        symbols: &[String],
+        previous: Option<&Tracker>,
+        shutdown: &watch::Receiver<bool>,
+    ) -> Vec<JoinHandle<()>> {
+        let (subscriptions, plans) = plan(&self.config, symbols, &self.policy);
+        let infos = plans
+            .iter()
+            .map(|p| ConnectionInfo {
+                venue: p.venue,
+                index: p.index,
+                slots: p.streams.iter().map(|s| s.slot).collect(),
+            })
+            .collect();
+        let tracker = Tracker::new(subscriptions, infos, self.trackers.thresholds(), unix_now())
+            .with_clock(self.trackers.clock());
+        if let Some(previous) = previous {
+            tracker.inherit(previous);
+        }
+        let tracker = Arc::new(tracker);
+        self.trackers.set(self.config.venue, tracker.clone());
+        plans
+            .into_iter()
+            .enumerate()
+            .map(|(id, p)| {
+                let connection = Connection {
+                    id,
+                    venue: p.venue,
+                    index: p.index,
+                    url: p.url,
+                    streams: p.streams,
+                    policy: self.policy.clone(),
+                    settings: self.settings.clone(),
+                    tracker: tracker.clone(),
+                    limiter: self.limiter.clone(),
+                };
+                tokio::spawn(connection.run(shutdown.clone()))
+            })
+            .collect()
+    }
+
+    /// For `*`: watches every symbol the venue lists as trading. Each time the listing changes, the venue's
+    /// feeds are stopped, its tracker rebuilt for the new set (continuing symbols keep their state, delisted
+    /// ones leave /metrics) and the feeds started again.
+    async fn follow_listing(
+        self,
+        rest: Rest,
+        interval: Duration,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let venue = self.config.venue;
+        let mut current: Option<Generation> = None;
+        loop {
+            let listing = tokio::select! {
+                listing = rest.trading_symbols(venue) => listing,
+                () = stopped(&mut shutdown) => break,
+            };
+            let unchanged = current.as_ref().map(|g| &g.symbols) == listing.as_ref();
+            match listing {
+                Some(symbols) if !unchanged && !symbols.is_empty() => {
+                    let (added, removed) = match &current {
+                        Some(old) => (
+                            symbols.iter().filter(|s| !old.symbols.contains(s)).count(),
+                            old.symbols.iter().filter(|s| !symbols.contains(s)).count(),
+                        ),
+                        None => (symbols.len(), 0),
+                    };
+                    if let Some(old) = current.take() {
+                        old.stop().await;
+                    }
+                    let previous = self.trackers.get(venue);
+                    let (stop, generation) = watch::channel(false);
+                    let feeds = self.launch(&symbols, previous.as_deref(), &generation);
+                    // Every symbol of the set came from the trading listing just read.
+                    if let Some(tracker) = self.trackers.get(venue) {
+                        for symbol in &symbols {
+                            tracker.set_listing(venue, symbol, Listing::Trading);
+                        }
+                    }
+                    tracing::info!(%venue, symbols = symbols.len(), added, removed, "following the venue's listing");
+                    current = Some(Generation {
+                        symbols,
+                        stop,
+                        feeds,
+                    });
+                }
+                Some(symbols) if symbols.is_empty() => {
+                    tracing::warn!(%venue, "the venue lists no trading symbol; keeping the current set")
+                }
+                Some(_) => {}
+                None if current.is_none() => {
+                    tracing::warn!(%venue, "cannot read the venue's listing yet; retrying")
+                }
+                None => {}
+            }
+            // Until a first listing arrives the venue watches nothing: retry sooner than the refresh cadence.
+            let wait = if current.is_none() {
+                interval.min(Duration::from_secs(30))
+            } else {
+                interval
+            };
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = stopped(&mut shutdown) => break,
+            }
+        }
+        if let Some(current) = current {
+            current.stop().await;
+        }
+    }
+}
+
+/// One symbol set of a `*` venue and the feeds serving it.
+struct Generation {
+    symbols: Vec<String>,
+    stop: watch::Sender<bool>,
+    feeds: Vec<JoinHandle<()>>,
+}
+
+impl Generation {
+    /// Closes its feeds and waits for them.
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        drain(self.feeds).await;
+    }
+}
+
+/// Waits for tasks to end, at most [`DRAIN_TIMEOUT`].
+async fn drain(tasks: Vec<JoinHandle<()>>) {
+    if tokio::time::timeout(DRAIN_TIMEOUT, futures_util::future::join_all(tasks))
+        .await
+        .is_err()
+    {
+        tracing::warn!("tasks did not stop in time");
+    }
+}
+
+/// Binds the listener, starts every feed, the REST side and the HTTP server, and returns at once.
 pub async fn start(config: &Config, tuning: Tuning) -> Result<Running, AppError> {
     // rustls needs a process-wide crypto provider; a second start in the same process finds it installed.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let policy = tuning.policy.as_ref();
-    let (subscriptions, plans) = plan(config, policy);
-    let infos = plans
-        .iter()
-        .map(|p| ConnectionInfo {
-            venue: p.venue,
-            index: p.index,
-            slots: p.streams.iter().map(|s| s.slot).collect(),
-        })
-        .collect();
-    let tracker = Arc::new(Tracker::new(
-        subscriptions,
-        infos,
-        config.thresholds,
-        unix_now(),
-    ));
+    let trackers = Arc::new(Trackers::new(config.thresholds));
     let venues: Vec<Venue> = config.venues.iter().map(|v| v.venue).collect();
     let rest_stats = Arc::new(RestStats::new(&venues));
     let metrics = Metrics::new(
-        tracker.clone(),
+        trackers.clone(),
         rest_stats.clone(),
         BuildInfo::current(),
         tuning.process_metrics,
@@ -194,7 +326,7 @@ pub async fn start(config: &Config, tuning: Tuning) -> Result<Running, AppError>
     let (stop, stopped) = watch::channel(false);
 
     let state = Arc::new(HttpState {
-        tracker: tracker.clone(),
+        trackers: trackers.clone(),
         metrics,
         telemetry_path: config.telemetry_path.clone(),
     });
@@ -213,72 +345,71 @@ pub async fn start(config: &Config, tuning: Tuning) -> Result<Running, AppError>
         .map(|v| RestTarget {
             venue: v.venue,
             base_url: v.rest_url.clone(),
-            symbols: v.symbols.clone(),
         })
         .collect();
-    let rest = rest::spawn(
+    let (rest, mut tasks) = rest::spawn(
         targets,
-        tracker.clone(),
+        trackers.clone(),
         rest_stats,
         tuning.rest.clone(),
         &stopped,
     )?;
 
     let mut limiters: HashMap<Exchange, Arc<ConnectLimiter>> = HashMap::new();
-    let mut feeds: Vec<JoinHandle<()>> = plans
-        .into_iter()
-        .enumerate()
-        .map(|(id, p)| {
-            let policy = policy(p.venue);
-            let limiter = limiters
-                .entry(p.venue.exchange())
-                .or_insert_with(|| {
-                    Arc::new(ConnectLimiter::new(
-                        policy.connect_burst,
-                        policy.connect_refill,
-                    ))
-                })
-                .clone();
-            let connection = Connection {
-                id,
-                venue: p.venue,
-                index: p.index,
-                url: p.url,
-                streams: p.streams,
-                policy,
-                settings: FeedSettings {
-                    backoff: tuning.backoff,
-                    stable_after: tuning.stable_after,
-                    connect_timeout: tuning.connect_timeout,
-                    ack_timeout: tuning.ack_timeout,
-                    tick: tuning.tick,
-                    ..FeedSettings::new(config.idle_timeout, config.resubscribe_after)
-                },
-                tracker: tracker.clone(),
-                limiter,
-            };
-            tokio::spawn(connection.run(stopped.clone()))
-        })
-        .collect();
-    feeds.extend(rest);
-    tracing::info!(%addr, subscriptions = tracker.len(), "serving");
+    for vc in &config.venues {
+        let policy = (tuning.policy)(vc.venue);
+        let limiter = limiters
+            .entry(vc.venue.exchange())
+            .or_insert_with(|| {
+                Arc::new(ConnectLimiter::new(
+                    policy.connect_burst,
+                    policy.connect_refill,
+                ))
+            })
+            .clone();
+        let runner = VenueRunner {
+            config: vc.clone(),
+            policy,
+            settings: FeedSettings {
+                backoff: tuning.backoff,
+                stable_after: tuning.stable_after,
+                connect_timeout: tuning.connect_timeout,
+                ack_timeout: tuning.ack_timeout,
+                tick: tuning.tick,
+                ..FeedSettings::new(config.idle_timeout, config.resubscribe_after)
+            },
+            limiter,
+            trackers: trackers.clone(),
+        };
+        if vc.all_symbols {
+            // An empty tracker until the first listing arrives, so the venue is known to the API and metrics.
+            runner.launch(&[], None, &stopped);
+            let interval = tuning.rest.discovery_interval;
+            tasks.push(tokio::spawn(runner.follow_listing(
+                rest.clone(),
+                interval,
+                stopped.clone(),
+            )));
+        } else {
+            tasks.extend(runner.launch(&vc.symbols, None, &stopped));
+        }
+    }
+    let subscriptions: usize = trackers.all().iter().map(|t| t.len()).sum();
+    tracing::info!(%addr, subscriptions, "serving");
     Ok(Running {
         addr,
-        tracker,
+        trackers,
         stop,
-        feeds,
+        tasks,
         server,
     })
 }
 
 impl Running {
-    /// Closes every feed cleanly and drains HTTP, each within a few seconds.
+    /// Closes every feed cleanly, stops the REST side and drains HTTP, each within a few seconds.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
-        let feeds = futures_util::future::join_all(self.feeds);
-        if tokio::time::timeout(DRAIN_TIMEOUT, feeds).await.is_err() {
-            tracing::warn!("feeds did not close in time");
-        }
+        drain(self.tasks).await;
         match tokio::time::timeout(DRAIN_TIMEOUT, self.server).await {
             Ok(Ok(Ok(()))) => {}
             Ok(Ok(Err(e))) => tracing::warn!(error = %e, "HTTP server ended with an error"),

@@ -79,8 +79,10 @@ pub struct VenueConfig {
     pub url: String,
     /// REST base URL, without a trailing `/` (shared by Bybit's three markets).
     pub rest_url: String,
-    /// Uppercase symbols, in the configured order, without duplicates.
+    /// Uppercase symbols, in the configured order, without duplicates; empty when `all_symbols`.
     pub symbols: Vec<String>,
+    /// `*`: every symbol the venue lists as trading, followed as listings change.
+    pub all_symbols: bool,
     /// Channels, in the configured order, without duplicates.
     pub channels: Vec<Channel>,
 }
@@ -487,7 +489,11 @@ impl Config {
                     v.url,
                     v.rest_url,
                     channels.join(","),
-                    v.symbols.join(",")
+                    if v.all_symbols {
+                        "* (every trading symbol)".to_owned()
+                    } else {
+                        v.symbols.join(",")
+                    }
                 )
             })
             .collect();
@@ -573,7 +579,7 @@ fn variables() -> Vec<Variable> {
                 Variable::new(
                     venue_var(venue, "SYMBOLS"),
                     format_args!("{} when no *_SYMBOLS variable is set", default_symbols(venue).join(",")),
-                    format!("Comma-separated symbols to watch on {venue}; setting any *_SYMBOLS watches only those venues."),
+                    format!("Comma-separated symbols to watch on {venue}, or * for every trading symbol; setting any *_SYMBOLS watches only those venues."),
                 ),
                 Variable::new(
                     venue_var(venue, "URL"),
@@ -836,6 +842,7 @@ fn venue_config(
         venue,
         url: ws_url?,
         rest_url: rest_url?,
+        all_symbols: symbols.as_ref().is_some_and(Vec::is_empty),
         symbols: symbols?,
         channels: channels?,
     })
@@ -849,7 +856,11 @@ fn list_items(value: &str) -> impl Iterator<Item = &str> {
         .filter(|item| !item.is_empty())
 }
 
+/// The configured symbols; an empty list stands for `*` (every trading symbol of the venue).
 fn symbols(var: &str, value: &str, errors: &mut Vec<ConfigError>) -> Option<Vec<String>> {
+    if value == "*" {
+        return Some(Vec::new());
+    }
     let before = errors.len();
     let mut symbols = Vec::new();
     let mut seen = HashSet::new();
@@ -1099,6 +1110,7 @@ mod tests {
             url: format!("wss://stream.bybit.com/v5/public/{market}"),
             rest_url: "https://api.bybit.com".to_owned(),
             symbols: strings(symbols),
+            all_symbols: false,
             channels: vec![
                 channel("orderbook.1", ChannelKind::BybitOrderbook),
                 channel("tickers", ChannelKind::BybitTickers),
@@ -1110,6 +1122,7 @@ mod tests {
                 url: "wss://stream.binance.com:9443".to_owned(),
                 rest_url: "https://api.binance.com".to_owned(),
                 symbols: strings(&["BTCUSDT", "ETHUSDT"]),
+                all_symbols: false,
                 channels: vec![
                     channel("depth5", ChannelKind::BinanceSpotPartialDepth),
                     channel("aggTrade", ChannelKind::BinanceTrade),
@@ -1120,6 +1133,7 @@ mod tests {
                 url: "wss://fstream.binance.com".to_owned(),
                 rest_url: "https://fapi.binance.com".to_owned(),
                 symbols: strings(&["BTCUSDT", "ETHUSDT"]),
+                all_symbols: false,
                 channels: vec![
                     channel("markPrice@1s", ChannelKind::BinanceMarkPrice),
                     channel("bookTicker", ChannelKind::BinanceBookTicker),
@@ -1203,6 +1217,7 @@ mod tests {
             url: url.to_owned(),
             rest_url: venue::rest::default_rest_url(venue).to_owned(),
             symbols: strings(symbols),
+            all_symbols: false,
             channels,
         };
         let expected = Config {
@@ -1703,7 +1718,7 @@ metrics at http://0.0.0.0:10066/metrics";
     fn help_lists_every_variable_with_its_default() {
         let help = help_text();
         let expected_lines = [
-            "  MARKETFEED_BINANCE_SPOT_SYMBOLS    Comma-separated symbols to watch on binance/spot; setting any *_SYMBOLS watches only those venues.",
+            "  MARKETFEED_BINANCE_SPOT_SYMBOLS    Comma-separated symbols to watch on binance/spot, or * for every trading symbol; setting any *_SYMBOLS watches only those venues.",
             "                                     default: BTCUSDT,ETHUSDT when no *_SYMBOLS variable is set",
             "  MARKETFEED_BINANCE_USDM_CHANNELS   Comma-separated binance/usdm stream names to subscribe to.",
             "                                     default: markPrice@1s,bookTicker",
@@ -1725,6 +1740,31 @@ metrics at http://0.0.0.0:10066/metrics";
             .filter(|l| l.starts_with("  MARKETFEED_"))
             .count();
         assert_eq!(listed, 25);
+    }
+
+    #[test]
+    fn star_watches_every_trading_symbol() {
+        let config = load(&[("MARKETFEED_BYBIT_LINEAR_SYMBOLS", " * ")]).unwrap();
+        assert_eq!(config.venues.len(), 1);
+        assert!(config.venues[0].all_symbols);
+        assert!(config.venues[0].symbols.is_empty());
+        assert!(
+            config
+                .summary()
+                .contains("symbols * (every trading symbol)")
+        );
+        let errors = load_errors(
+            &[("MARKETFEED_BYBIT_LINEAR_SYMBOLS", "*,BTCUSDT")],
+            &Flags::default(),
+        );
+        assert_eq!(
+            errors,
+            [
+                r#"MARKETFEED_BYBIT_LINEAR_SYMBOLS: invalid symbol "*" (letters, digits, '-' and '_' only)"#
+            ]
+        );
+        let listed = load(&[("MARKETFEED_BYBIT_LINEAR_SYMBOLS", "BTCUSDT")]).unwrap();
+        assert!(!listed.venues[0].all_symbols);
     }
 
     #[test]

@@ -14,12 +14,12 @@ use serde::Serialize;
 
 use crate::metrics::{CONTENT_TYPE, Metrics};
 use crate::model::Venue;
-use crate::tracker::{Listing, Status, SubscriptionView, Tracker, UnixNanos, unix_now};
+use crate::tracker::{Listing, Status, SubscriptionView, Tracker, Trackers, UnixNanos, unix_now};
 
 /// What the handlers share.
 pub struct HttpState {
     /// Freshness state.
-    pub tracker: Arc<Tracker>,
+    pub trackers: Arc<Trackers>,
     /// The registry `/metrics` renders.
     pub metrics: Metrics,
     /// Where the metrics are served (`--web.telemetry-path`).
@@ -201,10 +201,13 @@ struct SymbolList {
 
 async fn symbols(State(state): State<Arc<HttpState>>) -> Json<SymbolList> {
     let now = unix_now();
-    let t = &state.tracker;
-    let symbols = t
-        .symbols()
-        .filter_map(|(venue, symbol)| symbol_view(t, venue, symbol, now))
+    let trackers = state.trackers.all();
+    let symbols = trackers
+        .iter()
+        .flat_map(|t| {
+            t.symbols()
+                .filter_map(move |(venue, symbol)| symbol_view(t, venue, symbol, now))
+        })
         .collect();
     Json(SymbolList { symbols })
 }
@@ -215,7 +218,8 @@ async fn symbol(
 ) -> Response {
     let upper = symbol.to_ascii_uppercase();
     let found = Venue::from_labels(&exchange, &market)
-        .and_then(|venue| symbol_view(&state.tracker, venue, &upper, unix_now()));
+        .and_then(|venue| Some((venue, state.trackers.get(venue)?)))
+        .and_then(|(venue, tracker)| symbol_view(&tracker, venue, &upper, unix_now()));
     match found {
         Some(view) => Json(view).into_response(),
         None => error(
@@ -289,9 +293,11 @@ mod tests {
             rustc_version: "c".into(),
         };
         let rest = Arc::new(crate::rest::RestStats::new(&[]));
-        let metrics = Metrics::new(tracker.clone(), rest, build, false).unwrap();
+        let trackers = Arc::new(Trackers::new(thresholds));
+        trackers.set(Venue::BybitLinear, tracker);
+        let metrics = Metrics::new(trackers.clone(), rest, build, false).unwrap();
         router(Arc::new(HttpState {
-            tracker,
+            trackers,
             metrics,
             telemetry_path: "/metrics".into(),
         }))

@@ -13,7 +13,7 @@ use prometheus::{Encoder, Registry, TextEncoder};
 
 use crate::model::{Exchange, Subscription, Venue};
 use crate::rest::RestStats;
-use crate::tracker::{HistogramSnapshot, Listing, Reason, Tracker};
+use crate::tracker::{HistogramSnapshot, Listing, Reason, Trackers};
 
 /// Version facts exported as `marketfeed_build_info`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,13 +49,13 @@ impl Metrics {
     /// A registry with the tracker collector, the REST side's request metrics and build info; `process` adds
     /// the standard `process_*` metrics.
     pub fn new(
-        tracker: Arc<Tracker>,
+        trackers: Arc<Trackers>,
         rest: Arc<RestStats>,
         build: BuildInfo,
         process: bool,
     ) -> prometheus::Result<Self> {
         let registry = Registry::new();
-        registry.register(Box::new(TrackerCollector::new(tracker, rest, build)?))?;
+        registry.register(Box::new(TrackerCollector::new(trackers, rest, build)?))?;
         if process {
             registry.register(Box::new(
                 prometheus::process_collector::ProcessCollector::for_self(),
@@ -186,7 +186,7 @@ const REST_DURATION: Family = Family {
 };
 const REST_ERRORS: Family = Family {
     name: "marketfeed_rest_errors_total",
-    help: "Failed REST requests by code: HTTP status, venue error code, timeout, connect or malformed.",
+    help: "Failed REST requests by code: HTTP status, venue_<code>, timeout, connect, transport, malformed, missing or bad_number.",
     kind: MetricType::COUNTER,
     labels: &["exchange", "market", "endpoint", "code"],
 };
@@ -204,7 +204,7 @@ const SYMBOL_TRADING: Family = Family {
 };
 const CROSSCHECK_BEHIND: Family = Family {
     name: "marketfeed_rest_crosscheck_feed_behind",
-    help: "Last REST cross-check of a stale symbol: 1 when REST showed a trade or price the feed missed (feed broken), 0 when it agreed (market quiet); absent when never conclusive.",
+    help: "Last REST cross-check of a stale symbol: 1 when REST showed a trade or price the feed missed (feed broken), 0 when it agreed (market quiet); absent when the last check was inconclusive.",
     kind: MetricType::GAUGE,
     labels: &["exchange", "market", "symbol"],
 };
@@ -241,7 +241,7 @@ const FAMILIES: [&Family; 21] = [
 
 /// Reads the tracker at scrape time; descriptions are built once (rust-prometheus' ProcessCollector pattern).
 struct TrackerCollector {
-    tracker: Arc<Tracker>,
+    trackers: Arc<Trackers>,
     rest: Arc<RestStats>,
     build: BuildInfo,
     descs: Vec<Desc>,
@@ -249,7 +249,7 @@ struct TrackerCollector {
 
 impl TrackerCollector {
     fn new(
-        tracker: Arc<Tracker>,
+        trackers: Arc<Trackers>,
         rest: Arc<RestStats>,
         build: BuildInfo,
     ) -> prometheus::Result<Self> {
@@ -266,7 +266,7 @@ impl TrackerCollector {
             })
             .collect::<prometheus::Result<_>>()?;
         Ok(Self {
-            tracker,
+            trackers,
             rest,
             build,
             descs,
@@ -355,8 +355,8 @@ impl Collector for TrackerCollector {
     }
 
     fn collect(&self) -> Vec<MetricFamily> {
-        let t = &self.tracker;
-        let n = t.len();
+        let trackers = self.trackers.all();
+        let n: usize = trackers.iter().map(|t| t.len()).sum();
         let (mut last, mut event, mut messages, mut price) = (
             Vec::with_capacity(n),
             Vec::new(),
@@ -368,7 +368,7 @@ impl Collector for TrackerCollector {
             Vec::with_capacity(n),
             Vec::with_capacity(n),
         );
-        for v in t.subscriptions() {
+        for v in trackers.iter().flat_map(|t| t.subscriptions()) {
             let l = sub_labels(v.subscription);
             last.push(gauge(l.clone(), seconds(v.last_message_ns)));
             if let Some(ms) = v.last_event_ms {
@@ -387,7 +387,7 @@ impl Collector for TrackerCollector {
         }
 
         let (mut gaps, mut latencies) = (Vec::new(), Vec::new());
-        for (venue, channel, gap, latency) in t.histograms() {
+        for (venue, channel, gap, latency) in trackers.iter().flat_map(|t| t.histograms()) {
             let l = labels(
                 GROUP_LABELS,
                 &[venue.exchange().as_str(), venue.market().as_str(), channel],
@@ -400,7 +400,11 @@ impl Collector for TrackerCollector {
             }
         }
 
-        let mut watched: Vec<Venue> = t.subscriptions().map(|v| v.subscription.venue).collect();
+        let mut watched: Vec<Venue> = trackers
+            .iter()
+            .flat_map(|t| t.subscriptions())
+            .map(|v| v.subscription.venue)
+            .collect();
         watched.dedup();
         let decode = watched
             .into_iter()
@@ -409,12 +413,12 @@ impl Collector for TrackerCollector {
                     DECODE_ERRORS.labels,
                     &[venue.exchange().as_str(), venue.market().as_str()],
                 );
-                counter(l, t.decode_errors(venue))
+                counter(l, trackers.iter().map(|t| t.decode_errors(venue)).sum())
             })
             .collect();
 
         let (mut up, mut established, mut reconnects) = (Vec::new(), Vec::new(), Vec::new());
-        for c in t.connections() {
+        for c in trackers.iter().flat_map(|t| t.connections()) {
             let index = c.info.index.to_string();
             let venue = c.info.venue;
             let values = [
@@ -453,7 +457,7 @@ impl Collector for TrackerCollector {
         let offsets = [Exchange::Binance, Exchange::Bybit]
             .into_iter()
             .filter_map(|e| {
-                let offset = t.clock_offset(e)?;
+                let offset = self.trackers.clock().get(e)?;
                 Some(gauge(
                     labels(CLOCK_OFFSET.labels, &[e.as_str()]),
                     offset as f64 / 1e9,
@@ -488,7 +492,7 @@ impl Collector for TrackerCollector {
             .collect();
         let (mut listed, mut trading, mut behind, mut checked) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for (venue, symbol, listing, check) in t.symbol_states() {
+        for (venue, symbol, listing, check) in trackers.iter().flat_map(|t| t.symbol_states()) {
             let values = [venue.exchange().as_str(), venue.market().as_str(), symbol];
             let symbol_labels = || labels(SYMBOL_LISTED.labels, &values);
             let (is_listed, is_trading) = match listing {
@@ -544,7 +548,7 @@ impl Collector for TrackerCollector {
 mod tests {
     use super::*;
     use crate::model::{Channel, ChannelKind, Sample};
-    use crate::tracker::{ConnectionInfo, CrossCheck, Thresholds};
+    use crate::tracker::{ClockOffsets, ConnectionInfo, CrossCheck, Thresholds, Tracker};
     use crate::venue::rest::Endpoint;
     use rust_decimal::Decimal;
     use std::str::FromStr;
@@ -554,7 +558,7 @@ mod tests {
 
     /// A fixed scenario: two symbols on Binance spot, one on Bybit linear, with messages, a rejection,
     /// a resubscribe, a decode error and reconnects; its exposition is pinned in tests/golden/metrics.prom.
-    fn scenario() -> Arc<Tracker> {
+    fn scenario(clock: Arc<ClockOffsets>) -> Arc<Tracker> {
         let spot = |channel: &str, kind, symbol: &str| Subscription {
             venue: Venue::BinanceSpot,
             channel: Channel {
@@ -595,7 +599,7 @@ mod tests {
             critical: Duration::from_secs(3600),
         };
         let start = 1_790_000_000 * S;
-        let t = Arc::new(Tracker::new(subs, conns, thresholds, start));
+        let t = Arc::new(Tracker::new(subs, conns, thresholds, start).with_clock(clock));
         let price = |p: &str| Decimal::from_str(p).ok();
         t.connection_up(0, start + S);
         t.connection_up(1, start + 2 * S);
@@ -667,6 +671,13 @@ mod tests {
         stats
     }
 
+    /// The registry the app would build; one tracker holding both venues is enough for exposition.
+    fn registry() -> Arc<Trackers> {
+        let trackers = Arc::new(Trackers::new(Thresholds::default()));
+        trackers.set(Venue::BinanceSpot, scenario(trackers.clock()));
+        trackers
+    }
+
     fn build() -> BuildInfo {
         BuildInfo {
             version: "0.1.0".into(),
@@ -679,7 +690,7 @@ mod tests {
     /// intended change, then review the diff.
     #[test]
     fn golden_exposition() {
-        let text = Metrics::new(scenario(), rest_scenario(), build(), false)
+        let text = Metrics::new(registry(), rest_scenario(), build(), false)
             .unwrap()
             .render();
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/metrics.prom");
@@ -695,7 +706,7 @@ mod tests {
 
     #[test]
     fn every_family_is_registered_once_and_named_by_the_contract() {
-        let text = Metrics::new(scenario(), rest_scenario(), build(), true)
+        let text = Metrics::new(registry(), rest_scenario(), build(), true)
             .unwrap()
             .render();
         for f in FAMILIES {

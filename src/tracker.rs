@@ -5,8 +5,8 @@
 //! the HTTP API read [`Tracker::subscription`] and friends.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rust_decimal::Decimal;
@@ -191,6 +191,14 @@ impl AtomicHistogram {
         self.sum_ns.fetch_add(ns, Relaxed);
     }
 
+    /// Overwrites this histogram with `other`'s counts (same bounds).
+    fn copy_from(&self, other: &AtomicHistogram) {
+        for (to, from) in self.counts.iter().zip(other.counts.iter()) {
+            to.store(from.load(Relaxed), Relaxed);
+        }
+        self.sum_ns.store(other.sum_ns.load(Relaxed), Relaxed);
+    }
+
     /// Reads the buckets. The count is derived from the buckets so `_count` always equals the +Inf bucket.
     pub fn snapshot(&self) -> HistogramSnapshot {
         let mut cumulative = 0;
@@ -279,6 +287,36 @@ struct SymbolState {
 
 /// Marks "offset not measured yet".
 const NO_OFFSET: i64 = i64::MIN;
+
+/// Each exchange's clock minus ours, in nanoseconds, shared by every tracker of the process.
+#[derive(Debug)]
+pub struct ClockOffsets([AtomicI64; 2]);
+
+impl Default for ClockOffsets {
+    fn default() -> Self {
+        Self([AtomicI64::new(NO_OFFSET), AtomicI64::new(NO_OFFSET)])
+    }
+}
+
+impl ClockOffsets {
+    /// Sets an exchange's offset.
+    pub fn set(&self, exchange: Exchange, offset_ns: i64) {
+        self.0[exchange as usize].store(offset_ns.max(NO_OFFSET + 1), Relaxed);
+    }
+
+    /// An exchange's offset; None before the first measurement.
+    pub fn get(&self, exchange: Exchange) -> Option<i64> {
+        let offset = self.0[exchange as usize].load(Relaxed);
+        (offset != NO_OFFSET).then_some(offset)
+    }
+
+    /// The offset to subtract from an event time: zero until measured.
+    #[inline]
+    fn correction(&self, exchange: Exchange) -> i64 {
+        let offset = self.0[exchange as usize].load(Relaxed);
+        if offset == NO_OFFSET { 0 } else { offset }
+    }
+}
 
 /// Hot state of one subscription.
 #[derive(Debug)]
@@ -375,8 +413,8 @@ pub struct Tracker {
     symbols: Box<[(Venue, String)]>,
     /// REST-side state, parallel to `symbols`.
     symbol_state: Box<[SymbolState]>,
-    /// Venue clock minus local clock, ns, per exchange ([`NO_OFFSET`] until measured).
-    clock_offsets: [AtomicI64; 2],
+    /// Venue clock minus local clock, per exchange.
+    clock: Arc<ClockOffsets>,
     thresholds: Thresholds,
 }
 
@@ -455,8 +493,65 @@ impl Tracker {
             by_symbol,
             symbol_state: symbols.iter().map(|_| SymbolState::default()).collect(),
             symbols: symbols.into(),
-            clock_offsets: [AtomicI64::new(NO_OFFSET), AtomicI64::new(NO_OFFSET)],
+            clock: Arc::default(),
             thresholds,
+        }
+    }
+
+    /// Shares the process's clock offsets instead of this tracker's own.
+    pub fn with_clock(mut self, clock: Arc<ClockOffsets>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Carries the state of every subscription, symbol, channel histogram and connection that `previous`
+    /// also had into this tracker, so counters and timestamps continue across a change of the symbol set.
+    /// Call it before any feed records into this tracker, after the previous tracker's feeds stopped.
+    pub fn inherit(&self, previous: &Tracker) {
+        for (slot, sub) in self.subscriptions.iter().enumerate() {
+            let Some(old) = previous
+                .symbol_slots(sub.venue, &sub.symbol)
+                .and_then(|slots| {
+                    slots
+                        .iter()
+                        .find(|&&o| previous.subscriptions[o].channel == sub.channel)
+                })
+            else {
+                continue;
+            };
+            let (from, to) = (&previous.state[*old], &self.state[slot]);
+            to.last_message_ns
+                .store(from.last_message_ns.load(Relaxed), Relaxed);
+            to.last_event_ms
+                .store(from.last_event_ms.load(Relaxed), Relaxed);
+            to.messages.store(from.messages.load(Relaxed), Relaxed);
+            to.price.store(from.price.load(Relaxed), Relaxed);
+            to.rejections.store(from.rejections.load(Relaxed), Relaxed);
+            to.resubscribes
+                .store(from.resubscribes.load(Relaxed), Relaxed);
+        }
+        for (i, group) in self.groups.iter().enumerate() {
+            if let Some(j) = previous.groups.iter().position(|g| g == group) {
+                self.gaps[i].copy_from(&previous.gaps[j]);
+                self.latencies[i].copy_from(&previous.latencies[j]);
+            }
+        }
+        for (i, (venue, symbol)) in self.symbols.iter().enumerate() {
+            if let Some(j) = previous.symbol_index(*venue, symbol) {
+                let (from, to) = (&previous.symbol_state[j], &self.symbol_state[i]);
+                to.listing.store(from.listing.load(Relaxed), Relaxed);
+                if let (Ok(from), Ok(mut to)) = (from.cross_check.lock(), to.cross_check.lock()) {
+                    *to = *from;
+                }
+            }
+        }
+        for (to, from) in self.conn_state.iter().zip(previous.conn_state.iter()) {
+            for (t, f) in to.reconnects.iter().zip(from.reconnects.iter()) {
+                t.store(f.load(Relaxed), Relaxed);
+            }
+        }
+        for (to, from) in self.decode_errors.iter().zip(previous.decode_errors.iter()) {
+            to.store(from.load(Relaxed), Relaxed);
         }
     }
 
@@ -477,9 +572,9 @@ impl Tracker {
             // A local clock behind the venue's gives negative latencies; they count as zero rather
             // than vanish, so the histogram's count still matches the messages that carried a time.
             // The venue's clock runs `offset` ahead of ours: its event time in our clock is event - offset.
-            let offset = self.clock_offsets[self.subscriptions[slot].venue.exchange() as usize]
-                .load(Relaxed);
-            let offset = if offset == NO_OFFSET { 0 } else { offset };
+            let offset = self
+                .clock
+                .correction(self.subscriptions[slot].venue.exchange());
             let event_ns = event_ms.saturating_mul(1_000_000).saturating_sub(offset);
             self.latencies[group]
                 .observe_ns(now.saturating_sub(u64::try_from(event_ns).unwrap_or(0)));
@@ -491,13 +586,12 @@ impl Tracker {
 
     /// Sets the measured clock offset of an exchange: its clock minus ours, in nanoseconds.
     pub fn set_clock_offset(&self, exchange: Exchange, offset_ns: i64) {
-        self.clock_offsets[exchange as usize].store(offset_ns.max(NO_OFFSET + 1), Relaxed);
+        self.clock.set(exchange, offset_ns);
     }
 
     /// The measured clock offset of an exchange, ns; None before the first measurement.
     pub fn clock_offset(&self, exchange: Exchange) -> Option<i64> {
-        let offset = self.clock_offsets[exchange as usize].load(Relaxed);
-        (offset != NO_OFFSET).then_some(offset)
+        self.clock.get(exchange)
     }
 
     fn symbol_index(&self, venue: Venue, symbol: &str) -> Option<usize> {
@@ -683,6 +777,67 @@ impl Tracker {
                 established_ns: c.established_ns.load(Relaxed),
                 reconnects: std::array::from_fn(|i| c.reconnects[i].load(Relaxed)),
             })
+    }
+}
+
+/// The process's trackers, one per watched venue. A venue watching every listed symbol gets a new tracker
+/// whenever its listing changes; everything else keeps its tracker for the process's life. Feeds hold their
+/// venue's tracker directly, so this lock is taken only by scrapes, API calls and listing changes.
+#[derive(Debug)]
+pub struct Trackers {
+    venues: RwLock<Vec<(Venue, Arc<Tracker>)>>,
+    clock: Arc<ClockOffsets>,
+    thresholds: Thresholds,
+}
+
+impl Trackers {
+    /// No venue yet.
+    pub fn new(thresholds: Thresholds) -> Self {
+        Self {
+            venues: RwLock::new(Vec::new()),
+            clock: Arc::default(),
+            thresholds,
+        }
+    }
+
+    /// The clock offsets every tracker of the process shares.
+    pub fn clock(&self) -> Arc<ClockOffsets> {
+        self.clock.clone()
+    }
+
+    /// The thresholds statuses are computed with.
+    pub fn thresholds(&self) -> Thresholds {
+        self.thresholds
+    }
+
+    /// Sets (or replaces) a venue's tracker, keeping venues in label order.
+    pub fn set(&self, venue: Venue, tracker: Arc<Tracker>) {
+        if let Ok(mut venues) = self.venues.write() {
+            match venues.iter_mut().find(|(v, _)| *v == venue) {
+                Some(entry) => entry.1 = tracker,
+                None => {
+                    venues.push((venue, tracker));
+                    venues.sort_by_key(|(v, _)| *v);
+                }
+            }
+        }
+    }
+
+    /// A venue's tracker.
+    pub fn get(&self, venue: Venue) -> Option<Arc<Tracker>> {
+        let venues = self.venues.read().ok()?;
+        venues
+            .iter()
+            .find(|(v, _)| *v == venue)
+            .map(|(_, t)| t.clone())
+    }
+
+    /// Every tracker, in venue order.
+    pub fn all(&self) -> Vec<Arc<Tracker>> {
+        self.venues
+            .read()
+            .map(|v| v.iter().map(|(_, t)| t.clone()).collect())
+            .unwrap_or_default()
     }
 }
 

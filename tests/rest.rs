@@ -5,6 +5,7 @@
 mod support;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use marketfeed_exporter::app::{self, Running, Tuning};
@@ -56,6 +57,16 @@ struct Harness {
 
 impl Harness {
     async fn start(kind: FakeKind, rest_url: &str, symbols: &str, extra: &[(&str, &str)]) -> Self {
+        Self::start_tuned(kind, rest_url, symbols, extra, tuning()).await
+    }
+
+    async fn start_tuned(
+        kind: FakeKind,
+        rest_url: &str,
+        symbols: &str,
+        extra: &[(&str, &str)],
+        tuning: Tuning,
+    ) -> Self {
         let ws = FakeVenue::start(kind).await;
         if kind == FakeKind::BinanceSpot {
             ws.set_ping_interval(Duration::from_millis(1000));
@@ -78,7 +89,7 @@ impl Harness {
         }
         let flags = parse_flags(["--web.listen-address=127.0.0.1:0".to_owned()]).unwrap();
         let config = Config::load(vars, &flags).unwrap();
-        let running = app::start(&config, tuning()).await.unwrap();
+        let running = app::start(&config, tuning).await.unwrap();
         Self { ws, running, venue }
     }
 
@@ -467,4 +478,80 @@ async fn a_broken_rest_side_leaves_ingest_alone() {
         assert_eq!(h.api("BTCUSDT").await["listing"], "unknown");
         h.stop().await;
     }
+}
+
+/// `*` watches every symbol the venue lists as trading, sharded over connections within the venue's stream
+/// limit, and follows the listing: a new listing is picked up, a delisted symbol dropped, and the symbols that
+/// stay keep their counters.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn star_follows_every_trading_symbol_as_listings_change() {
+    let rest = FakeRest::start(RestKind::Bybit).await;
+    rest.set_instruments(
+        "linear",
+        &[
+            ("AAAUSDT", "Trading"),
+            ("BBBUSDT", "Trading"),
+            ("CCCUSDT", "Trading"),
+            ("DDDUSDT", "Delivering"),
+        ],
+    );
+    let mut tuned = tuning();
+    tuned.policy = Arc::new(|venue| {
+        let mut policy = marketfeed_exporter::venue::policy(venue);
+        policy.max_streams_per_connection = 2;
+        policy
+    });
+    let h = Harness::start_tuned(FakeKind::BybitLinear, &rest.base_url(), "*", &[], tuned).await;
+    let messages = |s: &Scrape, symbol: &str| {
+        s.value(
+            "marketfeed_messages_total",
+            &[("channel", "tickers"), ("symbol", symbol)],
+        )
+    };
+    let scrape = h
+        .until("every trading symbol", |s| {
+            ["AAAUSDT", "BBBUSDT", "CCCUSDT"]
+                .iter()
+                .all(|sym| messages(s, sym).is_some_and(|v| v > 2.0))
+        })
+        .await;
+    assert_eq!(
+        messages(&scrape, "DDDUSDT"),
+        None,
+        "not trading: not watched"
+    );
+    assert_eq!(
+        scrape.sum("marketfeed_connection_up", &[("market", "linear")]),
+        3.0,
+        "six streams, two per connection"
+    );
+    assert_eq!(h.api("AAAUSDT").await["listing"], "trading");
+
+    rest.set_instruments(
+        "linear",
+        &[
+            ("AAAUSDT", "Trading"),
+            ("CCCUSDT", "Trading"),
+            ("EEEUSDT", "Trading"),
+        ],
+    );
+    let kept = messages(&h.scrape().await, "AAAUSDT").unwrap();
+    let scrape = h
+        .until("the new listing", |s| {
+            messages(s, "EEEUSDT").is_some_and(|v| v > 2.0) && messages(s, "BBBUSDT").is_none()
+        })
+        .await;
+    assert!(
+        messages(&scrape, "AAAUSDT").unwrap() >= kept,
+        "counters continue across the change"
+    );
+    let (status, _) = get(h.running.addr, "/api/v1/symbols/bybit/linear/BBBUSDT").await;
+    assert_eq!(status, 404, "a delisted symbol is dropped");
+    h.until("the feed to follow", |_| {
+        let subscribed = h.ws.subscribed();
+        subscribed.iter().any(|k| k == "tickers.EEEUSDT")
+            && !subscribed.iter().any(|k| k.ends_with("BBBUSDT"))
+    })
+    .await;
+    h.stop().await;
 }

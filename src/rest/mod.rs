@@ -22,7 +22,7 @@ pub use stats::RestStats;
 
 use crate::feed::stopped;
 use crate::model::{Exchange, Venue};
-use crate::tracker::{CrossCheck, Listing, Tracker, unix_now};
+use crate::tracker::{CrossCheck, Listing, Tracker, Trackers, unix_now};
 use crate::venue::rest::{self as wire, Endpoint, RestDecodeError, RestFailure, RestRequest};
 
 /// Cadences and deadlines of the REST side.
@@ -54,21 +54,19 @@ impl Default for RestSettings {
     }
 }
 
-/// One watched venue as the REST side sees it.
+/// One watched venue as the REST side sees it; its symbols are whatever its tracker holds at the time.
 #[derive(Debug, Clone)]
 pub struct RestTarget {
     /// The venue.
     pub venue: Venue,
     /// Its REST base URL.
     pub base_url: String,
-    /// Its watched symbols.
-    pub symbols: Vec<String>,
 }
 
 /// What every task shares.
 struct Shared {
     http: reqwest::Client,
-    tracker: Arc<Tracker>,
+    trackers: Arc<Trackers>,
     stats: Arc<RestStats>,
     settings: RestSettings,
 }
@@ -81,14 +79,37 @@ struct Endpointed {
     budget: Arc<Budget>,
 }
 
-/// Starts the REST tasks for `targets`. Returns their handles; they stop when `shutdown` turns true.
+/// A handle on the REST side for code outside it: the listing of a venue's trading symbols, made within the
+/// same budgets as the REST tasks.
+#[derive(Clone)]
+pub struct Rest {
+    shared: Arc<Shared>,
+    endpoints: Vec<Endpointed>,
+}
+
+impl Rest {
+    /// Every symbol `venue` lists as trading, sorted; None when the listing could not be read.
+    pub async fn trading_symbols(&self, venue: Venue) -> Option<Vec<String>> {
+        let to = self.endpoints.iter().find(|e| e.venue == venue)?;
+        let listed = instruments(&self.shared, to).await?;
+        let mut trading: Vec<String> = listed
+            .into_iter()
+            .filter(|(_, trading)| *trading)
+            .map(|(s, _)| s)
+            .collect();
+        trading.sort();
+        Some(trading)
+    }
+}
+
+/// Starts the REST tasks for `targets`. Returns a handle and the tasks; they stop when `shutdown` turns true.
 pub fn spawn(
     targets: Vec<RestTarget>,
-    tracker: Arc<Tracker>,
+    trackers: Arc<Trackers>,
     stats: Arc<RestStats>,
     settings: RestSettings,
     shutdown: &watch::Receiver<bool>,
-) -> Result<Vec<JoinHandle<()>>, reqwest::Error> {
+) -> Result<(Rest, Vec<JoinHandle<()>>), reqwest::Error> {
     let http = reqwest::Client::builder()
         .timeout(settings.timeout)
         .connect_timeout(settings.timeout)
@@ -96,12 +117,13 @@ pub fn spawn(
         .build()?;
     let shared = Arc::new(Shared {
         http,
-        tracker,
+        trackers,
         stats,
         settings,
     });
     let mut budgets: HashMap<String, Arc<Budget>> = HashMap::new();
     let mut tasks = Vec::new();
+    let mut endpoints = Vec::new();
     let mut clocked: Vec<Exchange> = Vec::new();
     for target in targets {
         let budget = budgets
@@ -125,25 +147,34 @@ pub fn spawn(
         tasks.push(tokio::spawn(discovery(
             shared.clone(),
             endpoint.clone(),
-            target.symbols.clone(),
             shutdown.clone(),
         )));
         tasks.push(tokio::spawn(cross_check(
             shared.clone(),
-            endpoint,
-            target.symbols,
+            endpoint.clone(),
             shutdown.clone(),
         )));
+        endpoints.push(endpoint);
     }
-    Ok(tasks)
+    Ok((Rest { shared, endpoints }, tasks))
 }
 
 impl Shared {
     /// Makes one budgeted request and returns the body of a 2xx answer. Failures are counted (and a
     /// rate-limit answer backs the whole host off) before the error is returned.
     async fn fetch(&self, to: &Endpointed, request: &RestRequest) -> Result<String, ()> {
+        self.fetch_sent(to, request).await.map(|(body, _)| body)
+    }
+
+    /// [`Shared::fetch`], also returning when the request left (after any budget wait), for round trips.
+    async fn fetch_sent(
+        &self,
+        to: &Endpointed,
+        request: &RestRequest,
+    ) -> Result<(String, u64), ()> {
         to.budget.acquire(request.weight).await;
         let url = format!("{}{}", to.base_url, request.path);
+        let sent = unix_now();
         let started = Instant::now();
         let answer = async {
             let response = self.http.get(&url).send().await?;
@@ -175,7 +206,7 @@ impl Shared {
             }
         };
         match wire::classify_status(to.venue, status, retry_after.as_deref()) {
-            None => Ok(body),
+            None => Ok((body, sent)),
             Some(failure) => {
                 let excerpt: String = body.chars().take(200).collect();
                 self.failed(
@@ -246,13 +277,13 @@ async fn clock(shared: Arc<Shared>, to: Endpointed, mut shutdown: watch::Receive
     let request = wire::time_request(to.venue);
     let mut samples: VecDeque<(u64, i64)> = VecDeque::new();
     loop {
-        let sent = unix_now();
+        // The round trip is timed from when the request left, not from before a budget or back-off wait.
         let answer = tokio::select! {
-            answer = shared.fetch(&to, &request) => answer,
+            answer = shared.fetch_sent(&to, &request) => answer,
             () = stopped(&mut shutdown) => return,
         };
         let received = unix_now();
-        if let Ok(body) = answer {
+        if let Ok((body, sent)) = answer {
             match wire::parse_server_time(to.venue, &body) {
                 Ok(server_ns) => {
                     let rtt = received.saturating_sub(sent);
@@ -262,7 +293,8 @@ async fn clock(shared: Arc<Shared>, to: Endpointed, mut shutdown: watch::Receive
                         samples.pop_front();
                     }
                     if let Some(&(best_rtt, offset)) = samples.iter().min_by_key(|(rtt, _)| *rtt) {
-                        if shared.tracker.clock_offset(exchange).is_none() {
+                        let clock = shared.trackers.clock();
+                        if clock.get(exchange).is_none() {
                             tracing::info!(
                                 exchange = exchange.as_str(),
                                 offset_ms = offset as f64 / 1e6,
@@ -270,7 +302,7 @@ async fn clock(shared: Arc<Shared>, to: Endpointed, mut shutdown: watch::Receive
                                 "clock offset measured"
                             );
                         }
-                        shared.tracker.set_clock_offset(exchange, offset);
+                        clock.set(exchange, offset);
                     }
                 }
                 Err(e) => shared.undecodable(&to, Endpoint::Time, &e).await,
@@ -286,25 +318,22 @@ async fn clock(shared: Arc<Shared>, to: Endpointed, mut shutdown: watch::Receive
 const MAX_PAGES: usize = 50;
 
 /// Refreshes the venue's instrument list and records, per watched symbol, whether it is listed and trading.
-async fn discovery(
-    shared: Arc<Shared>,
-    to: Endpointed,
-    symbols: Vec<String>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+async fn discovery(shared: Arc<Shared>, to: Endpointed, mut shutdown: watch::Receiver<bool>) {
     loop {
         let listed = tokio::select! {
             listed = instruments(&shared, &to) => listed,
             () = stopped(&mut shutdown) => return,
         };
-        if let Some(listed) = listed {
+        // The venue's tracker of the moment: a venue following every listed symbol gets new ones.
+        if let (Some(listed), Some(tracker)) = (listed, shared.trackers.get(to.venue)) {
+            let symbols: Vec<String> = tracker.symbols().map(|(_, s)| s.to_owned()).collect();
             for symbol in &symbols {
                 let listing = match listed.get(symbol.as_str()) {
                     Some(true) => Listing::Trading,
                     Some(false) => Listing::Halted,
                     None => Listing::Unlisted,
                 };
-                let previous = shared.tracker.set_listing(to.venue, symbol, listing);
+                let previous = tracker.set_listing(to.venue, symbol, listing);
                 if previous != Some(listing) {
                     match listing {
                         Listing::Unlisted => tracing::warn!(
@@ -385,20 +414,19 @@ fn feed_view(tracker: &Tracker, venue: Venue, symbol: &str) -> Option<(u64, Opti
 
 /// Asks the REST ticker about symbols that have been stale on the WebSocket past the stale threshold: a
 /// REST price the feed never delivered means the feed is broken, not the market quiet.
-async fn cross_check(
-    shared: Arc<Shared>,
-    to: Endpointed,
-    symbols: Vec<String>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let stale_after = shared.tracker.thresholds().stale;
+async fn cross_check(shared: Arc<Shared>, to: Endpointed, mut shutdown: watch::Receiver<bool>) {
+    let stale_after = shared.trackers.thresholds().stale;
     let mut checked: HashMap<String, Instant> = HashMap::new();
     loop {
         if !Shared::pause(shared.settings.cross_check_scan, &mut shutdown).await {
             return;
         }
+        let Some(tracker) = shared.trackers.get(to.venue) else {
+            continue;
+        };
+        let symbols: Vec<String> = tracker.symbols().map(|(_, s)| s.to_owned()).collect();
         for symbol in &symbols {
-            let Some((last_ns, feed_price)) = feed_view(&shared.tracker, to.venue, symbol) else {
+            let Some((last_ns, feed_price)) = feed_view(&tracker, to.venue, symbol) else {
                 continue;
             };
             let stale = Duration::from_nanos(unix_now().saturating_sub(last_ns)) >= stale_after;
@@ -407,7 +435,7 @@ async fn cross_check(
                 .is_some_and(|at| at.elapsed() < shared.settings.cross_check_every);
             // A symbol closed on purpose is silent for a reason; asking REST would only spend budget.
             let closed = matches!(
-                shared.tracker.listing(to.venue, symbol),
+                tracker.listing(to.venue, symbol),
                 Listing::Halted | Listing::Unlisted
             );
             if !stale || recent || closed {
@@ -437,7 +465,7 @@ async fn cross_check(
                 (None, None) => None,
                 _ => Some(false),
             };
-            shared.tracker.set_cross_check(
+            tracker.set_cross_check(
                 to.venue,
                 symbol,
                 CrossCheck {

@@ -121,9 +121,12 @@ pub fn instruments_request(
 /// holds only `Trading` instruments, so telling a halted symbol from an unknown one takes one listing per
 /// other status; Binance's one listing has every status.
 pub fn listing_statuses(venue: Venue) -> &'static [Option<&'static str>] {
-    match venue.exchange() {
-        Exchange::Binance => &[None],
-        Exchange::Bybit => &[None, Some("PreLaunch"), Some("Delivering"), Some("Closed")],
+    match venue {
+        // Bybit spot has only `Trading` instruments ("spot has Trading only", docs v5/market/instrument.mdx).
+        Venue::BinanceSpot | Venue::BinanceUsdm | Venue::BybitSpot => &[None],
+        Venue::BybitLinear | Venue::BybitInverse => {
+            &[None, Some("PreLaunch"), Some("Delivering"), Some("Closed")]
+        }
     }
 }
 
@@ -331,6 +334,16 @@ impl fmt::Display for QueryValue<'_> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn bybit_derivatives_need_a_listing_per_status() {
+        assert_eq!(listing_statuses(Venue::BinanceSpot), [None]);
+        assert_eq!(listing_statuses(Venue::BybitSpot), [None]);
+        assert_eq!(
+            listing_statuses(Venue::BybitLinear),
+            [None, Some("PreLaunch"), Some("Delivering"), Some("Closed")]
+        );
+    }
+
     use serde::de::IgnoredAny;
 
     use super::*;

@@ -94,25 +94,11 @@ impl Harness {
     }
 
     async fn scrape(&self) -> Scrape {
-        let (status, body) = get(self.running.addr, "/metrics").await;
-        assert_eq!(status, 200);
-        Scrape::parse(&body)
+        support::metrics::scrape(self.running.addr).await
     }
 
     async fn until(&self, what: &str, cond: impl Fn(&Scrape) -> bool) -> Scrape {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let scrape = self.scrape().await;
-            if cond(&scrape) {
-                return scrape;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "timed out waiting for {what}; last scrape:\n{}",
-                scrape.text
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        support::metrics::until(self.running.addr, what, WAIT, cond).await
     }
 
     fn symbol(&self, symbol: &str) -> [(&'static str, String); 3] {

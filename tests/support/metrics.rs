@@ -75,3 +75,32 @@ impl Scrape {
         self.matching(name, labels).sum()
     }
 }
+
+/// Scrapes the exporter at `addr` (expects a 200).
+pub async fn scrape(addr: std::net::SocketAddr) -> Scrape {
+    let (status, body) = super::http::get(addr, "/metrics").await;
+    assert_eq!(status, 200);
+    Scrape::parse(&body)
+}
+
+/// Scrapes every 50 ms until `cond` holds; panics with `what` and the last scrape after `wait`.
+pub async fn until(
+    addr: std::net::SocketAddr,
+    what: &str,
+    wait: std::time::Duration,
+    cond: impl Fn(&Scrape) -> bool,
+) -> Scrape {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let scrape = scrape(addr).await;
+        if cond(&scrape) {
+            return scrape;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}; last scrape:\n{}",
+            scrape.text
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

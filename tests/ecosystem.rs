@@ -9,7 +9,6 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::fake::FakeKind;
 use support::prom::{self, TempDir};
 use support::stack::{self, Options, Stack, read, repo};
 
@@ -302,15 +301,7 @@ async fn stall_eth(stack: &Stack) {
 /// recording rules, thresholds shortened so that the stalled symbol is stale within the test).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_queries_return_data_from_a_real_prometheus() {
-    let stack = Stack::start(Options {
-        kind: FakeKind::BybitLinear,
-        symbols: "BTCUSDT,ETHUSDT",
-        degraded_secs: 2,
-        stale_secs: 4,
-        group_wait: "2s",
-        interval: "1s",
-    })
-    .await;
+    let stack = Stack::start(Options::fast()).await;
     stack
         .until_series(
             "marketfeed:symbol_staleness_seconds",
@@ -429,15 +420,7 @@ fn pairs(items: &[(&str, &str)]) -> BTreeSet<(String, String)> {
 /// sends is milliseconds in five minutes.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alerts_reach_the_webhook_end_to_end() {
-    let stack = Stack::start(Options {
-        kind: FakeKind::BybitLinear,
-        symbols: "BTCUSDT,ETHUSDT",
-        degraded_secs: 2,
-        stale_secs: 4,
-        group_wait: "2s",
-        interval: "1s",
-    })
-    .await;
+    let stack = Stack::start(Options::fast()).await;
     let fresh = "marketfeed:symbol_staleness_seconds < 2";
     stack.until_series(fresh, 2, Duration::from_secs(30)).await;
     let instance = stack.instance.as_str();

@@ -104,6 +104,21 @@ pub struct Options {
     pub interval: &'static str,
 }
 
+impl Options {
+    /// Bybit linear with BTCUSDT and ETHUSDT, thresholds of 2 s and 4 s, one-second intervals: what the
+    /// ecosystem tests run, so an alert fires within seconds.
+    pub fn fast() -> Options {
+        Options {
+            kind: FakeKind::BybitLinear,
+            symbols: "BTCUSDT,ETHUSDT",
+            degraded_secs: 2,
+            stale_secs: 4,
+            group_wait: "2s",
+            interval: "1s",
+        }
+    }
+}
+
 /// The running stack; everything stops when it is dropped.
 pub struct Stack {
     /// The fake venue.

@@ -408,9 +408,12 @@ pub struct Tracker {
     connections: Box<[ConnectionInfo]>,
     conn_state: Box<[ConnState]>,
     decode_errors: [AtomicU64; Venue::ALL.len()],
-    by_symbol: HashMap<(Venue, String), Vec<usize>>,
+    /// Index into `symbols` of each (venue, symbol).
+    symbol_ids: HashMap<(Venue, String), usize>,
     /// Distinct (venue, symbol) pairs in configuration order.
     symbols: Box<[(Venue, String)]>,
+    /// Each symbol's slots, parallel to `symbols`.
+    symbol_slots: Box<[Vec<usize>]>,
     /// REST-side state, parallel to `symbols`.
     symbol_state: Box<[SymbolState]>,
     /// Venue clock minus local clock, per exchange.
@@ -436,8 +439,9 @@ impl Tracker {
         }
         let mut groups: Vec<(Venue, String)> = Vec::new();
         let mut slot_group = Vec::with_capacity(subscriptions.len());
-        let mut by_symbol: HashMap<(Venue, String), Vec<usize>> = HashMap::new();
+        let mut symbol_ids: HashMap<(Venue, String), usize> = HashMap::new();
         let mut symbols = Vec::new();
+        let mut symbol_slots: Vec<Vec<usize>> = Vec::new();
         for (slot, sub) in subscriptions.iter().enumerate() {
             let key = (sub.venue, sub.channel.name.clone());
             let group = groups.iter().position(|g| *g == key).unwrap_or_else(|| {
@@ -445,13 +449,14 @@ impl Tracker {
                 groups.len() - 1
             });
             slot_group.push(group);
-            by_symbol
+            let id = *symbol_ids
                 .entry((sub.venue, sub.symbol.clone()))
                 .or_insert_with(|| {
                     symbols.push((sub.venue, sub.symbol.clone()));
-                    Vec::new()
-                })
-                .push(slot);
+                    symbol_slots.push(Vec::new());
+                    symbols.len() - 1
+                });
+            symbol_slots[id].push(slot);
         }
         let state = subscriptions
             .iter()
@@ -490,7 +495,8 @@ impl Tracker {
             connections: connections.into(),
             conn_state,
             decode_errors: Default::default(),
-            by_symbol,
+            symbol_ids,
+            symbol_slots: symbol_slots.into(),
             symbol_state: symbols.iter().map(|_| SymbolState::default()).collect(),
             symbols: symbols.into(),
             clock: Arc::default(),
@@ -595,9 +601,7 @@ impl Tracker {
     }
 
     fn symbol_index(&self, venue: Venue, symbol: &str) -> Option<usize> {
-        self.symbols
-            .iter()
-            .position(|(v, s)| *v == venue && s == symbol)
+        self.symbol_ids.get(&(venue, symbol.to_owned())).copied()
     }
 
     /// Records what the venue's instrument list says of a watched symbol; returns the previous value.
@@ -722,9 +726,8 @@ impl Tracker {
 
     /// Slots of one symbol on one venue, in configuration order; None when not configured.
     pub fn symbol_slots(&self, venue: Venue, symbol: &str) -> Option<&[usize]> {
-        self.by_symbol
-            .get(&(venue, symbol.to_owned()))
-            .map(Vec::as_slice)
+        self.symbol_index(venue, symbol)
+            .map(|i| self.symbol_slots[i].as_slice())
     }
 
     /// Distinct watched `(venue, symbol)` pairs, in configuration order.

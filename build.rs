@@ -16,8 +16,8 @@ fn main() {
     let rustc_version = output(&rustc, &["--version"])
         .and_then(|v| v.split_whitespace().nth(1).map(str::to_owned))
         .unwrap_or_else(|| "unknown".into());
-    println!("cargo:rustc-env=MARKETFEED_GIT_REVISION={revision}");
-    println!("cargo:rustc-env=MARKETFEED_RUSTC_VERSION={rustc_version}");
+    println!("cargo:rustc-env=BUILD_GIT_REVISION={revision}");
+    println!("cargo:rustc-env=BUILD_RUSTC_VERSION={rustc_version}");
     println!("cargo:rerun-if-changed=.git/HEAD");
     println!("cargo:rerun-if-changed=.git/refs/heads");
 }

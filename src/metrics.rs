@@ -31,8 +31,8 @@ impl BuildInfo {
     pub fn current() -> Self {
         Self {
             version: env!("CARGO_PKG_VERSION").to_owned(),
-            revision: env!("MARKETFEED_GIT_REVISION").to_owned(),
-            rustc_version: env!("MARKETFEED_RUSTC_VERSION").to_owned(),
+            revision: env!("BUILD_GIT_REVISION").to_owned(),
+            rustc_version: env!("BUILD_RUSTC_VERSION").to_owned(),
         }
     }
 }

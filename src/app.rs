@@ -16,6 +16,7 @@ use crate::config::{Config, VenueConfig};
 use crate::feed::stopped;
 use crate::feed::{ConnectLimiter, Connection, FeedSettings, Stream};
 use crate::http::{HttpState, router};
+use crate::web::{self, Limits, Live, WebConfigError};
 use crate::metrics::{BuildInfo, Metrics};
 use crate::model::{Exchange, Subscription, Venue};
 use crate::rest::{self, Rest, RestSettings, RestStats, RestTarget};
@@ -45,6 +46,8 @@ pub struct Tuning {
     pub process_metrics: bool,
     /// Cadences of the REST side.
     pub rest: RestSettings,
+    /// Bounds on HTTP clients.
+    pub web_limits: Limits,
 }
 
 impl Default for Tuning {
@@ -59,6 +62,7 @@ impl Default for Tuning {
             tick: feed.tick,
             process_metrics: true,
             rest: RestSettings::default(),
+            web_limits: Limits::default(),
         }
     }
 }
@@ -80,6 +84,9 @@ pub enum AppError {
     /// The REST client could not be built (its TLS configuration).
     #[error("REST client: {0}")]
     Rest(#[from] reqwest::Error),
+    /// The web configuration's files changed between the check and the start, and no longer load.
+    #[error("--web.config.file: {0}")]
+    Web(#[from] WebConfigError),
 }
 
 /// One connection to open: its venue, index, URL and streams.
@@ -146,7 +153,7 @@ pub struct Running {
     pub trackers: Arc<Trackers>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
-    server: JoinHandle<std::io::Result<()>>,
+    server: JoinHandle<()>,
 }
 
 /// Everything needed to (re)start one venue's feeds.
@@ -330,14 +337,14 @@ pub async fn start(config: &Config, tuning: Tuning) -> Result<Running, AppError>
         metrics,
         telemetry_path: config.telemetry_path.clone(),
     });
-    let mut http_stop = stopped.clone();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, router(state))
-            .with_graceful_shutdown(async move {
-                let _ = http_stop.wait_for(|stop| *stop).await;
-            })
-            .await
-    });
+    let live = Arc::new(Live::new(config.web.as_ref())?);
+    let server = tokio::spawn(web::serve(
+        listener,
+        web::secure(router(state), live.clone()),
+        live,
+        tuning.web_limits,
+        stopped.clone(),
+    ));
 
     let targets = config
         .venues
@@ -411,8 +418,7 @@ impl Running {
         let _ = self.stop.send(true);
         drain(self.tasks).await;
         match tokio::time::timeout(DRAIN_TIMEOUT, self.server).await {
-            Ok(Ok(Ok(()))) => {}
-            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "HTTP server ended with an error"),
+            Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::warn!(error = %e, "HTTP server task failed"),
             Err(_) => tracing::warn!("HTTP did not drain in time"),
         }

@@ -17,6 +17,8 @@ use tracing_subscriber::EnvFilter;
 use crate::model::{Channel, Exchange, Venue};
 pub use crate::tracker::Thresholds;
 use crate::venue;
+use crate::web::config::ClientAuth;
+use crate::web::{Settings, WebConfig, WebConfigError};
 
 /// The prefix of every configuration variable; other environment variables are ignored.
 pub const ENV_PREFIX: &str = "MARKETFEED_";
@@ -31,6 +33,7 @@ const LOG_LEVEL: &str = "MARKETFEED_LOG_LEVEL";
 
 const LISTEN_ADDRESS_FLAG: &str = "--web.listen-address";
 const TELEMETRY_PATH_FLAG: &str = "--web.telemetry-path";
+const WEB_CONFIG_FLAG: &str = "--web.config.file";
 
 /// Symbols watched when no `*_SYMBOLS` variable is set. Bybit's inverse contracts are coin-margined and
 /// named without the quote's "T" (BTCUSD); BTCUSDT does not exist there.
@@ -68,6 +71,8 @@ pub struct Config {
     pub listen_address: SocketAddr,
     /// Where metrics are served, e.g. `/metrics`.
     pub telemetry_path: String,
+    /// TLS and basic auth from `--web.config.file`; `None` serves plain HTTP to everyone.
+    pub web: Option<WebConfig>,
 }
 
 /// What is watched on one venue.
@@ -130,6 +135,8 @@ pub struct Flags {
     pub listen_address: String,
     /// `--web.telemetry-path`, default `/metrics`.
     pub telemetry_path: String,
+    /// `--web.config.file`, empty when not given.
+    pub web_config_file: String,
 }
 
 impl Default for Flags {
@@ -138,6 +145,7 @@ impl Default for Flags {
             action: Action::Run,
             listen_address: DEFAULT_LISTEN_ADDRESS.to_owned(),
             telemetry_path: DEFAULT_TELEMETRY_PATH.to_owned(),
+            web_config_file: String::new(),
         }
     }
 }
@@ -180,6 +188,14 @@ pub enum ConfigError {
         "--web.telemetry-path: must start with '/', use only letters, digits and '/._-', and must not be '/', '/-/...' or '/api/...'"
     )]
     InvalidTelemetryPath(String),
+    /// `--web.config.file` that cannot be read, parsed, or whose certificate or key files do not load.
+    #[error("--web.config.file: {path}: {problem}")]
+    InvalidWebConfig {
+        /// The file as given.
+        path: String,
+        /// What is wrong; never quotes a password hash or key material.
+        problem: WebConfigError,
+    },
     /// A `MARKETFEED_*` variable that nothing reads: most likely a typo.
     #[error("{name}: unknown variable{}", did_you_mean(.suggestion))]
     UnknownVariable {
@@ -297,6 +313,7 @@ impl ConfigError {
             MissingValue(flag) | UnexpectedValue(flag) | RepeatedFlag(flag) => (false, flag),
             InvalidListenAddress(_) => (false, LISTEN_ADDRESS_FLAG),
             InvalidTelemetryPath(_) => (false, TELEMETRY_PATH_FLAG),
+            InvalidWebConfig { .. } => (false, WEB_CONFIG_FLAG),
             UnknownVariable { name: var, .. }
             | EmptySymbols { var }
             | InvalidSymbol { var, .. }
@@ -371,6 +388,7 @@ pub fn parse_flags(args: impl IntoIterator<Item = String>) -> Result<Flags, Conf
             "--check-config" => ("--check-config", None),
             LISTEN_ADDRESS_FLAG => (LISTEN_ADDRESS_FLAG, Some(&mut flags.listen_address)),
             TELEMETRY_PATH_FLAG => (TELEMETRY_PATH_FLAG, Some(&mut flags.telemetry_path)),
+            WEB_CONFIG_FLAG => (WEB_CONFIG_FLAG, Some(&mut flags.web_config_file)),
             _ => {
                 errors.push(ConfigError::UnknownFlag(name.to_owned()));
                 continue;
@@ -420,6 +438,7 @@ impl Config {
         let mut errors = Vec::new();
         let listen_address = keep(listen_address(&flags.listen_address), &mut errors);
         let telemetry_path = keep(telemetry_path(&flags.telemetry_path), &mut errors);
+        let web = keep(web_config(&flags.web_config_file), &mut errors);
         let env = read_env(vars, &mut errors);
         // Setting any _SYMBOLS opts every other venue out of the defaults, so that a sidecar for
         // one market does not quietly watch four more.
@@ -453,6 +472,7 @@ impl Config {
             log_level,
             listen_address,
             telemetry_path,
+            web,
         ) {
             (
                 Some(thresholds),
@@ -462,6 +482,7 @@ impl Config {
                 Some(log_level),
                 Some(listen_address),
                 Some(telemetry_path),
+                Some(web),
             ) if errors.is_empty() => Ok(Config {
                 venues,
                 thresholds,
@@ -471,6 +492,7 @@ impl Config {
                 log_level,
                 listen_address,
                 telemetry_path,
+                web,
             }),
             _ => Err(ConfigErrors::sorted(errors)),
         }
@@ -514,10 +536,31 @@ impl Config {
             self.log_format.as_str(),
             self.log_level
         ));
+        let tls = self.web.as_ref().and_then(|w| w.tls.as_ref());
         lines.push(format!(
-            "metrics at http://{}{}",
-            self.listen_address, self.telemetry_path
+            "metrics at {}://{}{}",
+            if tls.is_some() { "https" } else { "http" },
+            self.listen_address,
+            self.telemetry_path
         ));
+        if let Some(web) = &self.web {
+            // Names and counts only: the summary goes to the log.
+            let client_auth = match tls.map(|t| t.client_auth) {
+                Some(ClientAuth::RequireAndVerify) => ", client certificates required",
+                Some(ClientAuth::VerifyIfGiven) => ", client certificates verified if given",
+                _ => "",
+            };
+            lines.push(format!(
+                "web config {}: TLS {}{client_auth}, basic auth {}",
+                web.path.display(),
+                if tls.is_some() { "on" } else { "off" },
+                match web.users.len() {
+                    0 => "off".to_owned(),
+                    1 => "on (1 user)".to_owned(),
+                    n => format!("on ({n} users)"),
+                }
+            ));
+        }
         lines.join("\n")
     }
 }
@@ -546,6 +589,8 @@ Flags:
       --check-config             Check the configuration, print a summary and exit.
       --web.listen-address=ADDR  Address to listen on; \":port\" means every IPv4 interface (default \"{DEFAULT_LISTEN_ADDRESS}\").
       --web.telemetry-path=PATH  Path under which to expose metrics (default \"{DEFAULT_TELEMETRY_PATH}\").
+      --web.config.file=FILE     Prometheus exporter-toolkit web configuration: TLS, client certificates, basic
+                                 auth (see README). Re-read when it or its files change.
 
 Environment (durations are written like 30s, 5m, 1h; an unknown {ENV_PREFIX}* variable is an error):
 {table}",
@@ -1055,6 +1100,21 @@ fn listen_address(value: &str) -> Result<SocketAddr, ConfigError> {
         .ok_or_else(invalid)
 }
 
+/// Loads the web configuration and its certificate, key and CA files, so that `--check-config` and the start
+/// fail on what the server would fail on.
+fn web_config(path: &str) -> Result<Option<WebConfig>, ConfigError> {
+    if path.is_empty() {
+        return Ok(None);
+    }
+    let problem = |problem| ConfigError::InvalidWebConfig {
+        path: path.to_owned(),
+        problem,
+    };
+    let web = WebConfig::load(std::path::Path::new(path)).map_err(problem)?;
+    Settings::build(&web).map_err(problem)?;
+    Ok(Some(web))
+}
+
 fn telemetry_path(value: &str) -> Result<String, ConfigError> {
     // `/`, `/-/` and `/api/` belong to the landing page, health checks and the JSON API.
     let reserved = value == "/" || value.starts_with("/-/") || value.starts_with("/api/");
@@ -1159,6 +1219,7 @@ mod tests {
             log_level: "info".to_owned(),
             listen_address: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 10066)),
             telemetry_path: "/metrics".to_owned(),
+            web: None,
         }
     }
 
@@ -1525,6 +1586,7 @@ mod tests {
             action: Action::Run,
             listen_address: listen_address.to_owned(),
             telemetry_path: telemetry_path.to_owned(),
+            web_config_file: String::new(),
         };
         let path_error = "--web.telemetry-path: must start with '/', use only letters, digits and '/._-', and must not be '/', '/-/...' or '/api/...'";
         let cases: &[(&str, &str, &[&str])] = &[
@@ -1607,6 +1669,7 @@ mod tests {
             action,
             listen_address: listen_address.to_owned(),
             telemetry_path: telemetry_path.to_owned(),
+            web_config_file: String::new(),
         };
         type Case<'a> = (&'a [&'a str], Result<Flags, &'a [&'a str]>);
         let cases: &[Case] = &[

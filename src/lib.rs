@@ -11,6 +11,7 @@
 //! - [`backoff`]: capped exponential backoff with full jitter, a pure function.
 //! - [`metrics`]: the registry and the scrape-time collector over the tracker.
 //! - [`http`]: `/metrics`, landing page, probes and the JSON API.
+//! - [`web`]: the server around them: TLS, basic auth and reloading from `--web.config.file`, bounded accept loop.
 //! - [`app`]: builds and wires everything, shards subscriptions over connections, drains on shutdown.
 
 pub mod app;
@@ -23,3 +24,4 @@ pub mod model;
 pub mod rest;
 pub mod tracker;
 pub mod venue;
+pub mod web;

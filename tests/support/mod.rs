@@ -4,10 +4,12 @@
 // Each test binary compiles this module with `mod support;` and uses a different subset of it.
 #![allow(dead_code)]
 
+pub mod exporter;
 pub mod fake;
 pub mod fake_rest;
 pub mod http;
 pub mod metrics;
+pub mod pki;
 pub mod prom;
 pub mod promtool;
 pub mod stack;

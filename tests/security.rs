@@ -51,6 +51,7 @@ fn client(ca: Option<&Ca>, identity: Option<&Leaf>) -> reqwest::Client {
 struct Reply {
     status: u16,
     www_authenticate: Option<String>,
+    content_type_options: Option<String>,
     body: String,
     peer_certificate: Option<Vec<u8>>,
 }
@@ -71,6 +72,10 @@ async fn get(client: &reqwest::Client, url: String, credentials: Option<(&str, &
         www_authenticate: response
             .headers()
             .get("www-authenticate")
+            .map(|v| v.to_str().unwrap().to_owned()),
+        content_type_options: response
+            .headers()
+            .get("x-content-type-options")
             .map(|v| v.to_str().unwrap().to_owned()),
         peer_certificate,
         body: response.text().await?,
@@ -163,6 +168,9 @@ async fn tls_with_basic_auth_lets_only_the_right_password_in_and_leaks_nothing()
     let right = get(&client, format!("{base}/metrics"), Some((USER, PASSWORD))).await.unwrap();
     assert_eq!(right.status, 200);
     assert!(right.body.contains("marketfeed_build_info{"), "{}", right.body);
+    // The configured headers ride on every answer, refusals included.
+    assert_eq!(right.content_type_options.as_deref(), Some("nosniff"));
+    assert_eq!(anonymous.content_type_options.as_deref(), Some("nosniff"));
     for path in ["/", "/api/v1/symbols", "/api/v1/symbols/binance/spot/BTCUSDT", "/nope"] {
         let reply = get(&client, format!("{base}{path}"), None).await.unwrap();
         assert_eq!(reply.status, 401, "{path} without credentials");

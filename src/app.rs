@@ -16,12 +16,12 @@ use crate::config::{Config, VenueConfig};
 use crate::feed::stopped;
 use crate::feed::{ConnectLimiter, Connection, FeedSettings, Stream};
 use crate::http::{HttpState, router};
-use crate::web::{self, Limits, Live, WebConfigError};
 use crate::metrics::{BuildInfo, Metrics};
 use crate::model::{Exchange, Subscription, Venue};
 use crate::rest::{self, Rest, RestSettings, RestStats, RestTarget};
 use crate::tracker::{ConnectionInfo, Listing, Tracker, Trackers, unix_now};
 use crate::venue::{self, Policy};
+use crate::web::{self, Limits, Live, WebConfigError};
 
 /// How long shutdown waits for feeds to close and HTTP to drain before giving up on them.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);

@@ -5,11 +5,10 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use support::exporter::{Exporter, run, unreachable_venues};
 use support::fake::{FakeKind, FakeVenue};
 use support::http::{get, get_with_headers};
-use support::exporter::{Exporter, run, unreachable_venues};
 use support::metrics::Scrape;
-
 
 #[test]
 fn help_and_version() {

@@ -16,7 +16,8 @@ use marketfeed_exporter::web::Limits;
 use support::exporter::{Exporter, run, unreachable_venues};
 use support::fake::{FakeKind, FakeVenue};
 use support::metrics::Scrape;
-use support::pki::{Ca, Leaf, Scratch};
+use support::pki::{Ca, Leaf};
+use support::prom::TempDir;
 
 const PASSWORD: &str = "correct horse battery staple";
 const USER: &str = "prometheus";
@@ -40,10 +41,12 @@ fn client(ca: Option<&Ca>, identity: Option<&Leaf>) -> reqwest::Client {
         .pool_max_idle_per_host(0)
         .timeout(Duration::from_secs(10));
     if let Some(ca) = ca {
-        builder = builder.add_root_certificate(reqwest::Certificate::from_pem(ca.pem().as_bytes()).unwrap());
+        builder = builder
+            .add_root_certificate(reqwest::Certificate::from_pem(ca.pem().as_bytes()).unwrap());
     }
     if let Some(leaf) = identity {
-        builder = builder.identity(reqwest::Identity::from_pem(leaf.identity_pem().as_bytes()).unwrap());
+        builder =
+            builder.identity(reqwest::Identity::from_pem(leaf.identity_pem().as_bytes()).unwrap());
     }
     builder.build().unwrap()
 }
@@ -56,7 +59,11 @@ struct Reply {
     peer_certificate: Option<Vec<u8>>,
 }
 
-async fn get(client: &reqwest::Client, url: String, credentials: Option<(&str, &str)>) -> reqwest::Result<Reply> {
+async fn get(
+    client: &reqwest::Client,
+    url: String,
+    credentials: Option<(&str, &str)>,
+) -> reqwest::Result<Reply> {
     let mut request = client.get(url);
     if let Some((user, password)) = credentials {
         request = request.basic_auth(user, Some(password));
@@ -100,7 +107,10 @@ fn promtool_check_web_config(path: &std::path::Path) {
 /// Asserts that none of `secrets` occurs in `text`, naming where it was found.
 fn assert_no_secret(what: &str, text: &str, secrets: &[&str]) {
     for secret in secrets {
-        assert!(!text.contains(secret), "{what} contains the secret {secret:?}:\n{text}");
+        assert!(
+            !text.contains(secret),
+            "{what} contains the secret {secret:?}:\n{text}"
+        );
     }
 }
 
@@ -112,7 +122,7 @@ struct TlsFiles {
     web_config: std::path::PathBuf,
 }
 
-fn tls_with_basic_auth(dir: &Scratch) -> TlsFiles {
+fn tls_with_basic_auth(dir: &TempDir) -> TlsFiles {
     let ca = Ca::new("marketfeed test CA");
     let server = ca.server("marketfeed test server");
     dir.write("server.pem", &server.cert_pem);
@@ -143,7 +153,7 @@ fn debug_logs() -> Vec<(&'static str, &'static str)> {
 
 #[tokio::test]
 async fn tls_with_basic_auth_lets_only_the_right_password_in_and_leaks_nothing() {
-    let dir = Scratch::new("tls-auth");
+    let dir = TempDir::new("tls-auth");
     let files = tls_with_basic_auth(&dir);
     promtool_check_web_config(&files.web_config);
     let flag = format!("--web.config.file={}", files.web_config.display());
@@ -158,23 +168,49 @@ async fn tls_with_basic_auth_lets_only_the_right_password_in_and_leaks_nothing()
         anonymous.www_authenticate.as_deref(),
         Some("Basic realm=\"marketfeed_exporter\", charset=\"UTF-8\"")
     );
-    assert_eq!(anonymous.peer_certificate.as_deref(), Some(files.server.cert_der.as_slice()));
-    let wrong = get(&client, format!("{base}/metrics"), Some((USER, "correct horse battery stapler")))
+    assert_eq!(
+        anonymous.peer_certificate.as_deref(),
+        Some(files.server.cert_der.as_slice())
+    );
+    let wrong = get(
+        &client,
+        format!("{base}/metrics"),
+        Some((USER, "correct horse battery stapler")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(wrong.status, 401);
+    let wrong_user = get(
+        &client,
+        format!("{base}/metrics"),
+        Some(("grafana", PASSWORD)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(wrong_user.status, 401);
+    let right = get(&client, format!("{base}/metrics"), Some((USER, PASSWORD)))
         .await
         .unwrap();
-    assert_eq!(wrong.status, 401);
-    let wrong_user = get(&client, format!("{base}/metrics"), Some(("grafana", PASSWORD))).await.unwrap();
-    assert_eq!(wrong_user.status, 401);
-    let right = get(&client, format!("{base}/metrics"), Some((USER, PASSWORD))).await.unwrap();
     assert_eq!(right.status, 200);
-    assert!(right.body.contains("marketfeed_build_info{"), "{}", right.body);
+    assert!(
+        right.body.contains("marketfeed_build_info{"),
+        "{}",
+        right.body
+    );
     // The configured headers ride on every answer, refusals included.
     assert_eq!(right.content_type_options.as_deref(), Some("nosniff"));
     assert_eq!(anonymous.content_type_options.as_deref(), Some("nosniff"));
-    for path in ["/", "/api/v1/symbols", "/api/v1/symbols/binance/spot/BTCUSDT", "/nope"] {
+    for path in [
+        "/",
+        "/api/v1/symbols",
+        "/api/v1/symbols/binance/spot/BTCUSDT",
+        "/nope",
+    ] {
         let reply = get(&client, format!("{base}{path}"), None).await.unwrap();
         assert_eq!(reply.status, 401, "{path} without credentials");
-        let reply = get(&client, format!("{base}{path}"), Some((USER, PASSWORD))).await.unwrap();
+        let reply = get(&client, format!("{base}{path}"), Some((USER, PASSWORD)))
+            .await
+            .unwrap();
         assert_ne!(reply.status, 401, "{path} with credentials");
         bodies.push(reply.body);
     }
@@ -185,16 +221,29 @@ async fn tls_with_basic_auth_lets_only_the_right_password_in_and_leaks_nothing()
     }
     // A client that does not trust our CA never gets as far as HTTP.
     let stranger = get(&self::client(None, None), format!("{base}/metrics"), None).await;
-    assert!(stranger.is_err(), "a client without the CA must fail the handshake");
+    assert!(
+        stranger.is_err(),
+        "a client without the CA must fail the handshake"
+    );
 
     // Plain HTTP to the TLS port: a clear 400 instead of a hang or a reset.
-    let plain = get(&client, format!("http://{}/metrics", exporter.addr), None).await.unwrap();
+    let plain = get(&client, format!("http://{}/metrics", exporter.addr), None)
+        .await
+        .unwrap();
     assert_eq!(plain.status, 400);
-    assert_eq!(plain.body, "Client sent an HTTP request to an HTTPS server.\n");
+    assert_eq!(
+        plain.body,
+        "Client sent an HTTP request to an HTTPS server.\n"
+    );
     // Bytes that are neither: the connection is closed.
-    assert_eq!(raw_exchange(exporter.addr, b"\x00\x01\x02garbage\r\n\r\n"), "");
+    assert_eq!(
+        raw_exchange(exporter.addr, b"\x00\x01\x02garbage\r\n\r\n"),
+        ""
+    );
     // ...and TLS clients are still served.
-    let again = get(&client, format!("{base}/metrics"), Some((USER, PASSWORD))).await.unwrap();
+    let again = get(&client, format!("{base}/metrics"), Some((USER, PASSWORD)))
+        .await
+        .unwrap();
     assert_eq!(again.status, 200);
 
     bodies.extend([anonymous.body, wrong.body, right.body, plain.body]);
@@ -221,7 +270,9 @@ fn base64_credentials(user: &str, password: &str) -> String {
 /// Sends `bytes` on a raw TCP connection and returns what comes back before the server closes it.
 fn raw_exchange(addr: SocketAddr, bytes: &[u8]) -> String {
     let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     // The server may answer and close before taking every byte (431); what it said is still readable.
     let _ = stream.write_all(bytes);
     let mut reply = Vec::new();
@@ -235,7 +286,7 @@ fn raw_exchange(addr: SocketAddr, bytes: &[u8]) -> String {
 
 #[tokio::test]
 async fn mutual_tls_refuses_missing_expired_and_untrusted_client_certificates() {
-    let dir = Scratch::new("mtls");
+    let dir = TempDir::new("mtls");
     let server_ca = Ca::new("server CA");
     let server = server_ca.server("exporter");
     let client_ca = Ca::new("client CA");
@@ -253,7 +304,13 @@ async fn mutual_tls_refuses_missing_expired_and_untrusted_client_certificates() 
     let url = format!("https://{}/metrics", exporter.addr);
 
     let prometheus = client_ca.client("prometheus", false);
-    let ok = get(&client(Some(&server_ca), Some(&prometheus)), url.clone(), None).await.unwrap();
+    let ok = get(
+        &client(Some(&server_ca), Some(&prometheus)),
+        url.clone(),
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(ok.status, 200);
 
     let expired = client_ca.client("prometheus-old", true);
@@ -264,10 +321,16 @@ async fn mutual_tls_refuses_missing_expired_and_untrusted_client_certificates() 
         ("a client certificate from another CA", Some(&stranger)),
     ] {
         let refused = get(&client(Some(&server_ca), identity), url.clone(), None).await;
-        assert!(refused.is_err(), "{case} must be refused, got HTTP {:?}", refused.map(|r| r.status));
+        assert!(
+            refused.is_err(),
+            "{case} must be refused, got HTTP {:?}",
+            refused.map(|r| r.status)
+        );
     }
     // The refusals hurt nobody else.
-    let ok = get(&client(Some(&server_ca), Some(&prometheus)), url, None).await.unwrap();
+    let ok = get(&client(Some(&server_ca), Some(&prometheus)), url, None)
+        .await
+        .unwrap();
     assert_eq!(ok.status, 200);
 
     let (status, logs, _) = exporter.stop("TERM");
@@ -277,58 +340,120 @@ async fn mutual_tls_refuses_missing_expired_and_untrusted_client_certificates() 
         .lines()
         .filter(|l| l.contains("TLS handshake failed") && l.contains("certificate"))
         .collect();
-    assert_eq!(refusals.len(), 3, "one debug line per refused handshake:\n{logs}");
-    assert!(refusals.iter().any(|l| l.contains("peer sent no certificates")), "{refusals:#?}");
-    assert!(refusals.iter().any(|l| l.contains("certificate expired")), "{refusals:#?}");
-    assert!(refusals.iter().any(|l| l.contains("UnknownIssuer")), "{refusals:#?}");
+    assert_eq!(
+        refusals.len(),
+        3,
+        "one debug line per refused handshake:\n{logs}"
+    );
+    assert!(
+        refusals
+            .iter()
+            .any(|l| l.contains("peer sent no certificates")),
+        "{refusals:#?}"
+    );
+    assert!(
+        refusals.iter().any(|l| l.contains("certificate expired")),
+        "{refusals:#?}"
+    );
+    assert!(
+        refusals.iter().any(|l| l.contains("UnknownIssuer")),
+        "{refusals:#?}"
+    );
     assert_no_secret("the log", &logs, &server.key_material());
 }
 
 #[tokio::test]
 async fn certificates_and_users_are_reloaded_without_a_restart() {
-    let dir = Scratch::new("reload");
+    let dir = TempDir::new("reload");
     let files = tls_with_basic_auth(&dir);
     let flag = format!("--web.config.file={}", files.web_config.display());
     let exporter = Exporter::start_with(&debug_logs(), &[&flag]).await;
     let url = format!("https://{}/metrics", exporter.addr);
     let client = client(Some(&files.ca), None);
 
-    let first = get(&client, url.clone(), Some((USER, PASSWORD))).await.unwrap();
-    assert_eq!(first.peer_certificate.as_deref(), Some(files.server.cert_der.as_slice()));
+    let first = get(&client, url.clone(), Some((USER, PASSWORD)))
+        .await
+        .unwrap();
+    assert_eq!(
+        first.peer_certificate.as_deref(),
+        Some(files.server.cert_der.as_slice())
+    );
 
     // Rotation: a new key pair lands, key first, then the certificate, each by rename.
     let rotated = files.ca.server("marketfeed rotated");
-    dir.write("server-key.pem", &rotated.key_pem);
-    dir.write("server.pem", &rotated.cert_pem);
-    let second = get(&client, url.clone(), Some((USER, PASSWORD))).await.unwrap();
+    dir.replace("server-key.pem", &rotated.key_pem);
+    dir.replace("server.pem", &rotated.cert_pem);
+    let second = get(&client, url.clone(), Some((USER, PASSWORD)))
+        .await
+        .unwrap();
     assert_eq!(second.status, 200);
-    assert_eq!(second.peer_certificate.as_deref(), Some(rotated.cert_der.as_slice()));
+    assert_eq!(
+        second.peer_certificate.as_deref(),
+        Some(rotated.cert_der.as_slice())
+    );
 
     // A broken certificate is refused and the working one kept.
-    dir.write("server.pem", "-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n");
-    let kept = get(&client, url.clone(), Some((USER, PASSWORD))).await.unwrap();
+    dir.replace(
+        "server.pem",
+        "-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n",
+    );
+    let kept = get(&client, url.clone(), Some((USER, PASSWORD)))
+        .await
+        .unwrap();
     assert_eq!(kept.status, 200);
-    assert_eq!(kept.peer_certificate.as_deref(), Some(rotated.cert_der.as_slice()));
-    dir.write("server.pem", &rotated.cert_pem);
+    assert_eq!(
+        kept.peer_certificate.as_deref(),
+        Some(rotated.cert_der.as_slice())
+    );
+    dir.replace("server.pem", &rotated.cert_pem);
 
     // A password change applies to the next connection.
     let new_password = "a brand new password";
     let new_hash = hash(new_password);
     std::fs::write(
         &files.web_config,
-        std::fs::read_to_string(&files.web_config).unwrap().replace(&files.hash, &new_hash),
+        std::fs::read_to_string(&files.web_config)
+            .unwrap()
+            .replace(&files.hash, &new_hash),
     )
     .unwrap();
-    assert_eq!(get(&client, url.clone(), Some((USER, PASSWORD))).await.unwrap().status, 401);
-    assert_eq!(get(&client, url.clone(), Some((USER, new_password))).await.unwrap().status, 200);
+    assert_eq!(
+        get(&client, url.clone(), Some((USER, PASSWORD)))
+            .await
+            .unwrap()
+            .status,
+        401
+    );
+    assert_eq!(
+        get(&client, url.clone(), Some((USER, new_password)))
+            .await
+            .unwrap()
+            .status,
+        200
+    );
 
     let (status, logs, _) = exporter.stop("TERM");
     assert!(status.success(), "exit: {status}\n{logs}");
     assert!(logs.contains("web configuration reloaded"), "{logs}");
-    let refused: Vec<&str> = logs.lines().filter(|l| l.contains("web configuration not reloaded")).collect();
-    assert_eq!(refused.len(), 1, "one warning per change of the files:\n{logs}");
-    assert!(refused[0].contains("keeping the previous one") && refused[0].contains("/server.pem"), "{refused:?}");
-    let mut secrets = vec![PASSWORD, new_password, files.hash.as_str(), new_hash.as_str()];
+    let refused: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("web configuration not reloaded"))
+        .collect();
+    assert_eq!(
+        refused.len(),
+        1,
+        "one warning per change of the files:\n{logs}"
+    );
+    assert!(
+        refused[0].contains("keeping the previous one") && refused[0].contains("/server.pem"),
+        "{refused:?}"
+    );
+    let mut secrets = vec![
+        PASSWORD,
+        new_password,
+        files.hash.as_str(),
+        new_hash.as_str(),
+    ];
     secrets.extend(files.server.key_material());
     secrets.extend(rotated.key_material());
     assert_no_secret("the log", &logs, &secrets);
@@ -336,7 +461,7 @@ async fn certificates_and_users_are_reloaded_without_a_restart() {
 
 #[test]
 fn web_config_errors_exit_2_name_the_problem_and_quote_no_secret() {
-    let dir = Scratch::new("errors");
+    let dir = TempDir::new("errors");
     let ca = Ca::new("errors CA");
     let server = ca.server("a");
     let other = ca.server("b");
@@ -375,7 +500,10 @@ fn web_config_errors_exit_2_name_the_problem_and_quote_no_secret() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{text}\n{stderr}");
         let prefix = format!("--web.config.file: {}: ", path.display());
-        assert!(stderr.contains(&format!("{prefix}{want}")), "want {prefix}{want}\ngot {stderr}");
+        assert!(
+            stderr.contains(&format!("{prefix}{want}")),
+            "want {prefix}{want}\ngot {stderr}"
+        );
         let mut secrets = vec![not_a_hash];
         secrets.extend(server.key_material());
         secrets.extend(other.key_material());
@@ -387,11 +515,24 @@ fn web_config_errors_exit_2_name_the_problem_and_quote_no_secret() {
         "good.yml",
         &format!("tls_server_config:\n  cert_file: server.pem\n  key_file: server-key.pem\nbasic_auth_users:\n  a: '{hash}'\n  b: '{hash}'\n"),
     );
-    let out = run(&unreachable_venues(), &["--check-config", &format!("--web.config.file={}", good.display())]);
+    let out = run(
+        &unreachable_venues(),
+        &[
+            "--check-config",
+            &format!("--web.config.file={}", good.display()),
+        ],
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("metrics at https://"), "{stdout}");
-    assert!(stdout.contains("TLS on, basic auth on (2 users)"), "{stdout}");
+    assert!(
+        stdout.contains("TLS on, basic auth on (2 users)"),
+        "{stdout}"
+    );
     assert_no_secret("--check-config", &stdout, &[&hash]);
 }
 
@@ -432,7 +573,12 @@ async fn hostile_clients_cannot_stall_scrapes_or_ingest() {
         assert_eq!(status, 200);
         Scrape::parse(&body).value(
             "marketfeed_messages_total",
-            &[("exchange", "bybit"), ("market", "linear"), ("symbol", "BTCUSDT"), ("channel", "tickers")],
+            &[
+                ("exchange", "bybit"),
+                ("market", "linear"),
+                ("symbol", "BTCUSDT"),
+                ("channel", "tickers"),
+            ],
         )
     };
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -447,7 +593,10 @@ async fn hostile_clients_cannot_stall_scrapes_or_ingest() {
         let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
         if i < 16 {
             use tokio::io::AsyncWriteExt;
-            stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ").await.unwrap();
+            stream
+                .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                .await
+                .unwrap();
         }
         attackers.push(stream);
     }
@@ -472,7 +621,10 @@ async fn hostile_clients_cannot_stall_scrapes_or_ingest() {
     }
 
     // Headers beyond the bound get 431; a body nobody reads gets 405 at once.
-    let huge = format!("GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n", "a".repeat(64 * 1024));
+    let huge = format!(
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(64 * 1024)
+    );
     let reply = raw_exchange_async(addr, huge.into_bytes()).await;
     assert!(reply.starts_with("HTTP/1.1 431"), "{reply}");
     let post = format!(
@@ -490,7 +642,10 @@ async fn hostile_clients_cannot_stall_scrapes_or_ingest() {
     }
     let waiting = tokio::spawn(support::http::get(addr, "/-/healthy"));
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(!waiting.is_finished(), "a connection past the cap was served while every slot was held");
+    assert!(
+        !waiting.is_finished(),
+        "a connection past the cap was served while every slot was held"
+    );
     let (status, _) = tokio::time::timeout(Duration::from_secs(15), waiting)
         .await
         .expect("served once the idle connections are cut")
@@ -502,5 +657,7 @@ async fn hostile_clients_cannot_stall_scrapes_or_ingest() {
 }
 
 async fn raw_exchange_async(addr: SocketAddr, bytes: Vec<u8>) -> String {
-    tokio::task::spawn_blocking(move || raw_exchange(addr, &bytes)).await.unwrap()
+    tokio::task::spawn_blocking(move || raw_exchange(addr, &bytes))
+        .await
+        .unwrap()
 }

@@ -99,7 +99,11 @@ mod tests {
     use super::*;
 
     fn header(user: &str, password: &str) -> HeaderValue {
-        HeaderValue::from_str(&format!("Basic {}", STANDARD.encode(format!("{user}:{password}")))).unwrap()
+        HeaderValue::from_str(&format!(
+            "Basic {}",
+            STANDARD.encode(format!("{user}:{password}"))
+        ))
+        .unwrap()
     }
 
     fn auth() -> BasicAuth {
@@ -117,9 +121,18 @@ mod tests {
         assert!(!auth.check(Some(&header("alice", "wrong"))).await);
         assert!(!auth.check(Some(&header("bob", "right"))).await);
         assert!(!auth.check(None).await);
-        assert!(!auth.check(Some(&HeaderValue::from_static("Bearer abc"))).await);
-        assert!(!auth.check(Some(&HeaderValue::from_static("Basic !!!"))).await);
-        let lower = HeaderValue::from_str(&format!("basic {}", STANDARD.encode("alice:right"))).unwrap();
+        assert!(
+            !auth
+                .check(Some(&HeaderValue::from_static("Bearer abc")))
+                .await
+        );
+        assert!(
+            !auth
+                .check(Some(&HeaderValue::from_static("Basic !!!")))
+                .await
+        );
+        let lower =
+            HeaderValue::from_str(&format!("basic {}", STANDARD.encode("alice:right"))).unwrap();
         assert!(auth.check(Some(&lower)).await);
     }
 

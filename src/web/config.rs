@@ -227,7 +227,8 @@ impl<'de> Deserialize<'de> for RawHash {
 impl WebConfig {
     /// Reads and validates the file at `path`. Relative paths in it are resolved against its directory.
     pub fn load(path: &Path) -> Result<WebConfig, WebConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| WebConfigError::Read(e.to_string()))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| WebConfigError::Read(e.to_string()))?;
         let dir = path.parent().unwrap_or(Path::new(""));
         let mut config = WebConfig::parse(&text, dir)?;
         config.path = path.to_owned();
@@ -336,8 +337,16 @@ fn tls_settings(raw: RawTls, dir: &Path) -> Result<Option<TlsSettings>, WebConfi
         }
         _ => {}
     }
-    let min_version = version(&format!("{F}.min_version"), raw.min_version, TlsVersion::Tls12)?;
-    let max_version = version(&format!("{F}.max_version"), raw.max_version, TlsVersion::Tls13)?;
+    let min_version = version(
+        &format!("{F}.min_version"),
+        raw.min_version,
+        TlsVersion::Tls12,
+    )?;
+    let max_version = version(
+        &format!("{F}.max_version"),
+        raw.max_version,
+        TlsVersion::Tls13,
+    )?;
     if min_version > max_version {
         return Err(invalid(
             format!("{F}.min_version"),
@@ -365,13 +374,23 @@ fn tls_settings(raw: RawTls, dir: &Path) -> Result<Option<TlsSettings>, WebConfi
     }))
 }
 
-fn version(field: &str, raw: Option<String>, default: TlsVersion) -> Result<TlsVersion, WebConfigError> {
+fn version(
+    field: &str,
+    raw: Option<String>,
+    default: TlsVersion,
+) -> Result<TlsVersion, WebConfigError> {
     match raw.as_deref().unwrap_or("") {
         "" => Ok(default),
         "TLS12" => Ok(TlsVersion::Tls12),
         "TLS13" => Ok(TlsVersion::Tls13),
-        "TLS10" | "TLS11" => Err(invalid(field, "TLS 1.0 and 1.1 are not supported; use TLS12 or TLS13")),
-        other => Err(invalid(field, format!("unknown version {other:?} (TLS12 or TLS13)"))),
+        "TLS10" | "TLS11" => Err(invalid(
+            field,
+            "TLS 1.0 and 1.1 are not supported; use TLS12 or TLS13",
+        )),
+        other => Err(invalid(
+            field,
+            format!("unknown version {other:?} (TLS12 or TLS13)"),
+        )),
     }
 }
 
@@ -383,12 +402,18 @@ fn cipher_suites(field: &str, names: &[String]) -> Result<Vec<&'static str>, Web
         } else if !TLS13_SUITES.contains(&name.as_str()) {
             return Err(invalid(
                 field,
-                format!("unsupported suite {name:?} (supported: {})", TLS12_SUITES.join(", ")),
+                format!(
+                    "unsupported suite {name:?} (supported: {})",
+                    TLS12_SUITES.join(", ")
+                ),
             ));
         }
     }
     if suites.is_empty() {
-        return Err(invalid(field, "no TLS 1.2 suite left; omit the field for the defaults"));
+        return Err(invalid(
+            field,
+            "no TLS 1.2 suite left; omit the field for the defaults",
+        ));
     }
     Ok(suites)
 }
@@ -412,15 +437,23 @@ fn curves(field: &str, names: &[String]) -> Result<Vec<Curve>, WebConfigError> {
     Ok(curves)
 }
 
-fn headers(raw: Option<BTreeMap<String, String>>) -> Result<Vec<(HeaderName, HeaderValue)>, WebConfigError> {
+fn headers(
+    raw: Option<BTreeMap<String, String>>,
+) -> Result<Vec<(HeaderName, HeaderValue)>, WebConfigError> {
     const F: &str = "http_server_config.headers";
     raw.unwrap_or_default()
         .into_iter()
         .map(|(name, value)| {
-            let Some(&canonical) = ALLOWED_HEADERS.iter().find(|h| h.eq_ignore_ascii_case(&name)) else {
+            let Some(&canonical) = ALLOWED_HEADERS
+                .iter()
+                .find(|h| h.eq_ignore_ascii_case(&name))
+            else {
                 return Err(invalid(
                     F,
-                    format!("header {name:?} cannot be set (allowed: {})", ALLOWED_HEADERS.join(", ")),
+                    format!(
+                        "header {name:?} cannot be set (allowed: {})",
+                        ALLOWED_HEADERS.join(", ")
+                    ),
                 ));
             };
             let allowed_values: &[&str] = match canonical {
@@ -428,7 +461,11 @@ fn headers(raw: Option<BTreeMap<String, String>>) -> Result<Vec<(HeaderName, Hea
                 "X-Frame-Options" => &["deny", "sameorigin"],
                 _ => &[],
             };
-            if !allowed_values.is_empty() && !allowed_values.iter().any(|v| v.eq_ignore_ascii_case(&value)) {
+            if !allowed_values.is_empty()
+                && !allowed_values
+                    .iter()
+                    .any(|v| v.eq_ignore_ascii_case(&value))
+            {
                 return Err(invalid(
                     F,
                     format!("{canonical}: must be one of {}", allowed_values.join(", ")),
@@ -502,7 +539,10 @@ mod tests {
         assert_eq!(config.users["alice"].expose(), HASH);
         assert_eq!(
             config.headers,
-            vec![(HeaderName::from_static("x-frame-options"), HeaderValue::from_static("deny"))]
+            vec![(
+                HeaderName::from_static("x-frame-options"),
+                HeaderValue::from_static("deny")
+            )]
         );
     }
 
@@ -514,8 +554,14 @@ mod tests {
     #[test]
     fn errors_name_the_field() {
         let cases = [
-            ("tls_server_config:\n  cert_file: c.pem\n", "tls_server_config.key_file: missing"),
-            ("tls_server_config:\n  key_file: k.pem\n", "tls_server_config.cert_file: missing"),
+            (
+                "tls_server_config:\n  cert_file: c.pem\n",
+                "tls_server_config.key_file: missing",
+            ),
+            (
+                "tls_server_config:\n  key_file: k.pem\n",
+                "tls_server_config.cert_file: missing",
+            ),
             (
                 "tls_server_config: {cert_file: c, key_file: k, min_version: TLS11}\n",
                 "tls_server_config.min_version: TLS 1.0 and 1.1 are not supported; use TLS12 or TLS13",

@@ -36,7 +36,12 @@ async fn guard(State(live): State<Arc<Live>>, request: Request, next: Next) -> R
     let settings = live.current();
     let open = OPEN_PATHS.contains(&request.uri().path());
     let mut response = match &settings.auth {
-        Some(auth) if !open && !auth.check(request.headers().get(header::AUTHORIZATION)).await => {
+        Some(auth)
+            if !open
+                && !auth
+                    .check(request.headers().get(header::AUTHORIZATION))
+                    .await =>
+        {
             unauthorized()
         }
         _ => next.run(request).await,
@@ -50,7 +55,10 @@ async fn guard(State(live): State<Arc<Live>>, request: Request, next: Next) -> R
 fn unauthorized() -> Response {
     (
         StatusCode::UNAUTHORIZED,
-        [(header::WWW_AUTHENTICATE, "Basic realm=\"marketfeed_exporter\", charset=\"UTF-8\"")],
+        [(
+            header::WWW_AUTHENTICATE,
+            "Basic realm=\"marketfeed_exporter\", charset=\"UTF-8\"",
+        )],
         Body::from("Unauthorized\n"),
     )
         .into_response()

@@ -140,7 +140,10 @@ impl Connection {
                     stream.write_all(PLAIN_HTTP_ON_TLS).await?;
                 }
                 stream.shutdown().await?;
-                return Err(io::Error::new(io::ErrorKind::InvalidData, "not a TLS handshake"));
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "not a TLS handshake",
+                ));
             }
             TlsAcceptor::from(tls)
                 .accept(Deadline::new(stream, self.limits.idle_timeout))
@@ -200,12 +203,19 @@ impl<S> Deadline<S> {
 
     fn expired<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
         ready!(self.sleep.as_mut().poll(cx));
-        Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "connection idle too long")))
+        Poll::Ready(Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "connection idle too long",
+        )))
     }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for Deadline<S> {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         match Pin::new(&mut self.inner).poll_read(cx, buf) {
             Poll::Ready(result) => {
                 self.progressed();
@@ -217,7 +227,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for Deadline<S> {
 }
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for Deadline<S> {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         match Pin::new(&mut self.inner).poll_write(cx, buf) {
             Poll::Ready(result) => {
                 self.progressed();

@@ -37,7 +37,10 @@ pub fn server_config(tls: &TlsSettings) -> Result<Arc<ServerConfig>, WebConfigEr
             let mut roots = RootCertStore::empty();
             for cert in certificates(ca_file, "tls_server_config.client_ca_file")? {
                 roots.add(cert).map_err(|e| {
-                    file_error("tls_server_config.client_ca_file", &format!("{}: {e}", ca_file.display()))
+                    file_error(
+                        "tls_server_config.client_ca_file",
+                        &format!("{}: {e}", ca_file.display()),
+                    )
                 })?;
             }
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
@@ -46,7 +49,10 @@ pub fn server_config(tls: &TlsSettings) -> Result<Arc<ServerConfig>, WebConfigEr
                 _ => verifier,
             };
             let verifier = verifier.build().map_err(|e| {
-                file_error("tls_server_config.client_ca_file", &format!("{}: {e}", ca_file.display()))
+                file_error(
+                    "tls_server_config.client_ca_file",
+                    &format!("{}: {e}", ca_file.display()),
+                )
             })?;
             builder.with_client_cert_verifier(verifier)
         }

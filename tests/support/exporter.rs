@@ -4,16 +4,13 @@ use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// The binary cargo built for this test run. `option_env!`, because `examples/demo.rs` compiles this module
-/// too, and cargo defines the variable for integration tests only.
-fn bin() -> &'static str {
-    option_env!("CARGO_BIN_EXE_marketfeed_exporter").expect("only integration tests run the binary")
-}
+/// The binary cargo built for this test run.
+const BIN: &str = env!("CARGO_BIN_EXE_marketfeed_exporter");
 
 /// The binary with an environment holding only `vars` (plus PATH), so the developer's own MARKETFEED_*
 /// variables cannot leak into a test.
 pub fn command(vars: &[(&str, &str)], args: &[&str]) -> Command {
-    let mut cmd = Command::new(bin());
+    let mut cmd = Command::new(BIN);
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .args(args);

@@ -4,6 +4,9 @@
 // Each test binary compiles this module with `mod support;` and uses a different subset of it.
 #![allow(dead_code)]
 
+// cargo defines the binary's path for integration tests only (which build with cfg(test)), not for
+// examples/demo.rs, which compiles this module too.
+#[cfg(test)]
 pub mod exporter;
 pub mod fake;
 pub mod fake_rest;

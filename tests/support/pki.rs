@@ -1,11 +1,9 @@
 //! Throwaway certificate authorities for TLS tests: a CA, server certificates for 127.0.0.1, client
-//! certificates (valid or expired), and a scratch directory to write them to.
-
-use std::path::{Path, PathBuf};
+//! certificates (valid or expired).
 
 use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-    date_time_ymd,
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, date_time_ymd,
 };
 
 /// A certificate authority that signs server and client certificates.
@@ -40,7 +38,8 @@ impl Ca {
 
     /// A server certificate for 127.0.0.1 and localhost.
     pub fn server(&self, name: &str) -> Leaf {
-        let mut params = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
+        let mut params =
+            CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
         params.distinguished_name.push(DnType::CommonName, name);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         self.sign(params)
@@ -81,38 +80,5 @@ impl Leaf {
             .lines()
             .filter(|l| !l.starts_with("-----") && l.len() > 16)
             .collect()
-    }
-}
-
-/// A directory removed when dropped.
-pub struct Scratch(PathBuf);
-
-impl Scratch {
-    /// A fresh directory for the calling test.
-    pub fn new(test: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!("marketfeed-{test}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-
-    /// The directory.
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-
-    /// Writes `contents` to `name` inside it by rename, the way a Kubernetes Secret update lands.
-    pub fn write(&self, name: &str, contents: &str) -> PathBuf {
-        let path = self.0.join(name);
-        let tmp = self.0.join(format!(".{name}.tmp"));
-        std::fs::write(&tmp, contents).unwrap();
-        std::fs::rename(&tmp, &path).unwrap();
-        path
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }

@@ -39,6 +39,15 @@ impl TempDir {
         std::fs::write(&path, contents).unwrap();
         path
     }
+
+    /// Replaces `name` inside by writing a sibling and renaming it over, the way a Kubernetes Secret update lands
+    /// (a new inode, never a half-written file).
+    pub fn replace(&self, name: &str, contents: &str) -> PathBuf {
+        let tmp = self.write(&format!(".{name}.new"), contents);
+        let path = self.0.join(name);
+        std::fs::rename(&tmp, &path).unwrap();
+        path
+    }
 }
 
 impl Drop for TempDir {

@@ -661,3 +661,71 @@ async fn raw_exchange_async(addr: SocketAddr, bytes: Vec<u8>) -> String {
         .await
         .unwrap()
 }
+
+/// The real Prometheus scrapes the binary over mutual TLS with basic auth, with the scrape configuration the
+/// README shows; a job with the wrong password stays down.
+#[tokio::test]
+async fn real_prometheus_scrapes_over_mutual_tls_with_basic_auth() {
+    let dir = TempDir::new("prometheus-mtls");
+    let ca = Ca::new("marketfeed CA");
+    let server = ca.server("exporter");
+    let scraper = ca.client("prometheus", false);
+    dir.write("ca.pem", &ca.pem());
+    dir.write("server.pem", &server.cert_pem);
+    dir.write("server-key.pem", &server.key_pem);
+    dir.write("prometheus.pem", &scraper.cert_pem);
+    dir.write("prometheus-key.pem", &scraper.key_pem);
+    dir.write("password", PASSWORD);
+    dir.write("wrong-password", "guess");
+    let web_config = dir.write(
+        "web.yml",
+        &format!(
+            "tls_server_config:\n  cert_file: server.pem\n  key_file: server-key.pem\n  \
+             client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.pem\n\
+             basic_auth_users:\n  {USER}: '{}'\n",
+            hash(PASSWORD)
+        ),
+    );
+    promtool_check_web_config(&web_config);
+    let flag = format!("--web.config.file={}", web_config.display());
+    let exporter = Exporter::start_with(&unreachable_venues(), &[&flag]).await;
+    let d = dir.path().display();
+    let job = |name: &str, password_file: &str| {
+        format!(
+            "  - job_name: {name}\n    scheme: https\n    tls_config:\n      ca_file: {d}/ca.pem\n      \
+             cert_file: {d}/prometheus.pem\n      key_file: {d}/prometheus-key.pem\n    basic_auth:\n      \
+             username: {USER}\n      password_file: {d}/{password_file}\n    static_configs:\n      \
+             - targets: ['{}']\n",
+            exporter.addr
+        )
+    };
+    let config = format!(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n{}{}",
+        job("marketfeed", "password"),
+        job("marketfeed-wrong-password", "wrong-password")
+    );
+    let prometheus = support::prom::prometheus(&dir, &config).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let up = support::prom::query(prometheus.addr, "up").await;
+        let value = |job: &str| {
+            up.iter()
+                .find(|s| s["metric"]["job"] == job)
+                .map(|s| s["value"][1].as_str().unwrap_or_default().to_owned())
+        };
+        if value("marketfeed").as_deref() == Some("1")
+            && value("marketfeed-wrong-password").as_deref() == Some("0")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "up: {up:?}\n{}",
+            prometheus.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let build =
+        support::prom::query(prometheus.addr, "marketfeed_build_info{job=\"marketfeed\"}").await;
+    assert_eq!(build.len(), 1, "{build:?}");
+}

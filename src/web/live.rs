@@ -85,6 +85,9 @@ pub struct Live {
 impl Live {
     /// Builds the first settings from `web`; an error here stops the start.
     pub fn new(web: Option<&WebConfig>) -> Result<Live, WebConfigError> {
+        if web.is_some_and(|w| w.tls.is_none() && !w.users.is_empty()) {
+            tracing::warn!("basic auth without TLS: passwords cross the network in clear text");
+        }
         let loaded = web
             .map(|web| {
                 Ok::<_, WebConfigError>(RwLock::new(Loaded {

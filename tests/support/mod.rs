@@ -1,9 +1,10 @@
 //! Support code shared by the integration test binaries: fake exchange venues (WebSocket and REST), a minimal HTTP client,
-//! exposition parsing and the `promtool` check. Owns no tests itself.
+//! exposition parsing, the `promtool` check and the deploy checks' tools. Owns no tests itself.
 
 // Each test binary compiles this module with `mod support;` and uses a different subset of it.
 #![allow(dead_code)]
 
+pub mod deploy;
 pub mod fake;
 pub mod fake_rest;
 pub mod http;

@@ -7,6 +7,12 @@ cd "$(dirname "$0")/.."
 need=()
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v amtool >/dev/null 2>&1 || need+=(prometheus-alertmanager)
+# For tests/deploy.rs: systemd-analyze, docker-compose (only its offline `config`; no Docker engine is needed),
+# strace and the venv module for the Python tools below.
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
+command -v strace >/dev/null 2>&1 || need+=(strace)
+python3 -c 'import ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
     echo "test.sh: installing ${need[*]} from Debian's packages" >&2
     sudo=""
@@ -14,6 +20,19 @@ if [ ${#need[@]} -gt 0 ]; then
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+
+# The deploy checks' Python tools, pinned in scripts/deploy-tools-requirements.txt, in a virtualenv outside the
+# work tree so that fresh clones on the same machine reuse it; reinstalled whenever the pins change.
+tools="${XDG_CACHE_HOME:-$HOME/.cache}/marketfeed_exporter/deploy-tools"
+if ! cmp -s scripts/deploy-tools-requirements.txt "$tools/requirements.txt"; then
+    echo "test.sh: installing the deploy checks' Python tools into $tools" >&2
+    rm -rf "$tools"
+    python3 -m venv "$tools"
+    "$tools/bin/pip" install -q --disable-pip-version-check --no-deps -r scripts/deploy-tools-requirements.txt
+    cp scripts/deploy-tools-requirements.txt "$tools/requirements.txt"
+fi
+# tests/deploy.rs looks here first (and falls back to the same default path).
+export DEPLOY_TOOLS_BIN="$tools/bin"
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

@@ -101,12 +101,6 @@ pub fn run_ok<S: AsRef<OsStr>>(program: impl AsRef<OsStr>, args: &[S]) -> Run {
 
 const YAML_TO_JSON: &str = "import json, sys, yaml; json.dump([d for d in yaml.safe_load_all(sys.stdin) if d is not None], sys.stdout)";
 
-/// Whether `program` is on PATH (for the one optional tool, kubectl).
-pub fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
-}
-
 /// Every document of a YAML text, as JSON values (PyYAML's safe loader, as YAML 1.1 like Kubernetes' own).
 pub fn yaml_docs(text: &str) -> Vec<Value> {
     let out = run(python(), &["-c", YAML_TO_JSON], text);

@@ -14,17 +14,13 @@ fn main() -> ExitCode {
         Err(errors) => return config_error(&errors),
     };
     match flags.action {
-        Action::Help => {
-            print!("{}", config::help_text());
-            return ExitCode::SUCCESS;
-        }
+        Action::Help => return print(&config::help_text()),
         Action::Version => {
             let build = marketfeed_exporter::metrics::BuildInfo::current();
-            println!(
-                "marketfeed_exporter {} (revision {}, rustc {})",
+            return print(&format!(
+                "marketfeed_exporter {} (revision {}, rustc {})\n",
                 build.version, build.revision, build.rustc_version
-            );
-            return ExitCode::SUCCESS;
+            ));
         }
         Action::Run | Action::CheckConfig => {}
     }
@@ -33,8 +29,7 @@ fn main() -> ExitCode {
         Err(errors) => return config_error(&errors),
     };
     if flags.action == Action::CheckConfig {
-        println!("configuration OK\n{}", config.summary());
-        return ExitCode::SUCCESS;
+        return print(&format!("configuration OK\n{}\n", config.summary()));
     }
     init_logging(&config);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -56,6 +51,19 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "exporter failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Writes to stdout; a reader that went away (`--help | head`) is no failure, unlike `println!`'s panic.
+fn print(text: &str) -> ExitCode {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("marketfeed_exporter: cannot write to stdout: {e}");
             ExitCode::FAILURE
         }
     }

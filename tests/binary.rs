@@ -5,10 +5,26 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::exporter::{Exporter, run, unreachable_venues};
+use support::exporter::{Exporter, command, run, unreachable_venues};
 use support::fake::{FakeKind, FakeVenue};
 use support::http::{get, get_with_headers};
 use support::metrics::Scrape;
+
+/// `--help | head`: a reader that has gone is no crash (Rust ignores SIGPIPE, so `println!` would panic).
+#[test]
+fn a_closed_stdout_is_not_a_crash() {
+    for args in [&["--help"][..], &["--version"], &["--check-config"]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = command(&unreachable_venues(), args)
+            .stdout(writer)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {}\n{stderr}", out.status);
+        assert_eq!(stderr, "", "{args:?}");
+    }
+}
 
 #[test]
 fn help_and_version() {

@@ -3,6 +3,8 @@
 //! Owns metric names, help strings and labels (the metric contract in docs/architecture.md). Reads the tracker
 //! only when scraped, so ingest never touches a metric object. Knows nothing of WebSockets or wire formats.
 
+mod process;
+
 use std::sync::Arc;
 
 use prometheus::core::{Collector, Desc};
@@ -14,6 +16,7 @@ use prometheus::{Encoder, Registry, TextEncoder};
 use crate::model::{Exchange, Subscription, Venue};
 use crate::rest::RestStats;
 use crate::tracker::{HistogramSnapshot, Listing, Reason, Trackers};
+use process::ProcessMetrics;
 
 /// Version facts exported as `marketfeed_build_info`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,9 +60,7 @@ impl Metrics {
         let registry = Registry::new();
         registry.register(Box::new(TrackerCollector::new(trackers, rest, build)?))?;
         if process {
-            registry.register(Box::new(
-                prometheus::process_collector::ProcessCollector::for_self(),
-            ))?;
+            registry.register(Box::new(ProcessMetrics::for_self()?))?;
         }
         Ok(Self { registry })
     }

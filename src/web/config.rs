@@ -9,7 +9,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::{HeaderName, HeaderValue, header};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
 
@@ -96,13 +96,30 @@ const TLS13_SUITES: [&str; 3] = [
     "TLS_AES_256_GCM_SHA384",
     "TLS_CHACHA20_POLY1305_SHA256",
 ];
-/// The only headers the exporter-toolkit lets a web configuration set.
-const ALLOWED_HEADERS: [&str; 5] = [
-    "Strict-Transport-Security",
-    "X-Content-Type-Options",
-    "X-Frame-Options",
-    "X-XSS-Protection",
-    "Content-Security-Policy",
+/// The only headers the exporter-toolkit lets a web configuration set: as people write them, as `http` names
+/// them, and the values the toolkit accepts (empty: any).
+const ALLOWED_HEADERS: [(&str, HeaderName, &[&str]); 5] = [
+    (
+        "Strict-Transport-Security",
+        header::STRICT_TRANSPORT_SECURITY,
+        &[],
+    ),
+    (
+        "X-Content-Type-Options",
+        header::X_CONTENT_TYPE_OPTIONS,
+        &["nosniff"],
+    ),
+    (
+        "X-Frame-Options",
+        header::X_FRAME_OPTIONS,
+        &["deny", "sameorigin"],
+    ),
+    ("X-XSS-Protection", header::X_XSS_PROTECTION, &[]),
+    (
+        "Content-Security-Policy",
+        header::CONTENT_SECURITY_POLICY,
+        &[],
+    ),
 ];
 
 /// A bcrypt hash from `basic_auth_users`. Never printed: `Debug` shows a placeholder.
@@ -146,7 +163,7 @@ pub enum WebConfigError {
     },
 }
 
-fn invalid(field: impl Into<String>, problem: impl Into<String>) -> WebConfigError {
+pub(super) fn invalid(field: impl Into<String>, problem: impl Into<String>) -> WebConfigError {
     WebConfigError::Invalid {
         field: field.into(),
         problem: problem.into(),
@@ -444,22 +461,17 @@ fn headers(
     raw.unwrap_or_default()
         .into_iter()
         .map(|(name, value)| {
-            let Some(&canonical) = ALLOWED_HEADERS
-                .iter()
-                .find(|h| h.eq_ignore_ascii_case(&name))
+            let Some((canonical, header, allowed_values)) = ALLOWED_HEADERS
+                .into_iter()
+                .find(|(h, _, _)| h.eq_ignore_ascii_case(&name))
             else {
                 return Err(invalid(
                     F,
                     format!(
                         "header {name:?} cannot be set (allowed: {})",
-                        ALLOWED_HEADERS.join(", ")
+                        ALLOWED_HEADERS.map(|(h, _, _)| h).join(", ")
                     ),
                 ));
-            };
-            let allowed_values: &[&str] = match canonical {
-                "X-Content-Type-Options" => &["nosniff"],
-                "X-Frame-Options" => &["deny", "sameorigin"],
-                _ => &[],
             };
             if !allowed_values.is_empty()
                 && !allowed_values
@@ -473,20 +485,9 @@ fn headers(
             }
             let value = HeaderValue::from_str(&value)
                 .map_err(|_| invalid(F, format!("{canonical}: not a valid header value")))?;
-            Ok((HeaderName::from_static(lowercase(canonical)), value))
+            Ok((header, value))
         })
         .collect()
-}
-
-/// `HeaderName::from_static` wants lower case; the table is written the way people read headers.
-fn lowercase(canonical: &'static str) -> &'static str {
-    match canonical {
-        "Strict-Transport-Security" => "strict-transport-security",
-        "X-Content-Type-Options" => "x-content-type-options",
-        "X-Frame-Options" => "x-frame-options",
-        "X-XSS-Protection" => "x-xss-protection",
-        _ => "content-security-policy",
-    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,9 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig, SupportedCipherSuite, SupportedProtocolVersion};
 
-use super::config::{ClientAuth, Curve, TLS12_SUITES, TlsSettings, TlsVersion, WebConfigError};
+use super::config::{
+    ClientAuth, Curve, TLS12_SUITES, TlsSettings, TlsVersion, WebConfigError, invalid,
+};
 
 /// ALPN: HTTP/1.1 only, the protocol the server speaks.
 const ALPN_HTTP1: &[u8] = b"http/1.1";
@@ -30,16 +32,16 @@ pub fn server_config(tls: &TlsSettings) -> Result<Arc<ServerConfig>, WebConfigEr
     .collect();
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&versions)
-        .map_err(|e| file_error("tls_server_config", &e.to_string()))?;
+        .map_err(|e| invalid("tls_server_config", e.to_string()))?;
     let builder = match (tls.client_auth, &tls.client_ca_file) {
         (ClientAuth::None, _) | (_, None) => builder.with_no_client_auth(),
         (auth, Some(ca_file)) => {
             let mut roots = RootCertStore::empty();
             for cert in certificates(ca_file, "tls_server_config.client_ca_file")? {
                 roots.add(cert).map_err(|e| {
-                    file_error(
+                    invalid(
                         "tls_server_config.client_ca_file",
-                        &format!("{}: {e}", ca_file.display()),
+                        format!("{}: {e}", ca_file.display()),
                     )
                 })?;
             }
@@ -49,9 +51,9 @@ pub fn server_config(tls: &TlsSettings) -> Result<Arc<ServerConfig>, WebConfigEr
                 _ => verifier,
             };
             let verifier = verifier.build().map_err(|e| {
-                file_error(
+                invalid(
                     "tls_server_config.client_ca_file",
-                    &format!("{}: {e}", ca_file.display()),
+                    format!("{}: {e}", ca_file.display()),
                 )
             })?;
             builder.with_client_cert_verifier(verifier)
@@ -60,9 +62,9 @@ pub fn server_config(tls: &TlsSettings) -> Result<Arc<ServerConfig>, WebConfigEr
     let chain = certificates(&tls.cert_file, "tls_server_config.cert_file")?;
     let key = private_key(&tls.key_file)?;
     let mut config = builder.with_single_cert(chain, key).map_err(|e| {
-        file_error(
+        invalid(
             "tls_server_config",
-            &format!(
+            format!(
                 "{} and {} do not make a usable pair: {e}",
                 tls.cert_file.display(),
                 tls.key_file.display()
@@ -111,7 +113,7 @@ fn provider(tls: &TlsSettings) -> CryptoProvider {
 }
 
 fn certificates(path: &Path, field: &str) -> Result<Vec<CertificateDer<'static>>, WebConfigError> {
-    let read = |problem: &str| file_error(field, &format!("{}: {problem}", path.display()));
+    let read = |problem: &str| invalid(field, format!("{}: {problem}", path.display()));
     let certs = CertificateDer::pem_file_iter(path)
         .map_err(|e| read(&pem_problem(&e)))?
         .collect::<Result<Vec<_>, _>>()
@@ -124,9 +126,9 @@ fn certificates(path: &Path, field: &str) -> Result<Vec<CertificateDer<'static>>
 
 fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, WebConfigError> {
     PrivateKeyDer::from_pem_file(path).map_err(|e| {
-        file_error(
+        invalid(
             "tls_server_config.key_file",
-            &format!("{}: {}", path.display(), pem_problem(&e)),
+            format!("{}: {}", path.display(), pem_problem(&e)),
         )
     })
 }
@@ -138,12 +140,5 @@ fn pem_problem(e: &rustls::pki_types::pem::Error) -> String {
         Error::Io(io) => io.to_string(),
         Error::NoItemsFound => "no PEM item of the expected kind in it".to_owned(),
         _ => "malformed PEM".to_owned(),
-    }
-}
-
-fn file_error(field: &str, problem: &str) -> WebConfigError {
-    WebConfigError::Invalid {
-        field: field.to_owned(),
-        problem: problem.to_owned(),
     }
 }

@@ -8,17 +8,17 @@ mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::deploy::{at, python, run, run_ok, str_at, tools_bin, yaml_docs, yaml_file};
-use support::prom::TempDir;
+use support::exporter;
+use support::prom::{TempDir, free_addr};
 use support::stack::{read, replace, repo};
 
-const BIN: &str = env!("CARGO_BIN_EXE_marketfeed_exporter");
 const K8S: &str = "deploy/kubernetes";
 /// The oldest Kubernetes with native sidecars on by default, and the newest the pinned validator knows.
 const KUBERNETES_VERSIONS: [&str; 2] = ["1.29.0", "1.37.0"];
@@ -32,14 +32,8 @@ const UID: u64 = 65532;
 
 /// `--check-config` with exactly `vars` in the environment, as a container or systemd would start it.
 fn check_config(vars: &[(String, String)], args: &[&str]) -> (Option<i32>, String) {
-    let out = Command::new(BIN)
-        .env_clear()
-        .envs(vars.iter().map(|(k, v)| (k, v)))
-        .args(args)
-        .arg("--check-config")
-        .stdin(Stdio::null())
-        .output()
-        .expect("run the exporter");
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let out = exporter::run(&vars, &[args, &["--check-config"]].concat());
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -344,7 +338,7 @@ fn systemd_root(with_binary: bool) -> TempDir {
     if with_binary {
         let exec = directive(&unit, "ExecStart");
         let binary = exec.split_whitespace().next().expect("a program");
-        std::fs::copy(BIN, dest(binary)).expect("copy the binary");
+        std::fs::copy(exporter::BIN, dest(binary)).expect("copy the binary");
     }
     root
 }
@@ -1034,14 +1028,12 @@ fn systemd_environment_file_is_a_valid_exporter_configuration() {
 fn exporter_stays_inside_the_units_system_call_filter() {
     let dir = TempDir::new("strace");
     let trace = dir.path().join("trace");
-    let addr: SocketAddr = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port");
+    let addr = free_addr();
     let closed = "127.0.0.1:9";
     let mut child = Command::new("strace")
         .args(["-f", "-qq", "-o"])
         .arg(&trace)
-        .arg(BIN)
+        .arg(exporter::BIN)
         .arg(format!("--web.listen-address={addr}"))
         .env_clear()
         .env("MARKETFEED_BYBIT_LINEAR_SYMBOLS", "BTCUSDT")
@@ -1209,7 +1201,7 @@ fn dockerfile_is_pinned_non_root_and_consistent_with_the_repository() {
             .all(|b| b.contains("cargo build --release --locked")),
         "{builds:?}"
     );
-    let binary = Path::new(BIN)
+    let binary = Path::new(exporter::BIN)
         .file_name()
         .expect("binary name")
         .to_string_lossy();

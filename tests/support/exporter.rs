@@ -1,11 +1,13 @@
 //! The real exporter binary as a child process with a clean environment, for the test binaries that run it.
 
-use std::net::{SocketAddr, TcpListener};
+use std::net::SocketAddr;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use super::prom::free_addr;
+
 /// The binary cargo built for this test run.
-const BIN: &str = env!("CARGO_BIN_EXE_marketfeed_exporter");
+pub const BIN: &str = env!("CARGO_BIN_EXE_marketfeed_exporter");
 
 /// The binary with an environment holding only `vars` (plus PATH), so the developer's own MARKETFEED_*
 /// variables cannot leak into a test.
@@ -20,18 +22,12 @@ pub fn command(vars: &[(&str, &str)], args: &[&str]) -> Command {
     cmd
 }
 
+/// Runs it to the end with `vars` and `args`, stdin closed.
 pub fn run(vars: &[(&str, &str)], args: &[&str]) -> Output {
     command(vars, args)
         .stdin(Stdio::null())
         .output()
         .expect("run the binary")
-}
-
-pub fn free_port() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
 }
 
 /// A running exporter process, killed if a test fails before it is stopped.
@@ -48,7 +44,7 @@ impl Exporter {
 
     /// Starts it with extra flags besides the listen address.
     pub async fn start_with(vars: &[(&str, &str)], args: &[&str]) -> Self {
-        let addr = free_port();
+        let addr = free_addr();
         let listen = format!("--web.listen-address={addr}");
         let mut all = vec![listen.as_str()];
         all.extend_from_slice(args);

@@ -14,10 +14,11 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::deploy::{at, python, run, run_ok, str_at, tools_bin, yaml_docs, yaml_file};
+use support::deploy::{at, python, str_at, tools_bin, yaml_docs, yaml_file};
 use support::exporter;
 use support::prom::{TempDir, free_addr};
 use support::stack::{read, replace, repo};
+use support::tool::{run, run_ok};
 
 const K8S: &str = "deploy/kubernetes";
 /// The oldest Kubernetes with native sidecars on by default, and the newest the pinned validator knows.

@@ -5,35 +5,20 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
 use support::prom::{self, TempDir};
 use support::stack::{self, Options, Stack, read, repo};
-
-/// Runs a tool and returns its combined output, failing the test when it exits non-zero.
-fn run_ok(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .current_dir(repo(""))
-        .output()
-        .unwrap_or_else(|e| panic!("{program}: {e}; the README's test command installs it"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "{program} {args:?} failed:\n{text}");
-    text
-}
+use support::tool::run_ok;
 
 #[test]
 fn rules_pass_promtool_check_and_unit_tests() {
     let check = run_ok(
         "promtool",
         &["check", "rules", "alerting-rules/marketfeed.rules.yml"],
-    );
+    )
+    .text;
     assert!(check.contains("SUCCESS"), "{check}");
     assert!(!check.to_lowercase().contains("warning"), "{check}");
     let test = run_ok(
@@ -43,7 +28,8 @@ fn rules_pass_promtool_check_and_unit_tests() {
             "rules",
             "alerting-rules/tests/marketfeed.rules.test.yml",
         ],
-    );
+    )
+    .text;
     assert!(test.contains("SUCCESS"), "{test}");
 }
 
@@ -125,7 +111,7 @@ fn alertmanager_config_passes_amtool() {
         1,
     );
     let path = dir.write("alertmanager.yml", &config);
-    let out = run_ok("amtool", &["check-config", path.to_str().unwrap()]);
+    let out = run_ok("amtool", &["check-config", path.to_str().unwrap()]).text;
     assert!(
         out.contains("SUCCESS") && out.contains("3 inhibit rules"),
         "{out}"

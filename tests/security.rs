@@ -7,7 +7,6 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use marketfeed_exporter::app::{self, Tuning};
@@ -18,6 +17,7 @@ use support::fake::{FakeKind, FakeVenue};
 use support::metrics::Scrape;
 use support::pki::{Ca, Leaf};
 use support::prom::TempDir;
+use support::tool::run_ok;
 
 const PASSWORD: &str = "correct horse battery staple";
 const USER: &str = "prometheus";
@@ -90,18 +90,7 @@ async fn get(
 }
 
 fn promtool_check_web_config(path: &std::path::Path) {
-    let out = Command::new("promtool")
-        .args(["check", "web-config"])
-        .arg(path)
-        .output()
-        .expect("promtool not found: run the README's test command, which installs Debian's prometheus package");
-    assert!(
-        out.status.success(),
-        "promtool check web-config {}:\n{}{}",
-        path.display(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_ok("promtool", &["check", "web-config", path.to_str().unwrap()]);
 }
 
 /// Asserts that none of `secrets` occurs in `text`, naming where it was found.

@@ -18,3 +18,4 @@ pub mod pki;
 pub mod prom;
 pub mod promtool;
 pub mod stack;
+pub mod tool;

@@ -387,6 +387,23 @@ impl fmt::Display for JsonStrings<'_> {
     }
 }
 
+/// The decoder tests' one comparison: `Some(outcome)` must be exactly what came out; `None` stands for any
+/// `Malformed` error, whose wording is serde_json's.
+#[cfg(test)]
+pub(crate) fn assert_outcome<T: fmt::Debug + PartialEq>(
+    got: Result<T, DecodeError>,
+    expected: Option<Result<T, DecodeError>>,
+    case: &str,
+) {
+    match expected {
+        Some(expected) => assert_eq!(got, expected, "{case}"),
+        None => assert!(
+            matches!(got, Err(DecodeError::Malformed(_))),
+            "{case}: {got:?}"
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,9 +11,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
+use marketfeed_exporter::freshness::Rules;
 use marketfeed_exporter::metrics::{BuildInfo, Metrics};
-use marketfeed_exporter::model::{Channel, Sample, Subscription, Venue};
-use marketfeed_exporter::tracker::{ConnectionInfo, Thresholds, Tracker, unix_now};
+use marketfeed_exporter::model::{Sample, Subscription, Venue};
+use marketfeed_exporter::tracker::{ConnectionInfo, Tracker, unix_now};
 use marketfeed_exporter::venue::{self, Frame};
 
 /// Counts every allocation of the process, to prove the ingest path makes none.
@@ -148,13 +149,11 @@ fn bench_ingest() {
     println!("| case | frame bytes | ns/msg | msgs/s | allocations/msg |");
     println!("|---|---|---|---|---|");
     for case in cases() {
-        let kind = venue::parse_channel(case.venue, case.channel).unwrap();
+        let channel = venue::channel(case.venue, case.channel).unwrap();
+        let kind = channel.kind;
         let sub = Subscription {
             venue: case.venue,
-            channel: Channel {
-                name: case.channel.into(),
-                kind,
-            },
+            channel,
             symbol: case.symbol.into(),
         };
         let conns = vec![ConnectionInfo {
@@ -162,7 +161,7 @@ fn bench_ingest() {
             index: 0,
             slots: vec![0],
         }];
-        let tracker = Tracker::new(vec![sub], conns, Thresholds::default(), unix_now());
+        let tracker = Tracker::new(vec![sub], conns, Rules::default(), unix_now());
         let lookup = [(venue::wire_key(case.venue, case.channel, case.symbol), 0)]
             .into_iter()
             .collect();
@@ -197,22 +196,10 @@ fn bench_scrape() {
     for symbols in [100usize, 1000] {
         let mut subs = Vec::new();
         for i in 0..symbols {
-            for (channel, kind) in [
-                (
-                    "markPrice@1s",
-                    venue::parse_channel(Venue::BinanceUsdm, "markPrice@1s").unwrap(),
-                ),
-                (
-                    "bookTicker",
-                    venue::parse_channel(Venue::BinanceUsdm, "bookTicker").unwrap(),
-                ),
-            ] {
+            for channel in ["markPrice@1s", "bookTicker"] {
                 subs.push(Subscription {
                     venue: Venue::BinanceUsdm,
-                    channel: Channel {
-                        name: channel.into(),
-                        kind,
-                    },
+                    channel: venue::channel(Venue::BinanceUsdm, channel).unwrap(),
                     symbol: format!("SYM{i}USDT"),
                 });
             }
@@ -229,7 +216,7 @@ fn bench_scrape() {
             })
             .collect();
         let connections = conns.len();
-        let tracker = Arc::new(Tracker::new(subs, conns, Thresholds::default(), unix_now()));
+        let tracker = Arc::new(Tracker::new(subs, conns, Rules::default(), unix_now()));
         let price = rust_decimal::Decimal::from_str("43000.15").ok();
         for slot in 0..n {
             for _ in 0..3 {
@@ -251,9 +238,7 @@ fn bench_scrape() {
         let rest = Arc::new(marketfeed_exporter::rest::RestStats::new(&[
             Venue::BinanceUsdm,
         ]));
-        let trackers = Arc::new(marketfeed_exporter::tracker::Trackers::new(
-            Thresholds::default(),
-        ));
+        let trackers = Arc::new(marketfeed_exporter::tracker::Trackers::new());
         trackers.set(Venue::BinanceUsdm, tracker);
         let metrics = Metrics::new(trackers, rest, build, false).unwrap();
         let mut times: Vec<Duration> = (0..20)

@@ -15,6 +15,7 @@ use crate::backoff::Backoff;
 use crate::config::{Config, VenueConfig};
 use crate::feed::stopped;
 use crate::feed::{ConnectLimiter, Connection, FeedSettings, Stream};
+use crate::freshness::Rules;
 use crate::http::{HttpState, router};
 use crate::metrics::{BuildInfo, Metrics};
 use crate::model::{Exchange, Subscription, Venue};
@@ -159,6 +160,7 @@ pub struct Running {
 /// Everything needed to (re)start one venue's feeds.
 struct VenueRunner {
     config: VenueConfig,
+    rules: Rules,
     policy: Policy,
     settings: FeedSettings,
     limiter: Arc<ConnectLimiter>,
@@ -183,7 +185,7 @@ impl VenueRunner {
                 slots: p.streams.iter().map(|s| s.slot).collect(),
             })
             .collect();
-        let tracker = Tracker::new(subscriptions, infos, self.trackers.thresholds(), unix_now())
+        let tracker = Tracker::new(subscriptions, infos, self.rules, unix_now())
             .with_clock(self.trackers.clock());
         if let Some(previous) = previous {
             tracker.inherit(previous);
@@ -310,7 +312,7 @@ async fn drain(tasks: Vec<JoinHandle<()>>) {
 pub async fn start(config: &Config, tuning: Tuning) -> Result<Running, AppError> {
     // rustls needs a process-wide crypto provider; a second start in the same process finds it installed.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let trackers = Arc::new(Trackers::new(config.thresholds));
+    let trackers = Arc::new(Trackers::new());
     let venues: Vec<Venue> = config.venues.iter().map(|v| v.venue).collect();
     let rest_stats = Arc::new(RestStats::new(&venues));
     let metrics = Metrics::new(
@@ -376,6 +378,7 @@ pub async fn start(config: &Config, tuning: Tuning) -> Result<Running, AppError>
             .clone();
         let runner = VenueRunner {
             config: vc.clone(),
+            rules: config.rules(vc),
             policy,
             settings: FeedSettings {
                 backoff: tuning.backoff,

@@ -6,15 +6,17 @@ use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Json, Response};
 use axum::routing::get;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+use crate::freshness::{Feed, symbol_feed};
 use crate::metrics::{CONTENT_TYPE, Metrics};
 use crate::model::Venue;
-use crate::tracker::{Listing, Status, SubscriptionView, Tracker, Trackers, UnixNanos, unix_now};
+use crate::tracker::{Listing, SubscriptionView, Tracker, Trackers, UnixNanos, unix_now};
 
 /// What the handlers share.
 pub struct HttpState {
@@ -74,13 +76,20 @@ fn error(status: StatusCode, message: String) -> Response {
     (status, Json(ErrorBody { error: message })).into_response()
 }
 
-/// One symbol on one venue: the freshest of its channels decides its status.
+/// One symbol on one venue: the freshest of its channels decides its status; its scheduled channels decide
+/// whether the feed is proven alive.
 #[derive(Debug, Serialize)]
 pub struct SymbolView {
     exchange: &'static str,
     market: &'static str,
     symbol: String,
+    /// no_data until a channel delivered, then healthy, degraded, stale or critical by the market's thresholds.
     status: &'static str,
+    /// live, quiet, late or no_data: see [`Feed`].
+    feed: &'static str,
+    /// With `?max_staleness=`: whether the price may be acted on (delivered, not late, fresh enough).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usable: Option<bool>,
     staleness_seconds: f64,
     /// RFC 3339 receive time of the freshest message; null before any message.
     last_update: Option<String>,
@@ -109,6 +118,9 @@ pub struct RestCheckView {
 pub struct ChannelView {
     channel: String,
     status: &'static str,
+    feed: &'static str,
+    /// The venue's push interval for a scheduled channel; null for an event-driven one.
+    expected_interval_seconds: Option<f64>,
     staleness_seconds: f64,
     last_update: Option<String>,
     last_update_unix: Option<f64>,
@@ -116,6 +128,8 @@ pub struct ChannelView {
     last_price: Option<String>,
     messages: u64,
     subscribed: bool,
+    /// Times the exporter resubscribed it after it went silent while its connection delivered.
+    resubscribes: u64,
     connection: usize,
 }
 
@@ -129,10 +143,12 @@ fn round_ms(seconds: f64) -> f64 {
 
 fn channel_view(tracker: &Tracker, v: &SubscriptionView<'_>, now: UnixNanos) -> ChannelView {
     let age = v.age(now);
-    let received = v.messages > 0;
+    let received = v.delivered();
     ChannelView {
         channel: v.subscription.channel.name.clone(),
-        status: tracker.thresholds().classify(age).as_str(),
+        status: tracker.thresholds().status(received, age).as_str(),
+        feed: v.clock(now).feed().as_str(),
+        expected_interval_seconds: v.subscription.channel.interval.map(|d| d.as_secs_f64()),
         staleness_seconds: round_ms(age.as_secs_f64()),
         last_update: received.then(|| rfc3339(v.last_message_ns)),
         last_update_unix: received.then(|| round_ms(v.last_message_ns as f64 / 1e9)),
@@ -140,16 +156,18 @@ fn channel_view(tracker: &Tracker, v: &SubscriptionView<'_>, now: UnixNanos) -> 
         last_price: v.price.map(|p| p.to_string()),
         messages: v.messages,
         subscribed: v.acked,
+        resubscribes: v.resubscribes,
         connection: v.connection,
     }
 }
 
-/// Builds the view of one symbol from its slots; `None` when it has none.
+/// Builds the view of one symbol from its slots; `None` when it has none. `max_staleness` adds `usable`.
 fn symbol_view(
     tracker: &Tracker,
     venue: Venue,
     symbol: &str,
     now: UnixNanos,
+    max_staleness: Option<Duration>,
 ) -> Option<SymbolView> {
     let views: Vec<SubscriptionView<'_>> = tracker
         .symbol_slots(venue, symbol)?
@@ -157,14 +175,18 @@ fn symbol_view(
         .map(|&slot| tracker.subscription(slot))
         .collect();
     let freshest = views.iter().max_by_key(|v| v.last_message_ns)?;
-    let received = views.iter().any(|v| v.messages > 0);
+    let received = views.iter().any(SubscriptionView::delivered);
     let age = freshest.age(now);
+    let feed = symbol_feed(views.iter().map(|v| v.clock(now)));
+    // A late feed is refused whatever the age of the freshest channel: its scheduled channel is dead, so the
+    // price the bot would read next is the one that stopped. No data is never usable.
+    let usable = max_staleness.map(|max| received && feed != Feed::Late && age <= max);
     let last_price = views
         .iter()
         .filter(|v| v.price.is_some())
         .max_by_key(|v| v.last_message_ns)
         .and_then(|v| v.price.map(|p| p.to_string()));
-    let status: Status = tracker.thresholds().classify(age);
+    let status = tracker.thresholds().status(received, age);
     let listing = match tracker.listing(venue, symbol) {
         Listing::Unknown => "unknown",
         Listing::Trading => "trading",
@@ -181,6 +203,8 @@ fn symbol_view(
         market: venue.market().as_str(),
         symbol: symbol.to_owned(),
         status: status.as_str(),
+        feed: feed.as_str(),
+        usable,
         staleness_seconds: round_ms(age.as_secs_f64()),
         last_update: received.then(|| rfc3339(freshest.last_message_ns)),
         last_update_unix: received.then(|| round_ms(freshest.last_message_ns as f64 / 1e9)),
@@ -199,27 +223,62 @@ struct SymbolList {
     symbols: Vec<SymbolView>,
 }
 
-async fn symbols(State(state): State<Arc<HttpState>>) -> Json<SymbolList> {
+/// The query string of the symbol endpoints; unknown parameters are ignored.
+#[derive(Debug, Deserialize)]
+struct Params {
+    /// A duration (`2s`, `500ms`, `1m`): adds `usable` to each symbol.
+    max_staleness: Option<String>,
+}
+
+/// Reads `?max_staleness=`; the error is the message of a 400, naming the parameter.
+fn max_staleness(
+    params: Result<Query<Params>, QueryRejection>,
+) -> Result<Option<Duration>, String> {
+    let Query(params) = params.map_err(|e| format!("invalid query string: {}", e.body_text()))?;
+    let Some(value) = params.max_staleness else {
+        return Ok(None);
+    };
+    humantime::parse_duration(value.trim())
+        .map(Some)
+        .map_err(|_| format!("max_staleness: invalid duration {value:?} (use e.g. 2s, 500ms, 1m)"))
+}
+
+async fn symbols(
+    State(state): State<Arc<HttpState>>,
+    params: Result<Query<Params>, QueryRejection>,
+) -> Response {
+    let max_staleness = match max_staleness(params) {
+        Ok(max) => max,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
     let now = unix_now();
     let trackers = state.trackers.all();
     let symbols = trackers
         .iter()
         .flat_map(|t| {
-            t.symbols()
-                .filter_map(move |(venue, symbol)| symbol_view(t, venue, symbol, now))
+            t.symbols().filter_map(move |(venue, symbol)| {
+                symbol_view(t, venue, symbol, now, max_staleness)
+            })
         })
         .collect();
-    Json(SymbolList { symbols })
+    Json(SymbolList { symbols }).into_response()
 }
 
 async fn symbol(
     State(state): State<Arc<HttpState>>,
     Path((exchange, market, symbol)): Path<(String, String, String)>,
+    params: Result<Query<Params>, QueryRejection>,
 ) -> Response {
+    let max_staleness = match max_staleness(params) {
+        Ok(max) => max,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
     let upper = symbol.to_ascii_uppercase();
     let found = Venue::from_labels(&exchange, &market)
         .and_then(|venue| Some((venue, state.trackers.get(venue)?)))
-        .and_then(|(venue, tracker)| symbol_view(&tracker, venue, &upper, unix_now()));
+        .and_then(|(venue, tracker)| {
+            symbol_view(&tracker, venue, &upper, unix_now(), max_staleness)
+        });
     match found {
         Some(view) => Json(view).into_response(),
         None => error(
@@ -232,9 +291,10 @@ async fn symbol(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::freshness::Rules;
     use crate::metrics::BuildInfo;
-    use crate::model::{Channel, ChannelKind, Sample, Subscription};
-    use crate::tracker::{ConnectionInfo, Thresholds};
+    use crate::model::{Sample, Subscription};
+    use crate::tracker::ConnectionInfo;
     use axum::body::{Body, to_bytes};
     use axum::http::Request;
     use rust_decimal::Decimal;
@@ -243,34 +303,32 @@ mod tests {
 
     const S: u64 = 1_000_000_000;
 
-    /// BTCUSDT on two channels (one fresh, one 200 s old), ETHUSDT never delivered for 400 s.
+    /// Bybit linear with the default rules (orderbook.1 late after 17 s, tickers quiet after 17 s), subscribed
+    /// 400 s ago: BTCUSDT's book fresh and its tickers 200 s old (a quiet market), ETHUSDT never delivered,
+    /// SOLUSDT's tickers fresh but its book 30 s old (a dead feed).
     fn app() -> Router {
         let sub = |channel: &str, symbol: &str| Subscription {
             venue: Venue::BybitLinear,
-            channel: Channel {
-                name: channel.into(),
-                kind: ChannelKind::BybitOrderbook,
-            },
+            channel: crate::venue::channel(Venue::BybitLinear, channel).unwrap(),
             symbol: symbol.into(),
         };
         let subs = vec![
             sub("orderbook.1", "BTCUSDT"),
             sub("tickers", "BTCUSDT"),
             sub("orderbook.1", "ETHUSDT"),
+            sub("orderbook.1", "SOLUSDT"),
+            sub("tickers", "SOLUSDT"),
         ];
         let conns = vec![ConnectionInfo {
             venue: Venue::BybitLinear,
             index: 0,
-            slots: vec![0, 1, 2],
+            slots: vec![0, 1, 2, 3, 4],
         }];
-        let thresholds = Thresholds {
-            degraded: Duration::from_secs(180),
-            stale: Duration::from_secs(300),
-            critical: Duration::from_secs(3600),
-        };
         let now = unix_now();
-        let tracker = Arc::new(Tracker::new(subs, conns, thresholds, now - 400 * S));
+        let tracker = Arc::new(Tracker::new(subs, conns, Rules::default(), now - 400 * S));
         tracker.set_acked(0, true);
+        tracker.record(3, now - 30 * S, &Sample::default());
+        tracker.record(4, now - S, &Sample::default());
         tracker.record(
             1,
             now - 200 * S,
@@ -293,7 +351,7 @@ mod tests {
             rustc_version: "c".into(),
         };
         let rest = Arc::new(crate::rest::RestStats::new(&[]));
-        let trackers = Arc::new(Trackers::new(thresholds));
+        let trackers = Arc::new(Trackers::new());
         trackers.set(Venue::BybitLinear, tracker);
         let metrics = Metrics::new(trackers.clone(), rest, build, false).unwrap();
         router(Arc::new(HttpState {
@@ -367,12 +425,115 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn never_delivered_symbol_is_stale_from_its_request_time() {
+    async fn quiet_market_is_told_from_a_dead_feed() {
+        let v = json(&get("/api/v1/symbols/bybit/linear/BTCUSDT").await.2);
+        assert_eq!(
+            (&v["status"], &v["feed"]),
+            (&"healthy".into(), &"quiet".into())
+        );
+        assert_eq!(v["channels"][0]["feed"], "live");
+        assert_eq!(v["channels"][0]["expected_interval_seconds"], 3.0);
+        assert_eq!(v["channels"][1]["feed"], "quiet");
+        assert_eq!(
+            v["channels"][1]["expected_interval_seconds"],
+            serde_json::Value::Null
+        );
+        assert!(v.get("usable").is_none(), "usable only when asked: {v}");
+
+        let v = json(&get("/api/v1/symbols/bybit/linear/SOLUSDT").await.2);
+        assert_eq!(
+            (&v["status"], &v["feed"]),
+            (&"healthy".into(), &"late".into()),
+            "fresh tickers, but the book missed its cadence: {v}"
+        );
+        assert_eq!(v["channels"][0]["feed"], "late");
+        assert_eq!(v["channels"][0]["status"], "healthy");
+        assert_eq!(v["channels"][1]["feed"], "live");
+    }
+
+    #[tokio::test]
+    async fn never_delivered_symbol_is_no_data_not_healthy() {
         let v = json(&get("/api/v1/symbols/bybit/linear/ETHUSDT").await.2);
-        assert_eq!(v["status"], "stale");
+        assert_eq!(v["status"], "no_data");
+        assert_eq!(v["feed"], "no_data");
+        assert_eq!(v["channels"][0]["status"], "no_data");
+        assert_eq!(v["channels"][0]["feed"], "no_data");
         assert_eq!(v["last_update"], serde_json::Value::Null);
         assert_eq!(v["last_price"], serde_json::Value::Null);
         assert!(v["staleness_seconds"].as_f64().unwrap() >= 400.0);
+    }
+
+    #[tokio::test]
+    async fn max_staleness_answers_usable() {
+        let usable = |uri: &'static str| async move {
+            let (status, _, body) = get(uri).await;
+            assert_eq!(status, StatusCode::OK, "{uri}: {body}");
+            json(&body)["usable"].clone()
+        };
+        let cases = [
+            (
+                "/api/v1/symbols/bybit/linear/BTCUSDT?max_staleness=5s",
+                true,
+            ),
+            (
+                "/api/v1/symbols/bybit/linear/BTCUSDT?max_staleness=500ms",
+                false,
+            ),
+            (
+                "/api/v1/symbols/bybit/linear/BTCUSDT?max_staleness=1h&other=x",
+                true,
+            ),
+            (
+                "/api/v1/symbols/bybit/linear/ETHUSDT?max_staleness=1h",
+                false,
+            ),
+            (
+                "/api/v1/symbols/bybit/linear/SOLUSDT?max_staleness=1h",
+                false,
+            ),
+        ];
+        for (uri, expected) in cases {
+            assert_eq!(usable(uri).await, expected, "{uri}");
+        }
+        let list = json(&get("/api/v1/symbols?max_staleness=5s").await.2);
+        let answers: Vec<_> = list["symbols"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["symbol"].as_str().unwrap(),
+                    s["usable"].as_bool().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            answers,
+            [("BTCUSDT", true), ("ETHUSDT", false), ("SOLUSDT", false)]
+        );
+    }
+
+    #[tokio::test]
+    async fn invalid_max_staleness_is_a_400_naming_the_parameter() {
+        for (uri, error) in [
+            (
+                "/api/v1/symbols/bybit/linear/BTCUSDT?max_staleness=soon",
+                r#"max_staleness: invalid duration "soon" (use e.g. 2s, 500ms, 1m)"#,
+            ),
+            (
+                "/api/v1/symbols?max_staleness=-1s",
+                r#"max_staleness: invalid duration "-1s" (use e.g. 2s, 500ms, 1m)"#,
+            ),
+            (
+                "/api/v1/symbols?max_staleness=",
+                r#"max_staleness: invalid duration "" (use e.g. 2s, 500ms, 1m)"#,
+            ),
+        ] {
+            let (status, content_type, body) = get(uri).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
+            assert_eq!(content_type, "application/json", "{uri}");
+            assert_eq!(json(&body)["error"], error, "{uri}");
+        }
     }
 
     #[tokio::test]
@@ -384,7 +545,7 @@ mod tests {
             .iter()
             .map(|s| s["symbol"].as_str().unwrap())
             .collect();
-        assert_eq!(names, ["BTCUSDT", "ETHUSDT"]);
+        assert_eq!(names, ["BTCUSDT", "ETHUSDT", "SOLUSDT"]);
     }
 
     #[tokio::test]

@@ -7,7 +7,9 @@
 //! - [`venue`]: all wire knowledge of Binance and Bybit: URLs, routes, limits, messages, sans-IO decoders.
 //! - [`feed`]: the only code that touches a socket: sessions, heartbeats, watchdogs, reconnects.
 //! - [`rest`]: the REST companion: clock offsets, instrument lists, cross-checks of stale symbols.
-//! - [`tracker`]: lock-free freshness state per subscription and per connection, status classification.
+//! - [`freshness`]: what fresh means: thresholds and status, scheduled-channel deadlines, the live / quiet / late
+//!   verdict, when a silent subscription is repaired. Pure functions.
+//! - [`tracker`]: lock-free freshness state per subscription and per connection, judged by the market's rules.
 //! - [`backoff`]: capped exponential backoff with full jitter, a pure function.
 //! - [`metrics`]: the registry and the scrape-time collector over the tracker.
 //! - [`http`]: `/metrics`, landing page, probes and the JSON API.
@@ -18,6 +20,7 @@ pub mod app;
 pub mod backoff;
 pub mod config;
 pub mod feed;
+pub mod freshness;
 pub mod http;
 pub mod metrics;
 pub mod model;

@@ -29,6 +29,10 @@ fn main() -> ExitCode {
         Err(errors) => return config_error(&errors),
     };
     if flags.action == Action::CheckConfig {
+        // A warning is no error: the configuration is valid and the exit code stays 0.
+        for warning in config.warnings() {
+            eprintln!("marketfeed_exporter: warning: {warning}");
+        }
         return print(&format!("configuration OK\n{}\n", config.summary()));
     }
     init_logging(&config);
@@ -47,6 +51,9 @@ fn main() -> ExitCode {
         "starting\n{}",
         config.summary()
     );
+    for warning in config.warnings() {
+        tracing::warn!("{warning}");
+    }
     match runtime.block_on(app::run(&config, Tuning::default(), shutdown_signal())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -3,6 +3,7 @@
 //! Owns no I/O and no policy; every other module speaks in these types.
 
 use std::fmt;
+use std::time::Duration;
 
 use rust_decimal::Decimal;
 
@@ -171,13 +172,18 @@ impl ChannelKind {
     }
 }
 
-/// A configured channel: the venue's own stream name (the `channel` label) and its payload kind.
+/// A configured channel: the venue's own stream name (the `channel` label), its payload kind and, for the few
+/// channels the venue pushes on a schedule whatever the market does, how often it does.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Channel {
     /// The venue's stream name as configured, e.g. `bookTicker`, `markPrice@1s`, `orderbook.1`.
     pub name: String,
     /// How to read it.
     pub kind: ChannelKind,
+    /// The venue's documented push interval for a scheduled channel (`markPrice@1s`: 1 s); `None` for an
+    /// event-driven one (trades, book tickers, deltas, klines), which may be silent for minutes on a quiet
+    /// market.
+    pub interval: Option<Duration>,
 }
 
 /// One (venue, channel, symbol) the exporter watches; its index in the tracker is its slot.

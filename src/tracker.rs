@@ -1,8 +1,9 @@
 //! Freshness state per subscription and per connection, written lock-free by the feeds and read at scrape time.
 //!
-//! Owns the slots, the status classification and the atomic histograms. Knows nothing of WebSockets, wire
-//! formats or Prometheus: feeds call [`Tracker::record`] with a decoded [`Sample`]; the metrics collector and
-//! the HTTP API read [`Tracker::subscription`] and friends.
+//! Owns the slots and the atomic histograms, and applies the market's [`Rules`] to them (what the verdicts mean
+//! is [`crate::freshness`]'s). Knows nothing of WebSockets, wire formats or Prometheus: feeds call
+//! [`Tracker::record`] with a decoded [`Sample`]; the metrics collector and the HTTP API read
+//! [`Tracker::subscription`] and friends.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, Ordering::Relaxed};
@@ -11,6 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rust_decimal::Decimal;
 
+use crate::freshness::{ChannelClock, Feed, Limit, Rules, Thresholds, symbol_feed};
 use crate::model::{Exchange, Sample, Subscription, Venue};
 
 /// Nanoseconds since the Unix epoch: the one clock type the tracker stores.
@@ -86,68 +88,6 @@ impl Reason {
     /// Planned events (rollover, announced shutdown) are not incidents and skip the backoff.
     pub fn is_planned(self) -> bool {
         matches!(self, Reason::Scheduled | Reason::ServerShutdown)
-    }
-}
-
-/// Freshness status of a subscription or symbol, from the configured thresholds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Status {
-    /// Updated within the degraded threshold.
-    Healthy,
-    /// Silent for at least the degraded threshold (default 3 min).
-    Degraded,
-    /// Silent for at least the stale threshold (default 5 min).
-    Stale,
-    /// Silent for at least the critical threshold (default 1 h).
-    Critical,
-}
-
-impl Status {
-    /// The JSON value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Healthy => "healthy",
-            Status::Degraded => "degraded",
-            Status::Stale => "stale",
-            Status::Critical => "critical",
-        }
-    }
-}
-
-/// Ages at which a silent subscription turns degraded, stale and critical; configuration guarantees
-/// `degraded < stale < critical`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Thresholds {
-    /// Age from which a subscription is degraded (default 180 s, the warning alert).
-    pub degraded: Duration,
-    /// Age from which it is stale (default 300 s, the critical alert).
-    pub stale: Duration,
-    /// Age from which it is critical (default 1 h).
-    pub critical: Duration,
-}
-
-impl Default for Thresholds {
-    fn default() -> Self {
-        Self {
-            degraded: Duration::from_secs(180),
-            stale: Duration::from_secs(300),
-            critical: Duration::from_secs(3600),
-        }
-    }
-}
-
-impl Thresholds {
-    /// Classifies an age.
-    pub fn classify(&self, age: Duration) -> Status {
-        if age >= self.critical {
-            Status::Critical
-        } else if age >= self.stale {
-            Status::Stale
-        } else if age >= self.degraded {
-            Status::Degraded
-        } else {
-            Status::Healthy
-        }
     }
 }
 
@@ -372,12 +312,28 @@ pub struct SubscriptionView<'a> {
     pub rejections: u64,
     /// Times it was resubscribed after going silent on a live connection.
     pub resubscribes: u64,
+    /// How long it may be silent: late after its deadline when scheduled, else quiet after the market's window.
+    pub limit: Limit,
 }
 
 impl SubscriptionView<'_> {
     /// Time since the last message (or since requested), saturating at zero for clock steps.
     pub fn age(&self, now: UnixNanos) -> Duration {
         Duration::from_nanos(now.saturating_sub(self.last_message_ns))
+    }
+
+    /// Whether it has delivered since the process started (counts carried over by a `*` rebuild included).
+    pub fn delivered(&self) -> bool {
+        self.messages > 0
+    }
+
+    /// What the freshness verdicts need of it at `now`.
+    pub fn clock(&self, now: UnixNanos) -> ChannelClock {
+        ChannelClock {
+            delivered: self.delivered(),
+            age: self.age(now),
+            limit: self.limit,
+        }
     }
 }
 
@@ -403,6 +359,8 @@ pub struct Tracker {
     /// Per slot, the index of its (venue, channel) histogram pair.
     slot_group: Box<[usize]>,
     groups: Box<[(Venue, String)]>,
+    /// Per group, the channel's cadence (`None`: event-driven) and limit.
+    group_cadence: Box<[(Option<Duration>, Limit)]>,
     gaps: Box<[AtomicHistogram]>,
     latencies: Box<[AtomicHistogram]>,
     connections: Box<[ConnectionInfo]>,
@@ -418,17 +376,17 @@ pub struct Tracker {
     symbol_state: Box<[SymbolState]>,
     /// Venue clock minus local clock, per exchange.
     clock: Arc<ClockOffsets>,
-    thresholds: Thresholds,
+    rules: Rules,
 }
 
 impl Tracker {
-    /// Builds the slots. `connections` assigns every slot to exactly one connection; `now` is the time the
-    /// subscriptions are first requested, which `last_message` reports until the first message arrives, so a
-    /// restart does not look like every symbol went stale at once.
+    /// Builds the slots of one market, judged by its `rules`. `connections` assigns every slot to exactly one
+    /// connection; `now` is the time the subscriptions are first requested, which `last_message` reports until the
+    /// first message arrives, so a restart does not look like every symbol went stale at once.
     pub fn new(
         subscriptions: Vec<Subscription>,
         connections: Vec<ConnectionInfo>,
-        thresholds: Thresholds,
+        rules: Rules,
         now: UnixNanos,
     ) -> Self {
         let mut slot_connection = vec![0; subscriptions.len()];
@@ -458,6 +416,20 @@ impl Tracker {
                 });
             symbol_slots[id].push(slot);
         }
+        let cadences: Vec<Option<Duration>> = groups
+            .iter()
+            .map(|(venue, name)| {
+                subscriptions
+                    .iter()
+                    .find(|sub| sub.venue == *venue && sub.channel.name == *name)
+                    .and_then(|sub| sub.channel.interval)
+            })
+            .collect();
+        let quiet_after = rules.quiet_after(cadences.iter().flatten().copied());
+        let group_cadence = cadences
+            .iter()
+            .map(|&interval| (interval, rules.limit(interval, quiet_after)))
+            .collect();
         let state = subscriptions
             .iter()
             .map(|_| SubState {
@@ -492,6 +464,7 @@ impl Tracker {
                 .map(|_| AtomicHistogram::new(LATENCY_BUCKETS))
                 .collect(),
             groups: groups.into(),
+            group_cadence,
             connections: connections.into(),
             conn_state,
             decode_errors: Default::default(),
@@ -500,7 +473,7 @@ impl Tracker {
             symbol_state: symbols.iter().map(|_| SymbolState::default()).collect(),
             symbols: symbols.into(),
             clock: Arc::default(),
-            thresholds,
+            rules,
         }
     }
 
@@ -687,9 +660,42 @@ impl Tracker {
         }
     }
 
+    /// The market's rules: its thresholds and heartbeat misses.
+    pub fn rules(&self) -> Rules {
+        self.rules
+    }
+
     /// The thresholds statuses are computed with.
     pub fn thresholds(&self) -> Thresholds {
-        self.thresholds
+        self.rules.thresholds
+    }
+
+    /// A slot's limit: late after its deadline when scheduled, else quiet after the market's window.
+    pub fn limit(&self, slot: usize) -> Limit {
+        self.group_cadence[self.slot_group[slot]].1
+    }
+
+    /// A slot's cadence (`None`: event-driven) and limit.
+    pub fn cadence(&self, slot: usize) -> (Option<Duration>, Limit) {
+        self.group_cadence[self.slot_group[slot]]
+    }
+
+    /// The verdict on one watched symbol at `now`; `None` when it is not watched.
+    pub fn symbol_feed(&self, venue: Venue, symbol: &str, now: UnixNanos) -> Option<Feed> {
+        let slots = self.symbol_slots(venue, symbol)?;
+        Some(symbol_feed(
+            slots.iter().map(|&slot| self.subscription(slot).clock(now)),
+        ))
+    }
+
+    /// How many watched symbols have each verdict at `now`, in [`Feed::ALL`] order.
+    pub fn feed_counts(&self, now: UnixNanos) -> [u64; Feed::ALL.len()] {
+        let mut counts = [0; Feed::ALL.len()];
+        for slots in self.symbol_slots.iter() {
+            let feed = symbol_feed(slots.iter().map(|&slot| self.subscription(slot).clock(now)));
+            counts[feed as usize] += 1;
+        }
+        counts
     }
 
     /// Number of subscription slots.
@@ -716,6 +722,7 @@ impl Tracker {
             acked: s.acked.load(Relaxed),
             rejections: s.rejections.load(Relaxed),
             resubscribes: s.resubscribes.load(Relaxed),
+            limit: self.limit(slot),
         }
     }
 
@@ -769,6 +776,13 @@ impl Tracker {
         })
     }
 
+    /// `(venue, channel)` groups with the channel's cadence (`None`: event-driven) and its limit.
+    pub fn cadences(&self) -> impl Iterator<Item = (Venue, &str, Option<Duration>, Limit)> {
+        self.groups.iter().zip(self.group_cadence.iter()).map(
+            |((venue, channel), &(interval, limit))| (*venue, channel.as_str(), interval, limit),
+        )
+    }
+
     /// The connection list, global indices.
     pub fn connections(&self) -> impl Iterator<Item = ConnectionView<'_>> {
         self.connections
@@ -786,31 +800,21 @@ impl Tracker {
 /// The process's trackers, one per watched venue. A venue watching every listed symbol gets a new tracker
 /// whenever its listing changes; everything else keeps its tracker for the process's life. Feeds hold their
 /// venue's tracker directly, so this lock is taken only by scrapes, API calls and listing changes.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Trackers {
     venues: RwLock<Vec<(Venue, Arc<Tracker>)>>,
     clock: Arc<ClockOffsets>,
-    thresholds: Thresholds,
 }
 
 impl Trackers {
     /// No venue yet.
-    pub fn new(thresholds: Thresholds) -> Self {
-        Self {
-            venues: RwLock::new(Vec::new()),
-            clock: Arc::default(),
-            thresholds,
-        }
+    pub fn new() -> Self {
+        Self::default()
     }
 
     /// The clock offsets every tracker of the process shares.
     pub fn clock(&self) -> Arc<ClockOffsets> {
         self.clock.clone()
-    }
-
-    /// The thresholds statuses are computed with.
-    pub fn thresholds(&self) -> Thresholds {
-        self.thresholds
     }
 
     /// Sets (or replaces) a venue's tracker, keeping venues in label order.
@@ -833,6 +837,11 @@ impl Trackers {
             .iter()
             .find(|(v, _)| *v == venue)
             .map(|(_, t)| t.clone())
+    }
+
+    /// Every venue with its tracker, in venue order.
+    pub fn venues(&self) -> Vec<(Venue, Arc<Tracker>)> {
+        self.venues.read().map(|v| v.clone()).unwrap_or_default()
     }
 
     /// Every tracker, in venue order.
@@ -858,6 +867,7 @@ mod tests {
             channel: Channel {
                 name: "aggTrade".into(),
                 kind: ChannelKind::BinanceTrade,
+                interval: None,
             },
             symbol: symbol.into(),
         }
@@ -869,28 +879,82 @@ mod tests {
             index: 0,
             slots: vec![0, 1],
         }];
-        let t = Thresholds {
-            degraded: Duration::from_secs(180),
-            stale: Duration::from_secs(300),
-            critical: Duration::from_secs(3600),
+        Tracker::new(
+            vec![sub("BTCUSDT"), sub("ETHUSDT")],
+            conns,
+            Rules::default(),
+            1000 * S,
+        )
+    }
+
+    /// BTCUSDT and ETHUSDT on a scheduled `depth5` (1 s) and an event-driven `aggTrade`.
+    fn scheduled_tracker() -> Tracker {
+        let depth = |symbol: &str| Subscription {
+            channel: crate::venue::channel(Venue::BinanceSpot, "depth5").unwrap(),
+            ..sub(symbol)
         };
-        Tracker::new(vec![sub("BTCUSDT"), sub("ETHUSDT")], conns, t, 1000 * S)
+        let subs = vec![
+            depth("BTCUSDT"),
+            sub("BTCUSDT"),
+            depth("ETHUSDT"),
+            sub("ETHUSDT"),
+        ];
+        let conns = vec![ConnectionInfo {
+            venue: Venue::BinanceSpot,
+            index: 0,
+            slots: vec![0, 1, 2, 3],
+        }];
+        Tracker::new(subs, conns, Rules::default(), 1000 * S)
     }
 
     #[test]
-    fn status_thresholds() {
-        let t = tracker().thresholds();
-        for (age, status) in [
-            (0, Status::Healthy),
-            (179, Status::Healthy),
-            (180, Status::Degraded),
-            (299, Status::Degraded),
-            (300, Status::Stale),
-            (3599, Status::Stale),
-            (3600, Status::Critical),
-        ] {
-            assert_eq!(t.classify(Duration::from_secs(age)), status, "age {age}");
-        }
+    fn limits_come_from_the_cadence_and_the_rules() {
+        let t = scheduled_tracker();
+        let late = Limit::Late(Duration::from_secs(7));
+        let quiet = Limit::Quiet(Duration::from_secs(7));
+        assert_eq!(
+            (0..4).map(|s| t.limit(s)).collect::<Vec<_>>(),
+            [late, quiet, late, quiet]
+        );
+        let cadences: Vec<_> = t.cadences().collect();
+        assert_eq!(
+            cadences,
+            [
+                (
+                    Venue::BinanceSpot,
+                    "depth5",
+                    Some(Duration::from_secs(1)),
+                    late
+                ),
+                (Venue::BinanceSpot, "aggTrade", None, quiet),
+            ]
+        );
+        // Without a scheduled channel, an event-driven one is quiet after the degraded threshold.
+        assert_eq!(tracker().limit(0), Limit::Quiet(Duration::from_secs(180)));
+    }
+
+    /// A symbol is no_data until a channel delivers, live while its scheduled channel keeps its cadence, quiet
+    /// when only the event channel is silent, late when the scheduled one misses its cadence.
+    #[test]
+    fn feed_verdicts_follow_the_slots() {
+        let t = scheduled_tracker();
+        let at = |secs: u64| 1000 * S + secs * S;
+        let feed = |now| t.symbol_feed(Venue::BinanceSpot, "BTCUSDT", now).unwrap();
+        assert_eq!(feed(at(1)), Feed::NoData);
+        assert_eq!(t.feed_counts(at(1)), [0, 0, 0, 2]);
+        t.record(0, at(2), &Sample::default());
+        t.record(1, at(2), &Sample::default());
+        assert_eq!(feed(at(3)), Feed::Live);
+        t.record(0, at(9), &Sample::default());
+        assert_eq!(
+            feed(at(10)),
+            Feed::Quiet,
+            "aggTrade silent for 8 s, depth5 on time"
+        );
+        assert_eq!(feed(at(17)), Feed::Late, "depth5 silent for 8 s");
+        assert_eq!(t.symbol_feed(Venue::BinanceSpot, "XRPUSDT", at(17)), None);
+        // ETHUSDT never delivered: still no_data, whatever its age.
+        assert_eq!(t.feed_counts(at(17)), [0, 0, 1, 1]);
     }
 
     #[test]

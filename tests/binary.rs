@@ -77,6 +77,19 @@ fn configuration_errors_are_named_with_exit_code_2() {
             "MARKETFEED_DEGRADED_AFTER, MARKETFEED_STALE_AFTER, MARKETFEED_CRITICAL_AFTER: thresholds out of order (5m, 3m, 1h); need degraded < stale < critical",
         ),
         (
+            &[("MARKETFEED_HEARTBEAT_MISSES", "0")],
+            &[],
+            "MARKETFEED_HEARTBEAT_MISSES: invalid value \"0\" (a whole number of at least 1)",
+        ),
+        (
+            &[
+                ("MARKETFEED_BINANCE_USDM_SYMBOLS", "BTCUSDT"),
+                ("MARKETFEED_BINANCE_USDM_STALE_AFTER", "30s"),
+            ],
+            &[],
+            "MARKETFEED_BINANCE_USDM_STALE_AFTER: binance/usdm thresholds out of order (degraded 3m, stale 30s, critical 1h); need degraded < stale < critical (degraded from MARKETFEED_DEGRADED_AFTER, critical from MARKETFEED_CRITICAL_AFTER)",
+        ),
+        (
             &[],
             &["--web.frobnicate"],
             "unknown flag --web.frobnicate (see --help)",
@@ -133,6 +146,34 @@ fn check_config_validates_and_exits() {
         !text.contains("binance"),
         "only the configured venue is watched: {text}"
     );
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "", "no warning");
+}
+
+/// A configuration that lets the stale alert page before the exporter repairs anything still starts, with one
+/// warning line, both from `--check-config` and in the startup log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_before_the_repair_is_one_warning_line() {
+    let vars = [
+        ("MARKETFEED_BINANCE_SPOT_SYMBOLS", "BTCUSDT"),
+        ("MARKETFEED_BINANCE_SPOT_CHANNELS", "aggTrade"),
+        ("MARKETFEED_BINANCE_SPOT_URL", "ws://127.0.0.1:9"),
+        ("MARKETFEED_BINANCE_SPOT_REST_URL", "http://127.0.0.1:9"),
+    ];
+    let warning = "the stale alert can page before the exporter resubscribes a silent symbol on binance/spot (stale after 5m, first resubscribe after 10m: event-driven channels only)";
+    let out = run(&vars, &["--check-config"]);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with(&format!("marketfeed_exporter: warning: {warning}; ")),
+        "{stderr}"
+    );
+    let exporter = Exporter::start(&vars).await;
+    let (status, stderr, _) = exporter.stop("TERM");
+    assert!(status.success(), "{stderr}");
+    let warned: Vec<&str> = stderr.lines().filter(|l| l.contains(warning)).collect();
+    assert_eq!(warned.len(), 1, "{stderr}");
+    assert!(warned[0].contains("WARN"), "{stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -159,12 +200,36 @@ async fn without_network_it_keeps_serving_and_retrying() {
         .filter(|l| l.starts_with("marketfeed_messages_total{"))
         .count();
     assert_eq!(series, 20, "{body}");
-    let (status, body) = get(exporter.addr, "/api/v1/symbols/binance/usdm/ETHUSDT").await;
+    // Nothing delivered yet: never `healthy`, and never usable whatever the bot allows.
+    let (status, body) = get(
+        exporter.addr,
+        "/api/v1/symbols/binance/usdm/ETHUSDT?max_staleness=1h",
+    )
+    .await;
     assert_eq!(status, 200);
-    assert!(
-        body.contains("\"status\":\"healthy\""),
-        "a restart is not a stale alert: {body}"
+    let symbol: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (&symbol["status"], &symbol["feed"], &symbol["usable"]),
+        (&"no_data".into(), &"no_data".into(), &false.into()),
+        "{body}"
     );
+    // The alerts' gauge still starts at the subscribe time: a restart is not a stale alert.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let started = scrape
+        .value(
+            "marketfeed_last_message_timestamp_seconds",
+            &[
+                ("exchange", "binance"),
+                ("market", "usdm"),
+                ("channel", "bookTicker"),
+                ("symbol", "ETHUSDT"),
+            ],
+        )
+        .unwrap();
+    assert!(now - started < 60.0, "{started} vs {now}");
     let (status, _) = get(exporter.addr, "/-/ready").await;
     assert_eq!(status, 200, "readiness does not follow exchange health");
     let (status, stderr, elapsed) = exporter.stop("TERM");
@@ -179,6 +244,62 @@ async fn without_network_it_keeps_serving_and_retrying() {
         "one readable line per failed attempt:\n{stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// A scheduled channel the venue stops serving, while its connection delivers the other symbol: the real binary
+/// resubscribes it at its deadline (7 s for `markPrice@1s`) and says so in one log line naming the stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_scheduled_channel_is_resubscribed_and_logged() {
+    let fake = FakeVenue::start(FakeKind::BinanceUsdm).await;
+    fake.set_muted("ethusdt@markPrice@1s", true);
+    let url = fake.base_url();
+    let exporter = Exporter::start(&[
+        ("MARKETFEED_BINANCE_USDM_SYMBOLS", "BTCUSDT,ETHUSDT"),
+        ("MARKETFEED_BINANCE_USDM_URL", &url),
+        ("MARKETFEED_BINANCE_USDM_REST_URL", "http://127.0.0.1:9"),
+    ])
+    .await;
+    let dead = [
+        ("exchange", "binance"),
+        ("market", "usdm"),
+        ("channel", "markPrice@1s"),
+        ("symbol", "ETHUSDT"),
+    ];
+    let scrape = support::metrics::until(
+        exporter.addr,
+        "the resubscribe",
+        Duration::from_secs(20),
+        |s| {
+            s.value("marketfeed_resubscribes_total", &dead)
+                .is_some_and(|v| v >= 1.0)
+        },
+    )
+    .await;
+    assert_eq!(scrape.value("marketfeed_messages_total", &dead), Some(0.0));
+    let (_, body) = get(exporter.addr, "/api/v1/symbols/binance/usdm/ETHUSDT").await;
+    let symbol: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(symbol["channels"][0]["resubscribes"], 1, "{body}");
+    let (status, stderr, _) = exporter.stop("TERM");
+    assert!(status.success(), "{stderr}");
+    let logged: Vec<&str> = stderr
+        .lines()
+        .filter(|l| {
+            l.contains(
+                "scheduled stream missed its cadence while its connection flows; resubscribing",
+            )
+        })
+        .collect();
+    assert_eq!(logged.len(), 1, "{stderr}");
+    for field in [
+        "WARN",
+        "venue=binance/usdm",
+        "stream=ethusdt@markPrice@1s",
+        "every=1s",
+        "attempt=1",
+        "next_attempt_after=14s",
+    ] {
+        assert!(logged[0].contains(field), "{field} in {}", logged[0]);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,12 +3,15 @@
 //!
 //! Every scenario runs for each market it applies to. Venue timing is shrunk through `Tuning` (heartbeat
 //! deadlines of about a second instead of minutes); the protocol and the code paths are the production ones.
+//! The freshness scenarios at the end keep the production cadence deadlines (`MARKETFEED_HEARTBEAT_MISSES`
+//! at its default), so they wait seconds, and run every market at once.
 
 mod support;
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use marketfeed_exporter::app::{self, Running, Tuning};
 use marketfeed_exporter::backoff::Backoff;
@@ -174,6 +177,76 @@ impl Harness {
     /// Polls the scrape until `cond` holds.
     async fn until(&self, what: &str, cond: impl Fn(&Scrape) -> bool) -> Scrape {
         support::metrics::until(self.running.addr, what, WAIT, cond).await
+    }
+
+    /// Polls the scrape until `cond` holds, for at most `wait`.
+    async fn until_within(
+        &self,
+        what: &str,
+        wait: Duration,
+        cond: impl Fn(&Scrape) -> bool,
+    ) -> Scrape {
+        support::metrics::until(self.running.addr, what, wait, cond).await
+    }
+
+    /// Labels of one (exchange, market, channel).
+    fn group(&self, channel: &str) -> [(&'static str, String); 3] {
+        [
+            ("exchange", self.venue.exchange().as_str().to_owned()),
+            ("market", self.venue.market().as_str().to_owned()),
+            ("channel", channel.to_owned()),
+        ]
+    }
+
+    /// A per-channel gauge of the market, in seconds.
+    async fn channel_seconds(&self, metric: &str, channel: &str) -> Duration {
+        let value = self.scrape().await.value(metric, &self.group(channel));
+        Duration::from_secs_f64(value.unwrap_or_else(|| panic!("{metric} for {channel}")))
+    }
+
+    /// `/api/v1/symbols/<exchange>/<market>/<symbol><query>` as JSON.
+    async fn symbol(&self, symbol: &str, query: &str) -> serde_json::Value {
+        let path = format!(
+            "/api/v1/symbols/{}/{}/{symbol}{query}",
+            self.venue.exchange().as_str(),
+            self.venue.market().as_str()
+        );
+        let (status, body) = get(self.running.addr, &path).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    /// Polls the symbol's API answer (with `query`) until its `feed` is `feed`, for at most `wait`.
+    async fn until_feed(
+        &self,
+        symbol: &str,
+        query: &str,
+        feed: &str,
+        wait: Duration,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + wait;
+        loop {
+            let answer = self.symbol(symbol, query).await;
+            if answer["feed"] == feed {
+                return answer;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: {symbol} not {feed} after {wait:?}: {answer}",
+                self.venue
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// `marketfeed_symbols{feed}` of this market.
+    fn symbols_with(&self, scrape: &Scrape, feed: &str) -> Option<f64> {
+        let labels = [
+            ("exchange", self.venue.exchange().as_str()),
+            ("market", self.venue.market().as_str()),
+            ("feed", feed),
+        ];
+        scrape.value("marketfeed_symbols", &labels)
     }
 
     /// Waits until every default channel of every symbol has received more than `n` messages.
@@ -600,4 +673,248 @@ async fn shutdown_closes_every_socket() {
     let fake = h.stop().await;
     fake.wait_for("sockets closed", WAIT, |f| f.open_connections() == 0)
         .await;
+}
+
+/// Runs `scenario` for every kind at once: these scenarios wait for the venues' real cadences (seconds), and
+/// one market's wait need not hold up the next.
+async fn each_market_at_once<Fut: Future<Output = ()>>(
+    kinds: &[FakeKind],
+    scenario: impl Fn(FakeKind) -> Fut,
+) {
+    futures_util::future::join_all(kinds.iter().map(|&kind| scenario(kind))).await;
+}
+
+/// A symbol's scheduled channel stalls while its connection keeps delivering other symbols: it is resubscribed
+/// once it has missed its cadence `MARKETFEED_HEARTBEAT_MISSES` times plus the grace (7 s for a 1 s channel,
+/// 17 s for Bybit's 3 s `orderbook.1`), not after `MARKETFEED_RESUBSCRIBE_AFTER`, and data flows again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_scheduled_channel_is_resubscribed_at_its_deadline() {
+    each_market_at_once(&ALL, |kind| async move {
+        let h = Harness::start(kind, "BTCUSDT,ETHUSDT", &[]).await;
+        let (scheduled, event) = (h.channels()[0], h.channels()[1]);
+        h.until_all_flow(&["BTCUSDT", "ETHUSDT"], 1.0).await;
+        let late_after = h
+            .channel_seconds("marketfeed_channel_late_after_seconds", scheduled)
+            .await;
+        let interval = h
+            .channel_seconds("marketfeed_channel_expected_interval_seconds", scheduled)
+            .await;
+        assert_eq!(
+            late_after,
+            interval * 5 + Duration::from_secs(2),
+            "{kind:?}"
+        );
+        let dead = h.sub(scheduled, "ETHUSDT");
+        h.fake.stall_until_resubscribe(&h.key(scheduled, "ETHUSDT"));
+        let stalled = Instant::now();
+        let scrape = h
+            .until_within("the resubscribe", late_after + WAIT, |s| {
+                s.value("marketfeed_resubscribes_total", &dead)
+                    .is_some_and(|v| v >= 1.0)
+            })
+            .await;
+        let took = stalled.elapsed();
+        // Its last message came just before the stall; the 1 s of slack below covers a hiccup of the fake.
+        assert!(
+            took + Duration::from_secs(1) >= late_after,
+            "{kind:?}: resubscribed after {took:?}, before its deadline {late_after:?}"
+        );
+        assert!(
+            took <= late_after + Duration::from_secs(5),
+            "{kind:?}: resubscribed after {took:?}, deadline {late_after:?}"
+        );
+        let n = scrape.value("marketfeed_messages_total", &dead).unwrap();
+        h.until("the repaired stream to deliver again", |s| {
+            s.value("marketfeed_messages_total", &dead)
+                .is_some_and(|v| v > n + 2.0)
+        })
+        .await;
+        let scrape = h.scrape().await;
+        for (channel, symbol) in [
+            (scheduled, "BTCUSDT"),
+            (event, "BTCUSDT"),
+            (event, "ETHUSDT"),
+        ] {
+            assert_eq!(
+                scrape.value("marketfeed_resubscribes_total", &h.sub(channel, symbol)),
+                Some(0.0),
+                "{kind:?} {channel} {symbol}: only the dead stream is touched"
+            );
+        }
+        assert_eq!(h.reconnects("idle_timeout").await, 0.0, "{kind:?}");
+        assert_eq!(h.symbol("ETHUSDT", "").await["feed"], "live", "{kind:?}");
+        h.stop().await;
+    })
+    .await;
+}
+
+/// An event-driven channel stays silent (a quiet market) while the symbol's scheduled channel flows: it is
+/// never resubscribed, the symbol is `quiet` and healthy, and a bot asking with `max_staleness` may use it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_event_channel_is_left_alone_and_the_symbol_stays_usable() {
+    each_market_at_once(&ALL, |kind| async move {
+        let h = Harness::start(kind, "BTCUSDT,ETHUSDT", &[]).await;
+        let (scheduled, event) = (h.channels()[0], h.channels()[1]);
+        h.until_all_flow(&["BTCUSDT", "ETHUSDT"], 1.0).await;
+        let quiet_after = h
+            .channel_seconds("marketfeed_channel_quiet_after_seconds", event)
+            .await;
+        let late_after = h
+            .channel_seconds("marketfeed_channel_late_after_seconds", scheduled)
+            .await;
+        assert_eq!(
+            quiet_after, late_after,
+            "{kind:?}: one scheduled channel sets the window"
+        );
+        h.fake.set_muted(&h.key(event, "BTCUSDT"), true);
+        // Well past every deadline the market's scheduled channel has.
+        tokio::time::sleep(quiet_after + Duration::from_secs(3)).await;
+        let v = h.symbol("BTCUSDT", "?max_staleness=2s").await;
+        assert_eq!(
+            (&v["status"], &v["feed"], &v["usable"]),
+            (&"healthy".into(), &"quiet".into(), &true.into()),
+            "{kind:?}: {v}"
+        );
+        assert_eq!(v["channels"][0]["feed"], "live", "{kind:?}: {v}");
+        assert_eq!(v["channels"][1]["feed"], "quiet", "{kind:?}: {v}");
+        let scrape = h.scrape().await;
+        assert_eq!(
+            scrape.value("marketfeed_resubscribes_total", &h.sub(event, "BTCUSDT")),
+            Some(0.0),
+            "{kind:?}: a quiet market is not a dead subscription"
+        );
+        assert_eq!(h.symbols_with(&scrape, "quiet"), Some(1.0), "{kind:?}");
+        assert_eq!(h.symbols_with(&scrape, "live"), Some(1.0), "{kind:?}");
+        assert_eq!(h.reconnects("idle_timeout").await, 0.0, "{kind:?}");
+        h.stop().await;
+    })
+    .await;
+}
+
+/// A symbol that never delivers is `no_data`, never `healthy`, and never usable; one whose scheduled channel
+/// stops for good turns `late` at its deadline (unusable though its event channel is fresh), is resubscribed
+/// with back-off, and is `live` again once the venue serves it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_data_and_late_are_told_apart_from_live() {
+    each_market_at_once(&ALL, |kind| async move {
+        let venue = venue_of(kind);
+        let f = fake(kind).await;
+        for channel in venue::default_channels(venue) {
+            f.set_muted(&venue::wire_key(venue, channel, "ETHUSDT"), true);
+        }
+        let h = Harness::run(f, kind, "BTCUSDT,ETHUSDT,SOLUSDT", &[], fast_policy).await;
+        let scheduled = h.channels()[0];
+        h.until_all_flow(&["BTCUSDT", "SOLUSDT"], 1.0).await;
+        let eth = h.symbol("ETHUSDT", "?max_staleness=1h").await;
+        assert_eq!(
+            (&eth["status"], &eth["feed"], &eth["usable"]),
+            (&"no_data".into(), &"no_data".into(), &false.into()),
+            "{kind:?}: {eth}"
+        );
+        for channel in 0..2 {
+            assert_eq!(eth["channels"][channel]["status"], "no_data", "{kind:?}");
+        }
+        let btc = h.symbol("BTCUSDT", "?max_staleness=2s").await;
+        assert_eq!(
+            (&btc["status"], &btc["feed"], &btc["usable"]),
+            (&"healthy".into(), &"live".into(), &true.into()),
+            "{kind:?}: {btc}"
+        );
+
+        h.fake.set_muted(&h.key(scheduled, "SOLUSDT"), true);
+        let late_after = h
+            .channel_seconds("marketfeed_channel_late_after_seconds", scheduled)
+            .await;
+        let sol = h
+            .until_feed("SOLUSDT", "?max_staleness=1h", "late", late_after + WAIT)
+            .await;
+        assert_eq!(
+            (&sol["status"], &sol["usable"], &sol["channels"][0]["feed"]),
+            (&"healthy".into(), &false.into(), &"late".into()),
+            "{kind:?}: the event channel is fresh, the scheduled one dead: {sol}"
+        );
+        let scrape = h
+            .until("the repair attempt", |s| {
+                s.value(
+                    "marketfeed_resubscribes_total",
+                    &h.sub(scheduled, "SOLUSDT"),
+                )
+                .is_some_and(|v| v >= 1.0)
+            })
+            .await;
+        for (feed, count) in [
+            ("live", 1.0),
+            ("quiet", 0.0),
+            ("late", 1.0),
+            ("no_data", 1.0),
+        ] {
+            assert_eq!(
+                h.symbols_with(&scrape, feed),
+                Some(count),
+                "{kind:?} {feed}"
+            );
+        }
+
+        // The venue serves it again: the next repair brings it back.
+        h.fake.set_muted(&h.key(scheduled, "SOLUSDT"), false);
+        h.until_feed("SOLUSDT", "", "live", late_after * 2 + WAIT)
+            .await;
+        h.stop().await;
+    })
+    .await;
+}
+
+/// When a connection's only streams are scheduled and all of them stop while pings go on, the connection itself
+/// is what died: it is replaced at the scheduled deadline, not after `MARKETFEED_IDLE_TIMEOUT`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_whose_scheduled_streams_all_stop_is_replaced_at_their_deadline() {
+    each_market_at_once(
+        &[FakeKind::BinanceUsdm, FakeKind::BybitLinear],
+        |kind| async move {
+            let extra: &[(&str, &str)] = match kind {
+                // /market/stream carries only markPrice@1s.
+                FakeKind::BinanceUsdm => &[("MARKETFEED_IDLE_TIMEOUT", "1m")],
+                _ => &[
+                    ("MARKETFEED_IDLE_TIMEOUT", "1m"),
+                    ("MARKETFEED_BYBIT_LINEAR_CHANNELS", "orderbook.1"),
+                ],
+            };
+            let h = Harness::start(kind, "BTCUSDT", extra).await;
+            let scheduled = h.channels()[0];
+            let l = h.sub(scheduled, "BTCUSDT");
+            h.until("data", |s| {
+                s.value("marketfeed_messages_total", &l)
+                    .is_some_and(|v| v > 1.0)
+            })
+            .await;
+            let late_after = h
+                .channel_seconds("marketfeed_channel_late_after_seconds", scheduled)
+                .await;
+            h.fake.stall_until_resubscribe(&h.key(scheduled, "BTCUSDT"));
+            let stalled = Instant::now();
+            h.until_within("the reconnect", late_after + WAIT, |s| {
+                s.sum("marketfeed_reconnects_total", &[("reason", "idle_timeout")]) >= 1.0
+            })
+            .await;
+            let took = stalled.elapsed();
+            assert!(
+                took + Duration::from_secs(1) >= late_after
+                    && took <= late_after + Duration::from_secs(5),
+                "{kind:?}: reconnected after {took:?}, deadline {late_after:?}"
+            );
+            assert_eq!(
+                h.reconnects("heartbeat_timeout").await,
+                0.0,
+                "{kind:?}: pings went on"
+            );
+            let n = h.messages(scheduled, "BTCUSDT").await;
+            h.until("data on the new connection", |s| {
+                s.value("marketfeed_messages_total", &l)
+                    .is_some_and(|v| v > n + 2.0)
+            })
+            .await;
+            h.stop().await;
+        },
+    )
+    .await;
 }

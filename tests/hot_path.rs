@@ -8,8 +8,9 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::hint::black_box;
 
-use marketfeed_exporter::model::{Channel, Subscription, Venue};
-use marketfeed_exporter::tracker::{ConnectionInfo, Thresholds, Tracker, unix_now};
+use marketfeed_exporter::freshness::Rules;
+use marketfeed_exporter::model::{Subscription, Venue};
+use marketfeed_exporter::tracker::{ConnectionInfo, Tracker, unix_now};
 use marketfeed_exporter::venue::{self, Frame};
 
 thread_local! {
@@ -257,14 +258,12 @@ fn the_counter_sees_allocations() {
 fn ingest_allocates_nothing_per_message() {
     let mut allocating = Vec::new();
     for case in cases() {
-        let kind = venue::parse_channel(case.venue, case.channel).unwrap();
+        let channel = venue::channel(case.venue, case.channel).unwrap();
+        let kind = channel.kind;
         let key = venue::wire_key(case.venue, case.channel, case.symbol);
         let subscription = Subscription {
             venue: case.venue,
-            channel: Channel {
-                name: case.channel.into(),
-                kind,
-            },
+            channel,
             symbol: case.symbol.into(),
         };
         let connections = vec![ConnectionInfo {
@@ -275,7 +274,7 @@ fn ingest_allocates_nothing_per_message() {
         let tracker = Tracker::new(
             vec![subscription],
             connections,
-            Thresholds::default(),
+            Rules::default(),
             unix_now(),
         );
         // What a session does per data frame.

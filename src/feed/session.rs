@@ -1,5 +1,6 @@
 //! One WebSocket session: paced subscribe batches, ack checks, heartbeats, the two watchdogs, per-stream
-//! resubscribe, and the ingest hot path into the tracker.
+//! repair of silent subscriptions (at once for a scheduled channel that missed its cadence), and the ingest hot
+//! path into the tracker.
 //!
 //! Owns the state that lives exactly as long as one socket; the reconnect loop around it is in the parent.
 
@@ -16,6 +17,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::{Connection, Ending};
+use crate::freshness::{repair_after, repair_wait};
 use crate::tracker::{Reason, unix_now};
 use crate::venue::{self, Frame, Heartbeat, RequestId};
 
@@ -47,6 +49,17 @@ enum StreamState {
     Rejected,
 }
 
+/// How one stream's silence is judged and repaired on this connection.
+#[derive(Debug, Clone, Copy)]
+struct Watch {
+    /// The venue's push interval when the channel is scheduled.
+    interval: Option<Duration>,
+    /// Silence after which it is repaired: its late deadline when scheduled, else `resubscribe_after`.
+    deadline: Duration,
+    /// Repairs in a row that brought nothing back; each one doubles the wait for the next.
+    repairs: u32,
+}
+
 /// What a frame changed, for the select loop.
 enum Outcome {
     Continue,
@@ -57,6 +70,7 @@ pub(super) struct Session<'c> {
     conn: &'c Connection,
     lookup: HashMap<&'c str, usize>,
     states: Vec<StreamState>,
+    watches: Vec<Watch>,
     queue: VecDeque<Request>,
     pending: HashMap<RequestId, (Request, Instant)>,
     next_id: RequestId,
@@ -91,10 +105,23 @@ impl<'c> Session<'c> {
                 streams: c.to_vec(),
             })
             .collect();
+        let watches = conn
+            .streams
+            .iter()
+            .map(|stream| {
+                let (interval, limit) = conn.tracker.cadence(stream.slot);
+                Watch {
+                    interval,
+                    deadline: repair_after(limit, conn.settings.resubscribe_after),
+                    repairs: 0,
+                }
+            })
+            .collect();
         Self {
             conn,
             lookup,
             states: vec![StreamState::Pending; conn.streams.len()],
+            watches,
             queue,
             pending: HashMap::new(),
             next_id: 1,
@@ -372,17 +399,23 @@ impl<'c> Session<'c> {
             tracing::warn!(venue = %conn.venue, connection = conn.index, stream = %first, streams = request.streams.len(), "subscribe request unanswered; reconnecting");
             return Outcome::End(Reason::SubscribeFailed);
         }
-        self.check_silent_streams(now);
+        if let Some(reason) = self.check_silent_streams(now) {
+            return Outcome::End(reason);
+        }
         self.send_next(ws, now).await
     }
 
-    /// Queues an unsubscribe + subscribe for every acked stream that has been silent for
-    /// `resubscribe_after` while the connection as a whole still delivers (else the idle watchdog fires).
-    fn check_silent_streams(&mut self, now: Instant) {
+    /// Repairs acked streams that went silent. One silent past its deadline (a scheduled channel once it missed
+    /// `MARKETFEED_HEARTBEAT_MISSES` intervals plus the grace, an event-driven one after `resubscribe_after`)
+    /// while the connection still delivers other data gets an unsubscribe and a subscribe of its own. Repairs of
+    /// the same stream that bring nothing back wait ever longer ([`repair_wait`]). When nothing at all arrived
+    /// on the connection for a late scheduled stream's deadline, the connection is what died: the session ends
+    /// as `idle_timeout` at once instead of waiting for the idle watchdog.
+    fn check_silent_streams(&mut self, now: Instant) -> Option<Reason> {
         let conn = self.conn;
-        let after = conn.settings.resubscribe_after;
         let unix = unix_now();
-        for (i, state) in self.states.iter_mut().enumerate() {
+        let idle = now - self.last_data;
+        for (i, (state, watch)) in self.states.iter_mut().zip(&mut self.watches).enumerate() {
             let StreamState::Subscribed { since } = *state else {
                 continue;
             };
@@ -390,20 +423,63 @@ impl<'c> Session<'c> {
             let silent = Duration::from_nanos(
                 unix.saturating_sub(conn.tracker.last_message_ns(stream.slot)),
             );
-            if now - since >= after && silent >= after {
-                tracing::warn!(venue = %conn.venue, connection = conn.index, stream = %stream.key, silent = ?silent, "stream silent while its connection flows; resubscribing");
-                *state = StreamState::Pending;
-                conn.tracker.resubscribed(stream.slot);
-                self.queue.push_back(Request {
-                    op: Op::Unsubscribe,
-                    streams: vec![i],
-                });
-                self.queue.push_back(Request {
-                    op: Op::Subscribe,
-                    streams: vec![i],
-                });
+            if silent < watch.deadline {
+                if watch.repairs > 0 {
+                    tracing::info!(venue = %conn.venue, connection = conn.index, stream = %stream.key, repairs = watch.repairs, "resubscribed stream delivers again");
+                    watch.repairs = 0;
+                }
+                continue;
             }
+            let subscribed_for = now - since;
+            if subscribed_for < watch.deadline {
+                continue;
+            }
+            // `last_data` is folded in on the tick after a frame, so `idle` runs up to one tick short: nothing at all
+            // has arrived since this stream's last message.
+            if let Some(interval) = watch.interval
+                && idle + conn.settings.tick >= watch.deadline
+            {
+                tracing::warn!(venue = %conn.venue, connection = conn.index, stream = %stream.key, idle = ?idle, every = ?interval, "nothing at all on the connection although this stream is pushed on a schedule; reconnecting");
+                return Some(Reason::IdleTimeout);
+            }
+            let wait = repair_wait(
+                watch.deadline,
+                watch.repairs,
+                conn.settings.resubscribe_after,
+            );
+            if subscribed_for < wait {
+                continue;
+            }
+            watch.repairs = watch.repairs.saturating_add(1);
+            let next = repair_wait(
+                watch.deadline,
+                watch.repairs,
+                conn.settings.resubscribe_after,
+            );
+            match watch.interval {
+                Some(interval) => tracing::warn!(
+                    venue = %conn.venue, connection = conn.index, stream = %stream.key, silent = ?silent,
+                    every = ?interval, attempt = watch.repairs, next_attempt_after = ?next,
+                    "scheduled stream missed its cadence while its connection flows; resubscribing"
+                ),
+                None => tracing::warn!(
+                    venue = %conn.venue, connection = conn.index, stream = %stream.key, silent = ?silent,
+                    attempt = watch.repairs, next_attempt_after = ?next,
+                    "stream silent while its connection flows; resubscribing"
+                ),
+            }
+            *state = StreamState::Pending;
+            conn.tracker.resubscribed(stream.slot);
+            self.queue.push_back(Request {
+                op: Op::Unsubscribe,
+                streams: vec![i],
+            });
+            self.queue.push_back(Request {
+                op: Op::Subscribe,
+                streams: vec![i],
+            });
         }
+        None
     }
 
     /// Sends the next queued request when the venue's message-rate budget allows.

@@ -13,9 +13,10 @@ use prometheus::proto::{
 };
 use prometheus::{Encoder, Registry, TextEncoder};
 
+use crate::freshness::{Feed, Limit};
 use crate::model::{Exchange, Subscription, Venue};
 use crate::rest::RestStats;
-use crate::tracker::{HistogramSnapshot, Listing, Reason, Trackers};
+use crate::tracker::{HistogramSnapshot, Listing, Reason, Trackers, unix_now};
 use process::ProcessMetrics;
 
 /// Version facts exported as `marketfeed_build_info`.
@@ -87,6 +88,7 @@ struct Family {
 const SUB_LABELS: &[&str] = &["exchange", "market", "channel", "symbol"];
 const GROUP_LABELS: &[&str] = &["exchange", "market", "channel"];
 const CONN_LABELS: &[&str] = &["exchange", "market", "connection"];
+const MARKET_LABELS: &[&str] = &["exchange", "market"];
 
 const LAST_MESSAGE: Family = Family {
     name: "marketfeed_last_message_timestamp_seconds",
@@ -141,6 +143,48 @@ const EVENT_LATENCY: Family = Family {
     help: "Local receive time minus exchange event time (negative values count as zero).",
     kind: MetricType::HISTOGRAM,
     labels: GROUP_LABELS,
+};
+const EXPECTED_INTERVAL: Family = Family {
+    name: "marketfeed_channel_expected_interval_seconds",
+    help: "How often the venue pushes a scheduled channel whatever the market does (absent for event-driven channels).",
+    kind: MetricType::GAUGE,
+    labels: GROUP_LABELS,
+};
+const LATE_AFTER: Family = Family {
+    name: "marketfeed_channel_late_after_seconds",
+    help: "Silence after which a scheduled channel's subscription is late and resubscribed: MARKETFEED_HEARTBEAT_MISSES expected intervals plus a 2 s grace.",
+    kind: MetricType::GAUGE,
+    labels: GROUP_LABELS,
+};
+const QUIET_AFTER: Family = Family {
+    name: "marketfeed_channel_quiet_after_seconds",
+    help: "Silence after which an event-driven channel's subscription counts as quiet: the market's longest scheduled-channel deadline, or its degraded threshold without one.",
+    kind: MetricType::GAUGE,
+    labels: GROUP_LABELS,
+};
+const DEGRADED_THRESHOLD: Family = Family {
+    name: "marketfeed_degraded_threshold_seconds",
+    help: "Silence after which a symbol of the market is degraded (MARKETFEED_DEGRADED_AFTER or the market's own).",
+    kind: MetricType::GAUGE,
+    labels: MARKET_LABELS,
+};
+const STALE_THRESHOLD: Family = Family {
+    name: "marketfeed_stale_threshold_seconds",
+    help: "Silence after which a symbol of the market is stale (MARKETFEED_STALE_AFTER or the market's own).",
+    kind: MetricType::GAUGE,
+    labels: MARKET_LABELS,
+};
+const CRITICAL_THRESHOLD: Family = Family {
+    name: "marketfeed_critical_threshold_seconds",
+    help: "Silence after which a symbol of the market is critical (MARKETFEED_CRITICAL_AFTER or the market's own).",
+    kind: MetricType::GAUGE,
+    labels: MARKET_LABELS,
+};
+const SYMBOLS_BY_FEED: Family = Family {
+    name: "marketfeed_symbols",
+    help: "Watched symbols by the feed's verdict at scrape time: live, quiet (only event-driven channels silent), late (a scheduled channel missed its cadence) or no_data.",
+    kind: MetricType::GAUGE,
+    labels: &["exchange", "market", "feed"],
 };
 const DECODE_ERRORS: Family = Family {
     name: "marketfeed_decode_errors_total",
@@ -216,7 +260,7 @@ const CROSSCHECK_TIME: Family = Family {
     labels: &["exchange", "market", "symbol"],
 };
 
-const FAMILIES: [&Family; 21] = [
+const FAMILIES: [&Family; 28] = [
     &LAST_MESSAGE,
     &LAST_EVENT,
     &MESSAGES,
@@ -226,6 +270,13 @@ const FAMILIES: [&Family; 21] = [
     &RESUBSCRIBES,
     &UPDATE_GAP,
     &EVENT_LATENCY,
+    &EXPECTED_INTERVAL,
+    &LATE_AFTER,
+    &QUIET_AFTER,
+    &DEGRADED_THRESHOLD,
+    &STALE_THRESHOLD,
+    &CRITICAL_THRESHOLD,
+    &SYMBOLS_BY_FEED,
     &DECODE_ERRORS,
     &CONNECTION_UP,
     &CONNECTION_ESTABLISHED,
@@ -401,6 +452,49 @@ impl Collector for TrackerCollector {
             }
         }
 
+        let (mut intervals, mut late_after, mut quiet_after) = (Vec::new(), Vec::new(), Vec::new());
+        for (venue, channel, interval, limit) in trackers.iter().flat_map(|t| t.cadences()) {
+            let l = || {
+                labels(
+                    GROUP_LABELS,
+                    &[venue.exchange().as_str(), venue.market().as_str(), channel],
+                )
+            };
+            if let Some(interval) = interval {
+                intervals.push(gauge(l(), interval.as_secs_f64()));
+            }
+            match limit {
+                Limit::Late(after) => late_after.push(gauge(l(), after.as_secs_f64())),
+                Limit::Quiet(after) => quiet_after.push(gauge(l(), after.as_secs_f64())),
+            }
+        }
+
+        // Per watched market: the thresholds in force and how many symbols have each verdict. A `*` market's
+        // tracker exists (empty) before its first listing, so these are there from startup.
+        let now = unix_now();
+        let (mut degraded, mut stale, mut critical, mut by_feed) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for (venue, tracker) in self.trackers.venues() {
+            let market = [venue.exchange().as_str(), venue.market().as_str()];
+            let t = tracker.thresholds();
+            degraded.push(gauge(
+                labels(MARKET_LABELS, &market),
+                t.degraded.as_secs_f64(),
+            ));
+            stale.push(gauge(labels(MARKET_LABELS, &market), t.stale.as_secs_f64()));
+            critical.push(gauge(
+                labels(MARKET_LABELS, &market),
+                t.critical.as_secs_f64(),
+            ));
+            for (feed, count) in Feed::ALL.iter().zip(tracker.feed_counts(now)) {
+                let l = labels(
+                    SYMBOLS_BY_FEED.labels,
+                    &[market[0], market[1], feed.as_str()],
+                );
+                by_feed.push(gauge(l, count as f64));
+            }
+        }
+
         let mut watched: Vec<Venue> = trackers
             .iter()
             .flat_map(|t| t.subscriptions())
@@ -524,6 +618,13 @@ impl Collector for TrackerCollector {
             (&RESUBSCRIBES, resubscribes),
             (&UPDATE_GAP, gaps),
             (&EVENT_LATENCY, latencies),
+            (&EXPECTED_INTERVAL, intervals),
+            (&LATE_AFTER, late_after),
+            (&QUIET_AFTER, quiet_after),
+            (&DEGRADED_THRESHOLD, degraded),
+            (&STALE_THRESHOLD, stale),
+            (&CRITICAL_THRESHOLD, critical),
+            (&SYMBOLS_BY_FEED, by_feed),
             (&DECODE_ERRORS, decode),
             (&CONNECTION_UP, up),
             (&CONNECTION_ESTABLISHED, established),
@@ -548,8 +649,9 @@ impl Collector for TrackerCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Channel, ChannelKind, Sample};
-    use crate::tracker::{ClockOffsets, ConnectionInfo, CrossCheck, Thresholds, Tracker};
+    use crate::freshness::{Rules, Thresholds};
+    use crate::model::Sample;
+    use crate::tracker::{ClockOffsets, ConnectionInfo, CrossCheck, Tracker};
     use crate::venue::rest::Endpoint;
     use rust_decimal::Decimal;
     use std::str::FromStr;
@@ -557,53 +659,58 @@ mod tests {
 
     const S: u64 = 1_000_000_000;
 
-    /// A fixed scenario: two symbols on Binance spot, one on Bybit linear, with messages, a rejection,
-    /// a resubscribe, a decode error and reconnects; its exposition is pinned in tests/golden/metrics.prom.
-    fn scenario(clock: Arc<ClockOffsets>) -> Arc<Tracker> {
-        let spot = |channel: &str, kind, symbol: &str| Subscription {
-            venue: Venue::BinanceSpot,
-            channel: Channel {
-                name: channel.into(),
-                kind,
-            },
+    /// A fixed scenario: two symbols on Binance spot (with its own thresholds), one on Bybit linear (with the
+    /// defaults), with messages, a rejection, a resubscribe, a decode error and reconnects; its exposition is
+    /// pinned in tests/golden/metrics.prom.
+    fn scenario(clock: Arc<ClockOffsets>) -> [Arc<Tracker>; 2] {
+        let sub = |venue, channel: &str, symbol: &str| Subscription {
+            venue,
+            channel: crate::venue::channel(venue, channel).unwrap(),
             symbol: symbol.into(),
         };
+        let spot = |channel: &str, symbol: &str| sub(Venue::BinanceSpot, channel, symbol);
         let subs = vec![
-            spot("depth5", ChannelKind::BinanceSpotPartialDepth, "BTCUSDT"),
-            spot("aggTrade", ChannelKind::BinanceTrade, "BTCUSDT"),
-            spot("depth5", ChannelKind::BinanceSpotPartialDepth, "ETHUSDT"),
-            spot("aggTrade", ChannelKind::BinanceTrade, "ETHUSDT"),
-            Subscription {
-                venue: Venue::BybitLinear,
-                channel: Channel {
-                    name: "orderbook.1".into(),
-                    kind: ChannelKind::BybitOrderbook,
-                },
-                symbol: "BTCUSDT".into(),
-            },
+            spot("depth5", "BTCUSDT"),
+            spot("aggTrade", "BTCUSDT"),
+            spot("depth5", "ETHUSDT"),
+            spot("aggTrade", "ETHUSDT"),
         ];
-        let conns = vec![
-            ConnectionInfo {
-                venue: Venue::BinanceSpot,
+        let conn = |venue, slots| {
+            vec![ConnectionInfo {
+                venue,
                 index: 0,
-                slots: vec![0, 1, 2, 3],
-            },
-            ConnectionInfo {
-                venue: Venue::BybitLinear,
-                index: 0,
-                slots: vec![4],
-            },
-        ];
-        let thresholds = Thresholds {
-            degraded: Duration::from_secs(180),
-            stale: Duration::from_secs(300),
-            critical: Duration::from_secs(3600),
+                slots,
+            }]
         };
+        // Overridden thresholds on spot, so the golden file shows a market's own beside the defaults.
+        let rules = Rules {
+            thresholds: Thresholds {
+                degraded: Duration::from_secs(20),
+                stale: Duration::from_secs(30),
+                critical: Duration::from_secs(3600),
+            },
+            heartbeat_misses: 5,
+        };
+        // Ages at scrape time are months, so the verdicts are fixed: spot BTCUSDT late (its depth5 stopped),
+        // the others never delivered.
         let start = 1_790_000_000 * S;
-        let t = Arc::new(Tracker::new(subs, conns, thresholds, start).with_clock(clock));
+        let t = Tracker::new(
+            subs,
+            conn(Venue::BinanceSpot, vec![0, 1, 2, 3]),
+            rules,
+            start,
+        )
+        .with_clock(clock.clone());
+        let linear = Tracker::new(
+            vec![sub(Venue::BybitLinear, "orderbook.1", "BTCUSDT")],
+            conn(Venue::BybitLinear, vec![0]),
+            Rules::default(),
+            start,
+        )
+        .with_clock(clock);
         let price = |p: &str| Decimal::from_str(p).ok();
         t.connection_up(0, start + S);
-        t.connection_up(1, start + 2 * S);
+        linear.connection_up(0, start + 2 * S);
         for slot in 0..4 {
             t.set_acked(slot, true);
         }
@@ -639,15 +746,15 @@ mod tests {
                 price: price("43001"),
             },
         );
-        t.rejected(4);
+        linear.rejected(0);
         t.resubscribed(2);
         t.decode_error(Venue::BinanceSpot);
-        t.connection_down(1, crate::tracker::Reason::HandshakeFailed);
-        t.connection_down(1, crate::tracker::Reason::HeartbeatTimeout);
+        linear.connection_down(0, crate::tracker::Reason::HandshakeFailed);
+        linear.connection_down(0, crate::tracker::Reason::HeartbeatTimeout);
         t.set_clock_offset(Exchange::Binance, -12_500_000);
         t.set_listing(Venue::BinanceSpot, "BTCUSDT", Listing::Trading);
         t.set_listing(Venue::BinanceSpot, "ETHUSDT", Listing::Halted);
-        t.set_listing(Venue::BybitLinear, "BTCUSDT", Listing::Unlisted);
+        linear.set_listing(Venue::BybitLinear, "BTCUSDT", Listing::Unlisted);
         t.set_cross_check(
             Venue::BinanceSpot,
             "ETHUSDT",
@@ -657,7 +764,7 @@ mod tests {
                 feed_behind: Some(true),
             },
         );
-        t
+        [Arc::new(t), Arc::new(linear)]
     }
 
     /// REST observations for the scenario: one of each kind, so every family appears in the golden file.
@@ -672,10 +779,12 @@ mod tests {
         stats
     }
 
-    /// The registry the app would build; one tracker holding both venues is enough for exposition.
+    /// The registry the app would build: one tracker per market.
     fn registry() -> Arc<Trackers> {
-        let trackers = Arc::new(Trackers::new(Thresholds::default()));
-        trackers.set(Venue::BinanceSpot, scenario(trackers.clock()));
+        let trackers = Arc::new(Trackers::new());
+        let [spot, linear] = scenario(trackers.clock());
+        trackers.set(Venue::BinanceSpot, spot);
+        trackers.set(Venue::BybitLinear, linear);
         trackers
     }
 

@@ -415,7 +415,6 @@ fn feed_view(tracker: &Tracker, venue: Venue, symbol: &str) -> Option<(u64, Opti
 /// Asks the REST ticker about symbols that have been stale on the WebSocket past the stale threshold: a
 /// REST price the feed never delivered means the feed is broken, not the market quiet.
 async fn cross_check(shared: Arc<Shared>, to: Endpointed, mut shutdown: watch::Receiver<bool>) {
-    let stale_after = shared.trackers.thresholds().stale;
     let mut checked: HashMap<String, Instant> = HashMap::new();
     loop {
         if !Shared::pause(shared.settings.cross_check_scan, &mut shutdown).await {
@@ -424,6 +423,8 @@ async fn cross_check(shared: Arc<Shared>, to: Endpointed, mut shutdown: watch::R
         let Some(tracker) = shared.trackers.get(to.venue) else {
             continue;
         };
+        // The market's own stale threshold, which may override the global one.
+        let stale_after = tracker.thresholds().stale;
         let symbols: Vec<String> = tracker.symbols().map(|(_, s)| s.to_owned()).collect();
         for symbol in &symbols {
             let Some((last_ns, feed_price)) = feed_view(&tracker, to.venue, symbol) else {

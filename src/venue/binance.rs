@@ -130,6 +130,30 @@ fn parse_depth(venue: Venue, name: &str, depth: &str) -> Result<ChannelKind, Str
     }
 }
 
+/// Spot partial depth is "pushed every second", or every 100 ms with `@100ms` (binance-spot-api-docs
+/// web-socket-streams.md, "Partial Book Depth Streams"); USD-M mark price is "pushed every 3 seconds or every
+/// second" (`@1s`; derivatives docs, "Mark Price Stream"). Everything else Binance sends only on change: trades,
+/// book tickers, diff and USD-M partial depth ("if existing"), klines, and tickers (phrased as pushing changes).
+pub(super) fn expected_interval(venue: Venue, name: &str) -> Option<Duration> {
+    match (venue, name) {
+        (Venue::BinanceUsdm, "markPrice") => Some(Duration::from_secs(3)),
+        (Venue::BinanceUsdm, "markPrice@1s") => Some(Duration::from_secs(1)),
+        (Venue::BinanceSpot, _) => {
+            let depth = name.strip_prefix("depth")?;
+            let (levels, speed) = depth.split_once('@').unwrap_or((depth, "1000ms"));
+            if !DEPTH_LEVELS.contains(&levels) {
+                return None;
+            }
+            match speed {
+                "1000ms" => Some(Duration::from_secs(1)),
+                "100ms" => Some(Duration::from_millis(100)),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
 fn unknown_channel(venue: Venue, name: &str) -> String {
     let supported = if venue == Venue::BinanceUsdm {
         USDM_SUPPORTED

@@ -93,6 +93,13 @@ pub(super) fn parse_channel(venue: Venue, name: &str) -> Result<ChannelKind, Str
     ))
 }
 
+/// `orderbook.1` is snapshot-only, and "if 3 seconds have elapsed without a change in the orderbook, a snapshot
+/// message will be pushed again" (bybit-exchange/docs v5/websocket/public/orderbook.mdx): the only scheduled
+/// topic. Deeper books, trades, tickers and klines are pushed on change.
+pub(super) fn expected_interval(name: &str) -> Option<Duration> {
+    (name == "orderbook.1").then_some(Duration::from_secs(3))
+}
+
 pub(super) fn wire_key(channel: &str, symbol: &str) -> String {
     format!("{channel}.{}", symbol.to_ascii_uppercase())
 }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 use serde::de::{Deserialize, Deserializer, IgnoredAny, SeqAccess, Visitor};
 
-use crate::model::{ChannelKind, Exchange, Sample, Venue};
+use crate::model::{Channel, ChannelKind, Exchange, Sample, Venue};
 
 // Defined before the submodules so that their tests can use it too: macro scope is textual.
 #[cfg(test)]
@@ -180,6 +180,30 @@ pub fn parse_channel(venue: Venue, name: &str) -> Result<ChannelKind, String> {
         Exchange::Binance => binance::parse_channel(venue, name),
         Exchange::Bybit => bybit::parse_channel(venue, name),
     }
+}
+
+/// How often the venue pushes a channel whatever the market does, for the channels it documents as pushed on a
+/// schedule; `None` for event-driven channels, whose silence may just be a quiet market. Only names
+/// [`parse_channel`] accepts are meaningful here.
+///
+/// - Binance spot partial depth `depth<5|10|20>` and `@1000ms`: 1 s, `@100ms`: 100 ms ("pushed every second").
+/// - Binance USD-M `markPrice`: 3 s, `markPrice@1s`: 1 s.
+/// - Bybit `orderbook.1` (every market): 3 s, the snapshot re-sent when the book has not changed for 3 s.
+pub fn expected_interval(venue: Venue, name: &str) -> Option<Duration> {
+    match venue.exchange() {
+        Exchange::Binance => binance::expected_interval(venue, name),
+        Exchange::Bybit => bybit::expected_interval(name),
+    }
+}
+
+/// A configured channel of a venue: its payload kind from [`parse_channel`] and its cadence from
+/// [`expected_interval`].
+pub fn channel(venue: Venue, name: &str) -> Result<Channel, String> {
+    Ok(Channel {
+        name: name.to_owned(),
+        kind: parse_channel(venue, name)?,
+        interval: expected_interval(venue, name),
+    })
 }
 
 /// The URL path a connection carrying this channel must use, appended to the configured base URL
@@ -527,6 +551,77 @@ mod tests {
                 assert_eq!(parse_channel(venue, name), Ok(kind), "{venue} {name}");
                 assert_eq!(route(venue, kind), path, "{venue} {name}");
             }
+        }
+    }
+
+    /// The cadence table, per venue and channel: only the channels the venues document as pushed on a schedule
+    /// have an interval; everything event-driven has none.
+    #[test]
+    fn cadence_of_every_channel_kind() {
+        use Venue::*;
+        let s = Duration::from_secs;
+        let ms = Duration::from_millis;
+        let bybit = |venue| {
+            [
+                (venue, "orderbook.1", Some(s(3))),
+                (venue, "orderbook.50", None),
+                (venue, "orderbook.200", None),
+                (venue, "orderbook.1000", None),
+                (venue, "publicTrade", None),
+                (venue, "tickers", None),
+                (venue, "kline.1", None),
+                (venue, "kline.D", None),
+            ]
+        };
+        let mut cases = vec![
+            (BinanceSpot, "depth5", Some(s(1))),
+            (BinanceSpot, "depth10", Some(s(1))),
+            (BinanceSpot, "depth20", Some(s(1))),
+            (BinanceSpot, "depth5@1000ms", Some(s(1))),
+            (BinanceSpot, "depth20@100ms", Some(ms(100))),
+            (BinanceSpot, "bookTicker", None),
+            (BinanceSpot, "aggTrade", None),
+            (BinanceSpot, "trade", None),
+            (BinanceSpot, "kline_1s", None),
+            (BinanceSpot, "kline_1m", None),
+            (BinanceSpot, "ticker", None),
+            (BinanceSpot, "miniTicker", None),
+            (BinanceUsdm, "markPrice", Some(s(3))),
+            (BinanceUsdm, "markPrice@1s", Some(s(1))),
+            (BinanceUsdm, "bookTicker", None),
+            (BinanceUsdm, "aggTrade", None),
+            (BinanceUsdm, "depth5", None),
+            (BinanceUsdm, "depth10@100ms", None),
+            (BinanceUsdm, "depth20@500ms", None),
+            (BinanceUsdm, "kline_1m", None),
+            (BinanceUsdm, "ticker", None),
+            (BinanceUsdm, "miniTicker", None),
+        ];
+        for venue in [BybitSpot, BybitLinear, BybitInverse] {
+            cases.extend(bybit(venue));
+        }
+        for (venue, name, interval) in cases {
+            let kind = parse_channel(venue, name).expect("the table lists valid channels only");
+            assert_eq!(expected_interval(venue, name), interval, "{venue} {name}");
+            assert_eq!(
+                channel(venue, name),
+                Ok(Channel {
+                    name: name.to_owned(),
+                    kind,
+                    interval,
+                }),
+                "{venue} {name}"
+            );
+        }
+        assert!(channel(BinanceSpot, "depth7").is_err());
+        // Every market's default pair has one scheduled channel, which is what tells a dead feed from a quiet
+        // market.
+        for venue in Venue::ALL {
+            let scheduled = default_channels(venue)
+                .iter()
+                .filter(|name| expected_interval(venue, name).is_some())
+                .count();
+            assert_eq!(scheduled, 1, "{venue}");
         }
     }
 

@@ -114,7 +114,7 @@ impl Link {
         let mut st = self.shared.lock();
         let st = &mut *st;
         let sub = st.conns.get_mut(&self.id)?.subs.get_mut(key)?;
-        deliverable(sub, key, &st.never, &st.settings).then(|| next_seq(sub))
+        deliverable(sub, key, &st.muted, &st.settings).then(|| next_seq(sub))
     }
 
     /// Claims the next frame number of every stream that may deliver now.
@@ -126,7 +126,7 @@ impl Link {
         };
         conn.subs
             .iter_mut()
-            .filter(|(key, sub)| deliverable(sub, key, &st.never, &st.settings))
+            .filter(|(key, sub)| deliverable(sub, key, &st.muted, &st.settings))
             .map(|(key, sub)| (key.clone(), next_seq(sub)))
             .collect()
     }
@@ -142,8 +142,8 @@ impl Drop for Link {
     }
 }
 
-fn deliverable(sub: &Sub, key: &str, never: &BTreeSet<String>, settings: &Settings) -> bool {
-    sub.live && !sub.stalled && !settings.silent && !never.contains(key)
+fn deliverable(sub: &Sub, key: &str, muted: &BTreeSet<String>, settings: &Settings) -> bool {
+    sub.live && !sub.stalled && !settings.silent && !muted.contains(key)
 }
 
 fn next_seq(sub: &mut Sub) -> u64 {

@@ -169,7 +169,19 @@ impl FakeVenue {
 
     /// The key is acked normally and then never delivers, like Binance with an unknown symbol.
     pub fn never_deliver(&self, wire_key: &str) {
-        self.shared.lock().never.insert(wire_key.to_owned());
+        self.set_muted(wire_key, true);
+    }
+
+    /// On: the key delivers nothing on any connection, whatever the client does (resubscribes and reconnects
+    /// included), until switched off; subscriptions are still acked. On an event-driven channel this is a quiet
+    /// market, on a scheduled one a feed the venue stopped serving.
+    pub fn set_muted(&self, wire_key: &str, on: bool) {
+        let mut state = self.shared.lock();
+        if on {
+            state.muted.insert(wire_key.to_owned());
+        } else {
+            state.muted.remove(wire_key);
+        }
     }
 
     /// Sends one truncated JSON text frame on each open connection.
@@ -307,7 +319,7 @@ impl Default for Settings {
 struct State {
     settings: Settings,
     rejected: BTreeSet<String>,
-    never: BTreeSet<String>,
+    muted: BTreeSet<String>,
     conns: BTreeMap<u64, ConnEntry>,
     next_conn: u64,
     attempts: usize,

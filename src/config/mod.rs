@@ -2,7 +2,11 @@
 //! with every problem reported at once.
 //!
 //! Owns parsing, defaults and validation only. It opens no socket, and knows venues only through
-//! `venue`'s default URLs, default channels and channel names.
+//! `venue`'s default URLs, default channels and channel names. The freshness settings (heartbeat misses,
+//! per-market thresholds, and the warning when an alert can page before the exporter repairs) are in
+//! [`freshness`].
+
+mod freshness;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -14,8 +18,9 @@ use serde::Deserialize;
 use tokio_tungstenite::tungstenite::http::Uri;
 use tracing_subscriber::EnvFilter;
 
+pub use crate::freshness::Thresholds;
+use crate::freshness::{DEFAULT_HEARTBEAT_MISSES, LATE_GRACE};
 use crate::model::{Channel, Exchange, Venue};
-pub use crate::tracker::Thresholds;
 use crate::venue;
 use crate::web::config::ClientAuth;
 use crate::web::{Settings, WebConfig, WebConfigError};
@@ -28,6 +33,7 @@ const STALE_AFTER: &str = "MARKETFEED_STALE_AFTER";
 const CRITICAL_AFTER: &str = "MARKETFEED_CRITICAL_AFTER";
 const IDLE_TIMEOUT: &str = "MARKETFEED_IDLE_TIMEOUT";
 const RESUBSCRIBE_AFTER: &str = "MARKETFEED_RESUBSCRIBE_AFTER";
+const HEARTBEAT_MISSES: &str = "MARKETFEED_HEARTBEAT_MISSES";
 const LOG_FORMAT: &str = "MARKETFEED_LOG_FORMAT";
 const LOG_LEVEL: &str = "MARKETFEED_LOG_LEVEL";
 
@@ -57,12 +63,14 @@ const MAX_SUGGESTION_DISTANCE: usize = 3;
 pub struct Config {
     /// The watched venues only, in [`Venue::ALL`] order.
     pub venues: Vec<VenueConfig>,
-    /// When a silent subscription changes status.
+    /// When a silent subscription changes status, unless its market overrides them ([`VenueConfig::thresholds`]).
     pub thresholds: Thresholds,
     /// No data at all on a connection for this long: reconnect.
     pub idle_timeout: Duration,
     /// One subscription silent this long while its connection flows: resubscribe it.
     pub resubscribe_after: Duration,
+    /// Expected intervals a scheduled channel may miss (plus a grace) before it is late and resubscribed.
+    pub heartbeat_misses: u32,
     /// How log lines are written.
     pub log_format: LogFormat,
     /// A `tracing` `EnvFilter` directive string, already checked to parse.
@@ -90,6 +98,9 @@ pub struct VenueConfig {
     pub all_symbols: bool,
     /// Channels, in the configured order, without duplicates.
     pub channels: Vec<Channel>,
+    /// The thresholds in force for this market: the global ones, or its own `_DEGRADED_AFTER`, `_STALE_AFTER`,
+    /// `_CRITICAL_AFTER`.
+    pub thresholds: Thresholds,
 }
 
 /// The log line format.
@@ -270,7 +281,7 @@ pub enum ConfigError {
     #[error("{var}: invalid duration {value:?} (use e.g. 30s, 5m, 1h)")]
     InvalidDuration {
         /// The variable.
-        var: &'static str,
+        var: String,
         /// The value as given.
         value: String,
     },
@@ -278,8 +289,11 @@ pub enum ConfigError {
     #[error("{var}: must be greater than zero")]
     ZeroDuration {
         /// The variable.
-        var: &'static str,
+        var: String,
     },
+    /// `MARKETFEED_HEARTBEAT_MISSES` that is not a whole number of at least 1.
+    #[error("{HEARTBEAT_MISSES}: invalid value {0:?} (a whole number of at least 1)")]
+    InvalidMisses(String),
     /// Thresholds not strictly increasing.
     #[error(
         "{DEGRADED_AFTER}, {STALE_AFTER}, {CRITICAL_AFTER}: thresholds out of order ({}, {}, {}); need degraded < stale < critical",
@@ -292,6 +306,25 @@ pub enum ConfigError {
         stale: Duration,
         /// Critical threshold.
         critical: Duration,
+    },
+    /// One market's thresholds, overrides and global values together, not strictly increasing.
+    #[error(
+        "{vars}: {venue} thresholds out of order (degraded {}, stale {}, critical {}); need degraded < stale < critical{}",
+        human(.degraded), human(.stale), human(.critical), inherited_from(.inherited)
+    )]
+    MarketThresholdsOutOfOrder {
+        /// The market's own threshold variables that are set, comma-separated.
+        vars: String,
+        /// The market.
+        venue: Venue,
+        /// Degraded threshold in force.
+        degraded: Duration,
+        /// Stale threshold in force.
+        stale: Duration,
+        /// Critical threshold in force.
+        critical: Duration,
+        /// The thresholds the market did not set, with the global variables they came from.
+        inherited: Vec<(&'static str, &'static str)>,
     },
     /// A log format other than `text` or `json`.
     #[error("{LOG_FORMAT}: invalid value {0:?} (expected text or json)")]
@@ -324,7 +357,9 @@ impl ConfigError {
             | InvalidChannel { var, .. }
             | DuplicateChannel { var, .. } => (true, var),
             InvalidDuration { var, .. } | ZeroDuration { var } => (true, var),
+            InvalidMisses(_) => (true, HEARTBEAT_MISSES),
             ThresholdsOutOfOrder { .. } => (true, DEGRADED_AFTER),
+            MarketThresholdsOutOfOrder { vars, .. } => (true, vars),
             InvalidLogFormat(_) => (true, LOG_FORMAT),
             InvalidLogLevel(_) => (true, LOG_LEVEL),
             Environment(_) => (true, ENV_PREFIX),
@@ -341,6 +376,18 @@ fn did_you_mean(suggestion: &Option<String>) -> String {
 
 fn human(duration: &Duration) -> humantime::FormattedDuration {
     format_duration(*duration)
+}
+
+/// `" (degraded from MARKETFEED_DEGRADED_AFTER, ...)"`, naming where the values a market did not set came from.
+fn inherited_from(from: &[(&'static str, &'static str)]) -> String {
+    if from.is_empty() {
+        return String::new();
+    }
+    let from: Vec<String> = from
+        .iter()
+        .map(|(threshold, var)| format!("{threshold} from {var}"))
+        .collect();
+    format!(" ({})", from.join(", "))
 }
 
 /// Every problem found, sorted by the flag or variable it names (flags first); never empty.
@@ -440,14 +487,20 @@ impl Config {
         let telemetry_path = keep(telemetry_path(&flags.telemetry_path), &mut errors);
         let web = keep(web_config(&flags.web_config_file), &mut errors);
         let env = read_env(vars, &mut errors);
+        let thresholds = thresholds(&env, &mut errors);
         // Setting any _SYMBOLS opts every other venue out of the defaults, so that a sidecar for
         // one market does not quietly watch four more.
         let watch_by_default = Venue::ALL.iter().all(|&v| env.venue(v).symbols.is_none());
         let venues = Venue::ALL
             .into_iter()
-            .filter_map(|v| venue_config(v, env.venue(v), watch_by_default, &mut errors))
+            .filter_map(|v| {
+                venue_config(v, env.venue(v), watch_by_default, thresholds, &mut errors)
+            })
             .collect();
-        let thresholds = thresholds(&env, &mut errors);
+        let heartbeat_misses = keep(
+            freshness::heartbeat_misses(value(&env.heartbeat_misses)),
+            &mut errors,
+        );
         let idle_timeout = keep(
             duration(IDLE_TIMEOUT, value(&env.idle_timeout), DEFAULT_IDLE_TIMEOUT),
             &mut errors,
@@ -468,6 +521,7 @@ impl Config {
             thresholds,
             idle_timeout,
             resubscribe_after,
+            heartbeat_misses,
             log_format,
             log_level,
             listen_address,
@@ -478,6 +532,7 @@ impl Config {
                 Some(thresholds),
                 Some(idle_timeout),
                 Some(resubscribe_after),
+                Some(heartbeat_misses),
                 Some(log_format),
                 Some(log_level),
                 Some(listen_address),
@@ -488,6 +543,7 @@ impl Config {
                 thresholds,
                 idle_timeout,
                 resubscribe_after,
+                heartbeat_misses,
                 log_format,
                 log_level,
                 listen_address,
@@ -504,13 +560,30 @@ impl Config {
             .venues
             .iter()
             .map(|v| {
-                let channels: Vec<&str> = v.channels.iter().map(|c| c.name.as_str()).collect();
+                let channels: Vec<String> = v
+                    .channels
+                    .iter()
+                    .map(|c| match c.interval {
+                        Some(interval) => format!(
+                            "{} (every {}, late after {})",
+                            c.name,
+                            human(&interval),
+                            human(&self.rules(v).late_after(interval))
+                        ),
+                        None => c.name.clone(),
+                    })
+                    .collect();
+                let thresholds = if v.thresholds == self.thresholds {
+                    String::new()
+                } else {
+                    format!(", {}", thresholds_line(&v.thresholds))
+                };
                 format!(
-                    "{}: {}, rest {}, channels {}, symbols {}",
+                    "{}: {}, rest {}, channels {}, symbols {}{thresholds}",
                     v.venue,
                     v.url,
                     v.rest_url,
-                    channels.join(","),
+                    channels.join(" + "),
                     if v.all_symbols {
                         "* (every trading symbol)".to_owned()
                     } else {
@@ -519,17 +592,13 @@ impl Config {
                 )
             })
             .collect();
-        let t = &self.thresholds;
+        lines.push(thresholds_line(&self.thresholds));
         lines.push(format!(
-            "thresholds: degraded after {}, stale after {}, critical after {}",
-            human(&t.degraded),
-            human(&t.stale),
-            human(&t.critical)
-        ));
-        lines.push(format!(
-            "idle timeout {}, resubscribe after {}",
+            "idle timeout {}, resubscribe after {}, scheduled channels late after {} missed intervals + {}",
             human(&self.idle_timeout),
-            human(&self.resubscribe_after)
+            human(&self.resubscribe_after),
+            self.heartbeat_misses,
+            human(&LATE_GRACE)
         ));
         lines.push(format!(
             "log format {}, level {:?}",
@@ -563,6 +632,16 @@ impl Config {
         }
         lines.join("\n")
     }
+}
+
+/// `thresholds: degraded after 3m, stale after 5m, critical after 1h`.
+fn thresholds_line(t: &Thresholds) -> String {
+    format!(
+        "thresholds: degraded after {}, stale after {}, critical after {}",
+        human(&t.degraded),
+        human(&t.stale),
+        human(&t.critical)
+    )
 }
 
 /// Usage, flags, and every `MARKETFEED_*` variable with its meaning and default.
@@ -637,6 +716,14 @@ fn variables() -> Vec<Variable> {
                     format!("Comma-separated {venue} stream names to subscribe to."),
                 ),
             ]
+            .into_iter()
+            .chain(freshness::THRESHOLDS.map(|(suffix, global, status)| {
+                Variable::new(
+                    venue_var(venue, suffix),
+                    format_args!("{global}"),
+                    format!("A {venue} subscription silent this long is {status}."),
+                )
+            }))
         })
         .collect();
     variables.extend(
@@ -667,6 +754,14 @@ fn variables() -> Vec<Variable> {
             RESUBSCRIBE_AFTER,
             human(&DEFAULT_RESUBSCRIBE_AFTER),
             "One subscription silent this long while its connection flows: resubscribe it.",
+        ),
+        Variable::new(
+            HEARTBEAT_MISSES,
+            DEFAULT_HEARTBEAT_MISSES,
+            format!(
+                "A channel the venue pushes on a schedule (depth5, markPrice@1s, orderbook.1) silent for this many expected intervals plus {} is late, and resubscribed at once while its connection flows.",
+                human(&LATE_GRACE)
+            ),
         ),
         Variable::new(
             LOG_FORMAT,
@@ -704,6 +799,22 @@ struct RawEnv {
     binance_spot_rest_url: Option<String>,
     binance_usdm_rest_url: Option<String>,
     bybit_rest_url: Option<String>,
+    binance_spot_degraded_after: Option<String>,
+    binance_spot_stale_after: Option<String>,
+    binance_spot_critical_after: Option<String>,
+    binance_usdm_degraded_after: Option<String>,
+    binance_usdm_stale_after: Option<String>,
+    binance_usdm_critical_after: Option<String>,
+    bybit_spot_degraded_after: Option<String>,
+    bybit_spot_stale_after: Option<String>,
+    bybit_spot_critical_after: Option<String>,
+    bybit_linear_degraded_after: Option<String>,
+    bybit_linear_stale_after: Option<String>,
+    bybit_linear_critical_after: Option<String>,
+    bybit_inverse_degraded_after: Option<String>,
+    bybit_inverse_stale_after: Option<String>,
+    bybit_inverse_critical_after: Option<String>,
+    heartbeat_misses: Option<String>,
     degraded_after: Option<String>,
     stale_after: Option<String>,
     critical_after: Option<String>,
@@ -719,35 +830,62 @@ struct RawVenue<'a> {
     url: Option<&'a str>,
     channels: Option<&'a str>,
     rest_url: Option<&'a str>,
+    /// `_DEGRADED_AFTER`, `_STALE_AFTER`, `_CRITICAL_AFTER`, in [`freshness::THRESHOLDS`] order.
+    thresholds: [Option<&'a str>; 3],
 }
 
 impl RawEnv {
     fn venue(&self, venue: Venue) -> RawVenue<'_> {
-        let (symbols, url, channels) = match venue {
+        let (symbols, url, channels, thresholds) = match venue {
             Venue::BinanceSpot => (
                 &self.binance_spot_symbols,
                 &self.binance_spot_url,
                 &self.binance_spot_channels,
+                [
+                    &self.binance_spot_degraded_after,
+                    &self.binance_spot_stale_after,
+                    &self.binance_spot_critical_after,
+                ],
             ),
             Venue::BinanceUsdm => (
                 &self.binance_usdm_symbols,
                 &self.binance_usdm_url,
                 &self.binance_usdm_channels,
+                [
+                    &self.binance_usdm_degraded_after,
+                    &self.binance_usdm_stale_after,
+                    &self.binance_usdm_critical_after,
+                ],
             ),
             Venue::BybitSpot => (
                 &self.bybit_spot_symbols,
                 &self.bybit_spot_url,
                 &self.bybit_spot_channels,
+                [
+                    &self.bybit_spot_degraded_after,
+                    &self.bybit_spot_stale_after,
+                    &self.bybit_spot_critical_after,
+                ],
             ),
             Venue::BybitLinear => (
                 &self.bybit_linear_symbols,
                 &self.bybit_linear_url,
                 &self.bybit_linear_channels,
+                [
+                    &self.bybit_linear_degraded_after,
+                    &self.bybit_linear_stale_after,
+                    &self.bybit_linear_critical_after,
+                ],
             ),
             Venue::BybitInverse => (
                 &self.bybit_inverse_symbols,
                 &self.bybit_inverse_url,
                 &self.bybit_inverse_channels,
+                [
+                    &self.bybit_inverse_degraded_after,
+                    &self.bybit_inverse_stale_after,
+                    &self.bybit_inverse_critical_after,
+                ],
             ),
         };
         let rest_url = match venue.exchange() {
@@ -760,6 +898,7 @@ impl RawEnv {
             url: value(url),
             channels: value(channels),
             rest_url: value(rest_url),
+            thresholds: thresholds.map(value),
         }
     }
 }
@@ -839,13 +978,16 @@ fn venue_config(
     venue: Venue,
     raw: RawVenue<'_>,
     watch_by_default: bool,
+    global: Option<Thresholds>,
     errors: &mut Vec<ConfigError>,
 ) -> Option<VenueConfig> {
     let symbols = match raw.symbols {
         Some(value) => symbols(&venue_var(venue, "SYMBOLS"), value, errors),
         None if watch_by_default => Some(default_symbols(venue).map(str::to_owned).to_vec()),
         None => {
-            for (suffix, value) in [("URL", raw.url), ("CHANNELS", raw.channels)] {
+            let own = [("URL", raw.url), ("CHANNELS", raw.channels)];
+            let thresholds = freshness::THRESHOLDS.map(|(suffix, ..)| suffix).into_iter();
+            for (suffix, value) in own.into_iter().chain(thresholds.zip(raw.thresholds)) {
                 if value.is_some() {
                     errors.push(ConfigError::NotWatched {
                         var: venue_var(venue, suffix),
@@ -883,6 +1025,7 @@ fn venue_config(
             errors,
         ),
     };
+    let thresholds = freshness::market_thresholds(venue, raw.thresholds, global, errors);
     Some(VenueConfig {
         venue,
         url: ws_url?,
@@ -890,6 +1033,7 @@ fn venue_config(
         all_symbols: symbols.as_ref().is_some_and(Vec::is_empty),
         symbols: symbols?,
         channels: channels?,
+        thresholds: thresholds?,
     })
 }
 
@@ -950,7 +1094,7 @@ fn channels<'a>(
     let before = errors.len();
     let mut channels: Vec<Channel> = Vec::new();
     for name in names {
-        match venue::parse_channel(venue, name) {
+        match venue::channel(venue, name) {
             Err(reason) => errors.push(ConfigError::InvalidChannel {
                 var: var.to_owned(),
                 reason,
@@ -962,10 +1106,7 @@ fn channels<'a>(
                     channel: name.to_owned(),
                 },
             ),
-            Ok(kind) => channels.push(Channel {
-                name: name.to_owned(),
-                kind,
-            }),
+            Ok(channel) => channels.push(channel),
         }
     }
     if errors.len() == before && channels.is_empty() {
@@ -1019,20 +1160,18 @@ fn url(var: String, value: &str, schemes: &[&'static str; 2]) -> Result<String, 
 }
 
 /// A duration variable: `default` when unset.
-fn duration(
-    var: &'static str,
-    value: Option<&str>,
-    default: Duration,
-) -> Result<Duration, ConfigError> {
+fn duration(var: &str, value: Option<&str>, default: Duration) -> Result<Duration, ConfigError> {
     let Some(value) = value else {
         return Ok(default);
     };
     match humantime::parse_duration(value) {
         Err(_) => Err(ConfigError::InvalidDuration {
-            var,
+            var: var.to_owned(),
             value: value.to_owned(),
         }),
-        Ok(Duration::ZERO) => Err(ConfigError::ZeroDuration { var }),
+        Ok(Duration::ZERO) => Err(ConfigError::ZeroDuration {
+            var: var.to_owned(),
+        }),
         Ok(duration) => Ok(duration),
     }
 }
@@ -1153,10 +1292,18 @@ mod tests {
         }
     }
 
+    /// A channel as configuration must build it; the cadences of the default channels are spelt out here, so
+    /// that loading checks the venue table too.
     fn channel(name: &str, kind: ChannelKind) -> Channel {
+        let interval = match name {
+            "depth5" | "markPrice@1s" => Some(Duration::from_secs(1)),
+            "orderbook.1" => Some(Duration::from_secs(3)),
+            _ => None,
+        };
         Channel {
             name: name.to_owned(),
             kind,
+            interval,
         }
     }
 
@@ -1175,6 +1322,7 @@ mod tests {
                 channel("orderbook.1", ChannelKind::BybitOrderbook),
                 channel("tickers", ChannelKind::BybitTickers),
             ],
+            thresholds: Thresholds::default(),
         };
         vec![
             VenueConfig {
@@ -1187,6 +1335,7 @@ mod tests {
                     channel("depth5", ChannelKind::BinanceSpotPartialDepth),
                     channel("aggTrade", ChannelKind::BinanceTrade),
                 ],
+                thresholds: Thresholds::default(),
             },
             VenueConfig {
                 venue: Venue::BinanceUsdm,
@@ -1198,6 +1347,7 @@ mod tests {
                     channel("markPrice@1s", ChannelKind::BinanceMarkPrice),
                     channel("bookTicker", ChannelKind::BinanceBookTicker),
                 ],
+                thresholds: Thresholds::default(),
             },
             bybit(Venue::BybitSpot, "spot", &["BTCUSDT", "ETHUSDT"]),
             bybit(Venue::BybitLinear, "linear", &["BTCUSDT", "ETHUSDT"]),
@@ -1215,6 +1365,7 @@ mod tests {
             },
             idle_timeout: Duration::from_secs(60),
             resubscribe_after: Duration::from_secs(600),
+            heartbeat_misses: 5,
             log_format: LogFormat::Text,
             log_level: "info".to_owned(),
             listen_address: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 10066)),
@@ -1273,6 +1424,11 @@ mod tests {
             ("MARKETFEED_LOG_FORMAT", "json"),
             ("MARKETFEED_LOG_LEVEL", "info,marketfeed_exporter=debug"),
         ]);
+        let thresholds = Thresholds {
+            degraded: Duration::from_secs(30),
+            stale: Duration::from_secs(90),
+            critical: Duration::from_secs(7200),
+        };
         let venue = |venue, url: &str, symbols: &[&str], channels| VenueConfig {
             venue,
             url: url.to_owned(),
@@ -1280,6 +1436,7 @@ mod tests {
             symbols: strings(symbols),
             all_symbols: false,
             channels,
+            thresholds,
         };
         let expected = Config {
             venues: vec![
@@ -1320,11 +1477,7 @@ mod tests {
                     ],
                 ),
             ],
-            thresholds: Thresholds {
-                degraded: Duration::from_secs(30),
-                stale: Duration::from_secs(90),
-                critical: Duration::from_secs(7200),
-            },
+            thresholds,
             idle_timeout: Duration::from_secs(15),
             resubscribe_after: Duration::from_secs(120),
             log_format: LogFormat::Json,
@@ -1765,13 +1918,13 @@ mod tests {
     #[test]
     fn summary_of_the_defaults() {
         let expected = "\
-binance/spot: wss://stream.binance.com:9443, rest https://api.binance.com, channels depth5,aggTrade, symbols BTCUSDT,ETHUSDT
-binance/usdm: wss://fstream.binance.com, rest https://fapi.binance.com, channels markPrice@1s,bookTicker, symbols BTCUSDT,ETHUSDT
-bybit/spot: wss://stream.bybit.com/v5/public/spot, rest https://api.bybit.com, channels orderbook.1,tickers, symbols BTCUSDT,ETHUSDT
-bybit/linear: wss://stream.bybit.com/v5/public/linear, rest https://api.bybit.com, channels orderbook.1,tickers, symbols BTCUSDT,ETHUSDT
-bybit/inverse: wss://stream.bybit.com/v5/public/inverse, rest https://api.bybit.com, channels orderbook.1,tickers, symbols BTCUSD,ETHUSD
+binance/spot: wss://stream.binance.com:9443, rest https://api.binance.com, channels depth5 (every 1s, late after 7s) + aggTrade, symbols BTCUSDT,ETHUSDT
+binance/usdm: wss://fstream.binance.com, rest https://fapi.binance.com, channels markPrice@1s (every 1s, late after 7s) + bookTicker, symbols BTCUSDT,ETHUSDT
+bybit/spot: wss://stream.bybit.com/v5/public/spot, rest https://api.bybit.com, channels orderbook.1 (every 3s, late after 17s) + tickers, symbols BTCUSDT,ETHUSDT
+bybit/linear: wss://stream.bybit.com/v5/public/linear, rest https://api.bybit.com, channels orderbook.1 (every 3s, late after 17s) + tickers, symbols BTCUSDT,ETHUSDT
+bybit/inverse: wss://stream.bybit.com/v5/public/inverse, rest https://api.bybit.com, channels orderbook.1 (every 3s, late after 17s) + tickers, symbols BTCUSD,ETHUSD
 thresholds: degraded after 3m, stale after 5m, critical after 1h
-idle timeout 1m, resubscribe after 10m
+idle timeout 1m, resubscribe after 10m, scheduled channels late after 5 missed intervals + 2s
 log format text, level \"info\"
 metrics at http://0.0.0.0:10066/metrics";
         assert_eq!(default_config().summary(), expected);
@@ -1781,16 +1934,20 @@ metrics at http://0.0.0.0:10066/metrics";
     fn help_lists_every_variable_with_its_default() {
         let help = help_text();
         let expected_lines = [
-            "  MARKETFEED_BINANCE_SPOT_SYMBOLS    Comma-separated symbols to watch on binance/spot, or * for every trading symbol; setting any *_SYMBOLS watches only those venues.",
-            "                                     default: BTCUSDT,ETHUSDT when no *_SYMBOLS variable is set",
-            "  MARKETFEED_BINANCE_USDM_CHANNELS   Comma-separated binance/usdm stream names to subscribe to.",
-            "                                     default: markPrice@1s,bookTicker",
-            "                                     default: wss://stream.bybit.com/v5/public/inverse",
-            "  MARKETFEED_DEGRADED_AFTER          A subscription silent this long is degraded.",
-            "                                     default: 3m",
-            "                                     default: 10m",
-            "  MARKETFEED_LOG_LEVEL               tracing EnvFilter directives, e.g. info,marketfeed_exporter=debug.",
-            "                                     default: https://api.bybit.com",
+            "  MARKETFEED_BINANCE_SPOT_SYMBOLS          Comma-separated symbols to watch on binance/spot, or * for every trading symbol; setting any *_SYMBOLS watches only those venues.",
+            "                                           default: BTCUSDT,ETHUSDT when no *_SYMBOLS variable is set",
+            "  MARKETFEED_BINANCE_USDM_CHANNELS         Comma-separated binance/usdm stream names to subscribe to.",
+            "                                           default: markPrice@1s,bookTicker",
+            "                                           default: wss://stream.bybit.com/v5/public/inverse",
+            "  MARKETFEED_DEGRADED_AFTER                A subscription silent this long is degraded.",
+            "                                           default: 3m",
+            "  MARKETFEED_BINANCE_USDM_STALE_AFTER      A binance/usdm subscription silent this long is stale.",
+            "                                           default: MARKETFEED_STALE_AFTER",
+            "  MARKETFEED_HEARTBEAT_MISSES              A channel the venue pushes on a schedule (depth5, markPrice@1s, orderbook.1) silent for this many expected intervals plus 2s is late, and resubscribed at once while its connection flows.",
+            "                                           default: 5",
+            "                                           default: 10m",
+            "  MARKETFEED_LOG_LEVEL                     tracing EnvFilter directives, e.g. info,marketfeed_exporter=debug.",
+            "                                           default: https://api.bybit.com",
         ];
         for line in expected_lines {
             assert!(
@@ -1802,7 +1959,7 @@ metrics at http://0.0.0.0:10066/metrics";
             .lines()
             .filter(|l| l.starts_with("  MARKETFEED_"))
             .count();
-        assert_eq!(listed, 25);
+        assert_eq!(listed, 41);
     }
 
     #[test]
@@ -1862,7 +2019,7 @@ metrics at http://0.0.0.0:10066/metrics";
     #[test]
     fn every_known_variable_reaches_envy() {
         let names: Vec<String> = variables().into_iter().map(|v| v.name).collect();
-        assert_eq!(names.len(), 25);
+        assert_eq!(names.len(), 41);
         assert_eq!(names.iter().collect::<HashSet<_>>().len(), names.len());
         for name in names {
             let mut errors = Vec::new();

@@ -1,11 +1,13 @@
 //! A local demo of the whole stack, no exchange access needed: a simulated Bybit linear venue with BTCUSDT and
 //! ETHUSDT, the exporter, a real Prometheus with the shipped rules, a real Alertmanager with the shipped
-//! configuration, and a webhook receiver that prints every notification. After 20 s ETHUSDT goes quiet and the
-//! stale alert fires; press Enter to bring it back and watch the alert resolve. Ctrl-C stops everything.
+//! configuration, and a webhook receiver that prints every notification. After 20 s the venue stops serving
+//! ETHUSDT: the exporter resubscribes it within seconds, in vain, and the stale alert fires; press Enter to bring
+//! it back and watch the alert resolve. Ctrl-C stops everything.
 //!
 //! Run with `cargo run --example demo` (needs Debian's `prometheus` and `prometheus-alertmanager`, which
-//! `./scripts/test.sh` installs). Thresholds are 20 s (degraded) and 40 s (stale) instead of 3 and 5 minutes,
-//! so the alert shows within a minute; everything else is as shipped.
+//! `./scripts/test.sh` installs). The market's thresholds are 20 s (degraded) and 40 s (stale) instead of 3 and 5
+//! minutes (`MARKETFEED_BYBIT_LINEAR_DEGRADED_AFTER`, `_STALE_AFTER`), so the alert shows within a minute;
+//! everything else is as shipped.
 
 #[allow(unused_imports)]
 #[path = "../tests/support/mod.rs"]
@@ -14,16 +16,17 @@ mod support;
 use std::time::Duration;
 
 use support::fake::FakeKind;
-use support::stack::{Options, Stack};
+use support::stack::{Market, Options, Stack};
 use tokio::io::AsyncBufReadExt;
 
 #[tokio::main]
 async fn main() {
     let stack = Stack::start(Options {
-        kind: FakeKind::BybitLinear,
-        symbols: "BTCUSDT,ETHUSDT",
-        degraded_secs: 20,
-        stale_secs: 40,
+        markets: vec![Market {
+            kind: FakeKind::BybitLinear,
+            symbols: "BTCUSDT,ETHUSDT",
+            thresholds: Some(("20s", "40s")),
+        }],
         group_wait: "5s",
         interval: "5s",
     })
@@ -49,8 +52,9 @@ async fn main() {
             _ = tokio::signal::ctrl_c() => break,
             line = stdin.next_line(), if quiet && stdin_open => {
                 if matches!(line, Ok(Some(_))) {
-                    println!("ETHUSDT resumes (the exporter reconnects); the alert resolves shortly.");
-                    stack.fake.close_all();
+                    println!("ETHUSDT resumes; the alert resolves shortly.");
+                    stack.fake.set_muted("orderbook.1.ETHUSDT", false);
+                    stack.fake.set_muted("tickers.ETHUSDT", false);
                     quiet = false;
                 } else {
                     // No terminal (or end of input): the symbol stays quiet until Ctrl-C.
@@ -61,10 +65,10 @@ async fn main() {
         }
         if !went_quiet && start.elapsed() >= Duration::from_secs(20) {
             println!(
-                "ETHUSDT goes quiet now (socket open, pings fine, no updates). Press Enter to resume it."
+                "The venue stops serving ETHUSDT now (socket open, pings fine, no updates). Press Enter to resume it."
             );
-            stack.fake.stall_until_resubscribe("orderbook.1.ETHUSDT");
-            stack.fake.stall_until_resubscribe("tickers.ETHUSDT");
+            stack.fake.set_muted("orderbook.1.ETHUSDT", true);
+            stack.fake.set_muted("tickers.ETHUSDT", true);
             quiet = true;
             went_quiet = true;
         }

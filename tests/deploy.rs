@@ -1495,7 +1495,7 @@ fn compose_alertmanager_config_passes_amtool_and_routes_as_shipped() {
     );
     assert!(
         out.text.contains("SUCCESS")
-            && out.text.contains("3 inhibit rules")
+            && out.text.contains("5 inhibit rules")
             && out.text.contains("3 receivers"),
         "{}",
         out.text

@@ -8,8 +8,9 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::Value;
+use support::fake::FakeKind;
 use support::prom::{self, TempDir};
-use support::stack::{self, Options, Stack, read, repo};
+use support::stack::{self, Market, Options, Stack, read, repo};
 use support::tool::run_ok;
 
 #[test]
@@ -62,17 +63,24 @@ fn every_alert_has_a_runbook_section_and_the_mixin_fields() {
     }
 }
 
-/// The end-to-end test swaps the thresholds textually; that is only sound while each is written once.
+/// Thresholds live in the exporter only: the rules compare each series with its own exporter's threshold gauge,
+/// never with a number of their own (which would disagree with the API the day someone changes one side).
 #[test]
-fn thresholds_are_written_once() {
+fn the_rules_hold_no_threshold_of_their_own() {
     let rules = read("alerting-rules/marketfeed.rules.yml");
-    assert_eq!(rules.matches("300").count(), 1);
-    assert_eq!(rules.matches("180").count(), 1);
-    let patched = stack::rules(2, 4);
-    assert!(
-        patched.contains("vector(2)") && patched.contains("vector(4)"),
-        "{patched}"
-    );
+    for written in ["scalar(", "vector(", "180", "300", "3600"] {
+        assert!(!rules.contains(written), "the rules write {written:?}");
+    }
+    for gauge in [
+        "marketfeed_stale_threshold_seconds",
+        "marketfeed_degraded_threshold_seconds",
+        "marketfeed_channel_late_after_seconds",
+    ] {
+        assert!(
+            rules.contains(&format!("group_left () {gauge}")),
+            "{gauge} is compared by label matching"
+        );
+    }
 }
 
 #[test]
@@ -113,7 +121,7 @@ fn alertmanager_config_passes_amtool() {
     let path = dir.write("alertmanager.yml", &config);
     let out = run_ok("amtool", &["check-config", path.to_str().unwrap()]).text;
     assert!(
-        out.contains("SUCCESS") && out.contains("3 inhibit rules"),
+        out.contains("SUCCESS") && out.contains("5 inhibit rules"),
         "{out}"
     );
 }
@@ -267,19 +275,11 @@ fn dashboard_queries_parse_as_promql() {
     run_ok("promtool", &["check", "rules", path.to_str().unwrap()]);
 }
 
-/// Stalls both ETHUSDT streams once they are subscribed on the current connection (a stall only takes hold
-/// of a live subscription, and a reconnect clears it).
-async fn stall_eth(stack: &Stack) {
-    let keys = ["orderbook.1.ETHUSDT", "tickers.ETHUSDT"];
-    stack
-        .fake
-        .wait_for("ETHUSDT subscribed", Duration::from_secs(10), |f| {
-            let subscribed = f.subscribed();
-            keys.iter().all(|k| subscribed.iter().any(|s| s == k))
-        })
-        .await;
-    for key in keys {
-        stack.fake.stall_until_resubscribe(key);
+/// The venue stops serving both ETHUSDT streams (`on`), on any connection and through the exporter's resubscribes,
+/// or serves them again (`!on`).
+fn mute_eth(stack: &Stack, on: bool) {
+    for key in ["orderbook.1.ETHUSDT", "tickers.ETHUSDT"] {
+        stack.fake.set_muted(key, on);
     }
 }
 
@@ -311,10 +311,10 @@ async fn dashboard_queries_return_data_from_a_real_prometheus() {
             Duration::from_secs(30),
         )
         .await;
-    stall_eth(&stack).await;
+    mute_eth(&stack, true);
     stack
         .until_series(
-            "marketfeed:symbol_staleness_seconds > scalar(marketfeed:stale_threshold_seconds)",
+            "marketfeed:symbol_staleness_seconds > ignoring (symbol) group_left () marketfeed_stale_threshold_seconds",
             1,
             Duration::from_secs(30),
         )
@@ -363,7 +363,18 @@ async fn wait(
     what: &str,
     cond: impl Fn(&[Value]) -> bool,
 ) -> Vec<Value> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    wait_for(stack, from, Duration::from_secs(40), what, cond).await
+}
+
+/// [`wait`] for at most `timeout`.
+async fn wait_for(
+    stack: &Stack,
+    from: usize,
+    timeout: Duration,
+    what: &str,
+    cond: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let received = stack.webhook.received("/marketfeed").split_off(from);
         if cond(&received) {
@@ -457,16 +468,8 @@ async fn alerts_reach_the_webhook_end_to_end() {
         "per-symbol alerts inhibited: {received:#?}"
     );
     // Alertmanager itself says they are firing but inhibited by the feed-down alert.
-    let (_, body) = support::http::get(
-        stack.alertmanager.addr,
-        &format!(
-            "/api/v2/alerts?filter={}",
-            prom::urlencode("alertname=\"MarketfeedSymbolStale\"")
-        ),
-    )
-    .await;
-    let alerts: Vec<Value> = serde_json::from_str(&body).unwrap();
-    assert_eq!(alerts.len(), 2, "both symbols stale: {body}");
+    let alerts = alerts_in_alertmanager(&stack, "MarketfeedSymbolStale").await;
+    assert_eq!(alerts.len(), 2, "both symbols stale: {alerts:#?}");
     for alert in &alerts {
         assert!(
             !alert["status"]["inhibitedBy"]
@@ -497,7 +500,7 @@ async fn alerts_reach_the_webhook_end_to_end() {
 
     // One symbol goes silent: its stale alert arrives with the right labels and nothing else pages.
     let from = stack.webhook.received("/marketfeed").len();
-    stall_eth(&stack).await;
+    mute_eth(&stack, true);
     let received = wait(&stack, from, "the stale alert", |n| {
         !notified(n, "MarketfeedSymbolStale", "firing").is_empty()
     })
@@ -524,9 +527,9 @@ async fn alerts_reach_the_webhook_end_to_end() {
         "one silent symbol is not a dead feed"
     );
 
-    // Data resumes (a reconnect clears the stall): its resolved notification arrives. (BTCUSDT's stale alert
-    // from the feed-down phase, inhibited while it fired, may report its resolution here too.)
-    stack.fake.close_all();
+    // The venue serves it again: its resolved notification arrives. (BTCUSDT's stale alert from the feed-down
+    // phase, inhibited while it fired, may report its resolution here too.)
+    mute_eth(&stack, false);
     let resolved_eth = |n: &[Value]| {
         notified(n, "MarketfeedSymbolStale", "resolved")
             .into_iter()
@@ -539,4 +542,171 @@ async fn alerts_reach_the_webhook_end_to_end() {
         .find(|a| a["labels"]["symbol"] == "ETHUSDT")
         .unwrap();
     assert_eq!(labels(eth), expected);
+}
+
+/// One exporter, two markets: bybit/linear with its own thresholds (MARKETFEED_BYBIT_LINEAR_DEGRADED_AFTER=20s,
+/// _STALE_AFTER=30s), bybit/spot with the defaults (3 and 5 minutes). The venue stops serving ETHUSDT on both, for
+/// good; BTCUSDT trades no more on linear (its tickers are silent, its orderbook.1 goes on). Through the shipped
+/// rules and Alertmanager configuration: linear's stale alert arrives about 30 s after the silence began, spot's
+/// not at all; spot's ETHUSDT orderbook.1 raises the early warning a minute after the exporter's repair failed
+/// (linear's is inhibited by its stale alert); the quiet BTCUSDT raises nothing, and is never resubscribed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_market_threshold_and_the_early_warning_end_to_end() {
+    let market = |kind, thresholds| Market {
+        kind,
+        symbols: "BTCUSDT,ETHUSDT",
+        thresholds,
+    };
+    let stack = Stack::start(Options {
+        markets: vec![
+            market(FakeKind::BybitLinear, Some(("20s", "30s"))),
+            market(FakeKind::BybitSpot, None),
+        ],
+        ..Options::fast()
+    })
+    .await;
+    let fresh = "marketfeed:symbol_staleness_seconds < 2";
+    stack.until_series(fresh, 4, Duration::from_secs(30)).await;
+    let thresholds = prom::query(stack.prometheus.addr, "marketfeed_stale_threshold_seconds").await;
+    let by_market: BTreeSet<(String, String)> = thresholds
+        .iter()
+        .map(|s| {
+            (
+                s["metric"]["market"].as_str().unwrap().to_owned(),
+                s["value"][1].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        by_market,
+        pairs(&[("linear", "30"), ("spot", "300")]),
+        "each market's own threshold, as Prometheus sees it"
+    );
+
+    let silenced = std::time::Instant::now();
+    for fake in &stack.fakes {
+        for key in ["orderbook.1.ETHUSDT", "tickers.ETHUSDT"] {
+            fake.set_muted(key, true);
+        }
+    }
+    stack.fake.set_muted("tickers.BTCUSDT", true);
+
+    let received = wait_for(
+        &stack,
+        0,
+        Duration::from_secs(60),
+        "linear's stale alert",
+        |n| !notified(n, "MarketfeedSymbolStale", "firing").is_empty(),
+    )
+    .await;
+    let took = silenced.elapsed();
+    assert!(
+        took >= Duration::from_secs(29),
+        "stale after {took:?}, before its 30 s threshold"
+    );
+    let stale = notified(&received, "MarketfeedSymbolStale", "firing");
+    let mut expected = pairs(&[
+        ("alertname", "MarketfeedSymbolStale"),
+        ("severity", "critical"),
+        ("exchange", "bybit"),
+        ("market", "linear"),
+        ("symbol", "ETHUSDT"),
+        ("job", "marketfeed"),
+        ("namespace", "trading"),
+        ("pod", "bot-0"),
+    ]);
+    expected.insert(("instance".to_owned(), stack.instance.clone()));
+    assert!(
+        stale.iter().all(|a| labels(a) == expected),
+        "only linear's ETHUSDT: {stale:#?}"
+    );
+
+    // A minute after the repair at 17 s failed, spot's ETHUSDT orderbook.1 warns; spot's 5 minutes have not passed.
+    let received = wait_for(
+        &stack,
+        0,
+        Duration::from_secs(90),
+        "the early warning",
+        |n| !notified(n, "MarketfeedChannelLate", "firing").is_empty(),
+    )
+    .await;
+    let took = silenced.elapsed();
+    assert!(
+        took >= Duration::from_secs(17 + 60 - 1),
+        "late after {took:?}, before its deadline and the minute after the repair"
+    );
+    let late = notified(&received, "MarketfeedChannelLate", "firing");
+    let mut expected = pairs(&[
+        ("alertname", "MarketfeedChannelLate"),
+        ("severity", "warning"),
+        ("exchange", "bybit"),
+        ("market", "spot"),
+        ("channel", "orderbook.1"),
+        ("symbol", "ETHUSDT"),
+        ("job", "marketfeed"),
+        ("namespace", "trading"),
+        ("pod", "bot-0"),
+    ]);
+    expected.insert(("instance".to_owned(), stack.instance.clone()));
+    assert!(
+        late.iter().all(|a| labels(a) == expected),
+        "spot's ETHUSDT orderbook.1 only (linear's is inhibited by its stale alert): {late:#?}"
+    );
+    assert!(
+        late[0]["annotations"]["runbook_url"]
+            .as_str()
+            .unwrap()
+            .ends_with("docs/runbook.md#marketfeedchannellate")
+    );
+    // Linear's late channel fires in Prometheus too, inhibited in Alertmanager by the stale alert.
+    let inhibited = alerts_in_alertmanager(&stack, "MarketfeedChannelLate").await;
+    assert!(
+        inhibited.iter().any(|a| a["labels"]["market"] == "linear"
+            && !a["status"]["inhibitedBy"].as_array().unwrap().is_empty()),
+        "{inhibited:#?}"
+    );
+
+    let received = stack.webhook.received("/marketfeed");
+    let spot_stale = notified(&received, "MarketfeedSymbolStale", "firing")
+        .into_iter()
+        .any(|a| a["labels"]["market"] == "spot");
+    assert!(!spot_stale, "spot keeps its 5 minutes: {received:#?}");
+    let firing = prom::query(stack.prometheus.addr, "ALERTS{symbol=\"BTCUSDT\"}").await;
+    assert!(
+        firing.is_empty(),
+        "a quiet symbol raises nothing: {firing:#?}"
+    );
+    let quiet = prom::query(
+        stack.prometheus.addr,
+        "marketfeed_resubscribes_total{market=\"linear\",channel=\"tickers\",symbol=\"BTCUSDT\"}",
+    )
+    .await;
+    assert_eq!(quiet.len(), 1);
+    assert_eq!(
+        quiet[0]["value"][1], "0",
+        "a quiet market is never resubscribed"
+    );
+    let repairs = prom::query(
+        stack.prometheus.addr,
+        "marketfeed_resubscribes_total{channel=\"orderbook.1\",symbol=\"ETHUSDT\"} >= 2",
+    )
+    .await;
+    assert_eq!(
+        repairs.len(),
+        2,
+        "the dead books were resubscribed, with back-off: {repairs:#?}"
+    );
+}
+
+/// Alertmanager's own view of the alerts named `alertname`, inhibited ones included.
+async fn alerts_in_alertmanager(stack: &Stack, alertname: &str) -> Vec<Value> {
+    let (_, body) = support::http::get(
+        stack.alertmanager.addr,
+        &format!(
+            "/api/v2/alerts?filter={}",
+            prom::urlencode(&format!("alertname=\"{alertname}\""))
+        ),
+    )
+    .await;
+    serde_json::from_str(&body).unwrap()
 }

@@ -1,9 +1,9 @@
-//! The whole monitoring stack on loopback: a fake venue, the exporter (in process), a real Prometheus loaded
+//! The whole monitoring stack on loopback: fake venues, the exporter (in process), a real Prometheus loaded
 //! with the shipped rules, a real Alertmanager loaded with the shipped configuration, and a webhook receiver.
 //!
-//! The shipped files are used as they are, except for what cannot work on a test machine: the two staleness
-//! thresholds (300 s and 180 s) become a few seconds, Alertmanager's waits shrink, and receivers point at the
-//! local webhook with secrets in temporary files.
+//! The shipped rules are used exactly as they are: the staleness thresholds come from the exporter, which the
+//! tests configure per market (seconds instead of minutes) the way a user would. Only Alertmanager's waits shrink,
+//! and its receivers point at the local webhook with secrets in temporary files.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -34,13 +34,6 @@ pub fn replace(text: &str, from: &str, to: &str, times: usize) -> String {
         "expected {from:?} {times} time(s)"
     );
     text.replace(from, to)
-}
-
-/// The shipped rule file with the degraded and stale thresholds (written once each) replaced.
-pub fn rules(degraded_secs: u32, stale_secs: u32) -> String {
-    let rules = read("alerting-rules/marketfeed.rules.yml");
-    let rules = replace(&rules, "180", &degraded_secs.to_string(), 1);
-    replace(&rules, "300", &stale_secs.to_string(), 1)
 }
 
 /// The shipped Alertmanager configuration pointed at `webhook`, with secrets written into `dir`.
@@ -88,16 +81,21 @@ pub fn alertmanager_config(webhook: &Webhook, dir: &TempDir, group_wait: &str) -
     replace(&config, "group_interval: 5m", "group_interval: 1s", 1)
 }
 
-/// What to start.
-pub struct Options {
+/// One watched market of the stack's exporter, on its own fake venue.
+pub struct Market {
     /// The fake venue.
     pub kind: FakeKind,
     /// Its symbols.
     pub symbols: &'static str,
-    /// Degraded threshold in the rules.
-    pub degraded_secs: u32,
-    /// Stale threshold in the rules.
-    pub stale_secs: u32,
+    /// The market's own thresholds, `MARKETFEED_<EXCHANGE>_<MARKET>_DEGRADED_AFTER` and `_STALE_AFTER`; `None`
+    /// keeps the exporter's defaults (3 and 5 minutes).
+    pub thresholds: Option<(&'static str, &'static str)>,
+}
+
+/// What to start.
+pub struct Options {
+    /// The watched markets, all of one exchange (they share one fake REST host); the first is [`Stack::fake`].
+    pub markets: Vec<Market>,
     /// Alertmanager's group_wait.
     pub group_wait: &'static str,
     /// Prometheus' scrape and evaluation interval.
@@ -109,20 +107,67 @@ impl Options {
     /// ecosystem tests run, so an alert fires within seconds.
     pub fn fast() -> Options {
         Options {
-            kind: FakeKind::BybitLinear,
-            symbols: "BTCUSDT,ETHUSDT",
-            degraded_secs: 2,
-            stale_secs: 4,
+            markets: vec![Market {
+                kind: FakeKind::BybitLinear,
+                symbols: "BTCUSDT,ETHUSDT",
+                thresholds: Some(("2s", "4s")),
+            }],
             group_wait: "2s",
             interval: "1s",
         }
     }
 }
 
+/// Names of a fake kind in the exporter's configuration and at the fake REST host: the variable infix, the REST
+/// fake and its variable infix, the listing category and the venue's "trading" status.
+fn names(
+    kind: FakeKind,
+) -> (
+    &'static str,
+    RestKind,
+    &'static str,
+    &'static str,
+    &'static str,
+) {
+    match kind {
+        FakeKind::BinanceSpot => (
+            "BINANCE_SPOT",
+            RestKind::BinanceSpot,
+            "BINANCE_SPOT",
+            "spot",
+            "TRADING",
+        ),
+        FakeKind::BinanceUsdm => (
+            "BINANCE_USDM",
+            RestKind::BinanceUsdm,
+            "BINANCE_USDM",
+            "usdm",
+            "TRADING",
+        ),
+        FakeKind::BybitSpot => ("BYBIT_SPOT", RestKind::Bybit, "BYBIT", "spot", "Trading"),
+        FakeKind::BybitLinear => (
+            "BYBIT_LINEAR",
+            RestKind::Bybit,
+            "BYBIT",
+            "linear",
+            "Trading",
+        ),
+        FakeKind::BybitInverse => (
+            "BYBIT_INVERSE",
+            RestKind::Bybit,
+            "BYBIT",
+            "inverse",
+            "Trading",
+        ),
+    }
+}
+
 /// The running stack; everything stops when it is dropped.
 pub struct Stack {
-    /// The fake venue.
+    /// The first market's fake venue.
     pub fake: FakeVenue,
+    /// Every market's fake venue, in [`Options::markets`] order (the first is `fake`).
+    pub fakes: Vec<FakeVenue>,
     /// Its REST side, listing the symbols as trading.
     pub rest: FakeRest,
     /// The exporter.
@@ -142,53 +187,39 @@ impl Stack {
     /// Starts everything and returns once Prometheus is up; data may still be on its way.
     pub async fn start(options: Options) -> Stack {
         let dir = TempDir::new("stack");
-        let fake = FakeVenue::start(options.kind).await;
-        // The exporter runs with production timing here: Bybit pings every 20 s, past the fake's default cut.
-        fake.set_idle_cut(Duration::from_secs(120));
-        let (venue, rest_kind, rest_var, category, trading) = match options.kind {
-            FakeKind::BinanceSpot => (
-                "BINANCE_SPOT",
-                RestKind::BinanceSpot,
-                "BINANCE_SPOT",
-                "spot",
-                "TRADING",
-            ),
-            FakeKind::BinanceUsdm => (
-                "BINANCE_USDM",
-                RestKind::BinanceUsdm,
-                "BINANCE_USDM",
-                "usdm",
-                "TRADING",
-            ),
-            FakeKind::BybitSpot => ("BYBIT_SPOT", RestKind::Bybit, "BYBIT", "spot", "Trading"),
-            FakeKind::BybitLinear => (
-                "BYBIT_LINEAR",
-                RestKind::Bybit,
-                "BYBIT",
-                "linear",
-                "Trading",
-            ),
-            FakeKind::BybitInverse => (
-                "BYBIT_INVERSE",
-                RestKind::Bybit,
-                "BYBIT",
-                "inverse",
-                "Trading",
-            ),
-        };
+        let rest_kind = names(options.markets[0].kind).1;
+        assert!(
+            options.markets.iter().all(|m| names(m.kind).1 == rest_kind),
+            "one fake REST host: the markets must share it"
+        );
         let rest = FakeRest::start(rest_kind).await;
-        let listed: Vec<(&str, &str)> = options.symbols.split(',').map(|s| (s, trading)).collect();
-        rest.set_instruments(category, &listed);
-        let vars = [
-            (
+        // A stalled stream stays stalled unless the exporter itself repairs it.
+        let mut vars = std::collections::BTreeMap::new();
+        vars.insert("MARKETFEED_RESUBSCRIBE_AFTER".to_owned(), "1h".to_owned());
+        let mut fakes = Vec::new();
+        for market in &options.markets {
+            let (venue, _, rest_var, category, trading) = names(market.kind);
+            let fake = FakeVenue::start(market.kind).await;
+            // The exporter runs with production timing here: Bybit pings every 20 s, past the fake's default cut.
+            fake.set_idle_cut(Duration::from_secs(120));
+            let listed: Vec<(&str, &str)> =
+                market.symbols.split(',').map(|s| (s, trading)).collect();
+            rest.set_instruments(category, &listed);
+            vars.insert(
                 format!("MARKETFEED_{venue}_SYMBOLS"),
-                options.symbols.to_owned(),
-            ),
-            (format!("MARKETFEED_{venue}_URL"), fake.base_url()),
-            (format!("MARKETFEED_{rest_var}_REST_URL"), rest.base_url()),
-            // A stalled stream stays stalled for the whole scenario.
-            ("MARKETFEED_RESUBSCRIBE_AFTER".to_owned(), "1h".to_owned()),
-        ];
+                market.symbols.to_owned(),
+            );
+            vars.insert(format!("MARKETFEED_{venue}_URL"), fake.base_url());
+            vars.insert(format!("MARKETFEED_{rest_var}_REST_URL"), rest.base_url());
+            if let Some((degraded, stale)) = market.thresholds {
+                vars.insert(
+                    format!("MARKETFEED_{venue}_DEGRADED_AFTER"),
+                    degraded.to_owned(),
+                );
+                vars.insert(format!("MARKETFEED_{venue}_STALE_AFTER"), stale.to_owned());
+            }
+            fakes.push(fake);
+        }
         let flags = parse_flags(["--web.listen-address=127.0.0.1:0".to_owned()]).unwrap();
         let config = Config::load(vars, &flags).unwrap();
         let exporter = app::start(&config, Tuning::default()).await.unwrap();
@@ -200,10 +231,7 @@ impl Stack {
             &alertmanager_config(&webhook, &dir, options.group_wait),
         )
         .await;
-        let rules = dir.write(
-            "rules.yml",
-            &rules(options.degraded_secs, options.stale_secs),
-        );
+        let rules = repo("alerting-rules/marketfeed.rules.yml");
         let interval = options.interval;
         let prometheus_config = format!(
             "global:\n  scrape_interval: {interval}\n  evaluation_interval: {interval}\n\
@@ -216,7 +244,8 @@ impl Stack {
         );
         let prometheus = prom::prometheus(&dir, &prometheus_config).await;
         Stack {
-            fake,
+            fake: fakes[0].clone(),
+            fakes,
             rest,
             exporter,
             prometheus,

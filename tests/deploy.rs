@@ -57,26 +57,25 @@ fn seconds(duration: &str) -> u64 {
     }
 }
 
-/// The alerting rules' degraded and stale thresholds, in seconds, from their recording rules.
-fn rule_thresholds() -> (u64, u64) {
-    let rules = yaml_file("alerting-rules/marketfeed.rules.yml");
-    let find = |record: &str| -> u64 {
-        let expr = rules["groups"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .flat_map(|g| g["rules"].as_array().into_iter().flatten())
-            .find(|r| r["record"] == record)
-            .map(|r| str_at(r, "expr").to_owned())
-            .unwrap_or_else(|| panic!("no recording rule {record}"));
-        expr.strip_prefix("vector(")
-            .and_then(|e| e.strip_suffix(')'))
-            .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("{record}: {expr}"))
+/// The exporter's default degraded and stale thresholds, in seconds, as its `--help` prints them: the behaviour the
+/// shipped rules give (they read the thresholds from the exporter), warning at 3 minutes and paging at 5.
+fn default_thresholds() -> (u64, u64) {
+    let help = exporter::run(&[], &["--help"]);
+    let help = String::from_utf8(help.stdout).expect("UTF-8 help");
+    let default = |var: &str| -> u64 {
+        let mut lines = help
+            .lines()
+            .skip_while(|l| !l.starts_with(&format!("  {var} ")));
+        let line = lines.nth(1).unwrap_or_else(|| panic!("{var} in --help"));
+        let value = line
+            .trim()
+            .strip_prefix("default: ")
+            .unwrap_or_else(|| panic!("{var}: {line}"));
+        seconds(value)
     };
     (
-        find("marketfeed:degraded_threshold_seconds"),
-        find("marketfeed:stale_threshold_seconds"),
+        default("MARKETFEED_DEGRADED_AFTER"),
+        default("MARKETFEED_STALE_AFTER"),
     )
 }
 
@@ -843,14 +842,14 @@ fn configmap_is_a_valid_exporter_configuration() {
         "{out}"
     );
 
-    // The API's statuses and the alerts agree on what degraded and stale mean.
+    // The example keeps the shipped behaviour (warn at 3 minutes, page at 5): the rules read these values.
     let data = &configmap["data"];
     assert_eq!(
         (
             seconds(str_at(data, "MARKETFEED_DEGRADED_AFTER")),
             seconds(str_at(data, "MARKETFEED_STALE_AFTER"))
         ),
-        rule_thresholds()
+        default_thresholds()
     );
 
     // Why the pod disables service links: a Service called marketfeed-exporter would add this variable.
@@ -1016,7 +1015,7 @@ fn systemd_environment_file_is_a_valid_exporter_configuration() {
             get("MARKETFEED_STALE_AFTER")
         ),
         {
-            let (d, s) = rule_thresholds();
+            let (d, s) = default_thresholds();
             (Some(d), Some(s))
         }
     );

@@ -38,7 +38,7 @@ async fn main() {
     println!("prometheus    http://{}/alerts", stack.prometheus.addr);
     println!("alertmanager  http://{}/", stack.alertmanager.addr);
     println!(
-        "\nETHUSDT goes quiet in 20 s; the stale alert follows about 40 s later. Ctrl-C to stop.\n"
+        "\nIn 20 s the venue stops serving ETHUSDT: the exporter resubscribes it at once, in vain, and the stale\nalert follows about 40 s later. Ctrl-C to stop.\n"
     );
 
     let mut printed = 0;

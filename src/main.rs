@@ -29,6 +29,12 @@ fn main() -> ExitCode {
         Err(errors) => return config_error(&errors),
     };
     if flags.action == Action::CheckConfig {
+        if !config.ignored_variables.is_empty() {
+            eprintln!(
+                "marketfeed_exporter: ignoring Kubernetes service-link variables: {}",
+                config.ignored_variables.join(", ")
+            );
+        }
         // A warning is no error: the configuration is valid and the exit code stays 0.
         for warning in config.warnings() {
             eprintln!("marketfeed_exporter: warning: {warning}");
@@ -51,6 +57,12 @@ fn main() -> ExitCode {
         "starting\n{}",
         config.summary()
     );
+    if !config.ignored_variables.is_empty() {
+        tracing::info!(
+            variables = config.ignored_variables.join(","),
+            "ignoring Kubernetes service-link variables (a Service named marketfeed-... in the namespace)"
+        );
+    }
     for warning in config.warnings() {
         tracing::warn!("{warning}");
     }

@@ -149,6 +149,69 @@ fn check_config_validates_and_exits() {
     assert_eq!(String::from_utf8_lossy(&out.stderr), "", "no warning");
 }
 
+/// What Kubernetes injects into every container of a pod with service links on (the default) when the namespace has a
+/// Service named `marketfeed-exporter` with a port named `metrics`, 10066/TCP.
+const SERVICE_LINKS: [(&str, &str); 8] = [
+    ("MARKETFEED_EXPORTER_SERVICE_HOST", "10.96.12.7"),
+    ("MARKETFEED_EXPORTER_SERVICE_PORT", "10066"),
+    ("MARKETFEED_EXPORTER_SERVICE_PORT_METRICS", "10066"),
+    ("MARKETFEED_EXPORTER_PORT", "tcp://10.96.12.7:10066"),
+    (
+        "MARKETFEED_EXPORTER_PORT_10066_TCP",
+        "tcp://10.96.12.7:10066",
+    ),
+    ("MARKETFEED_EXPORTER_PORT_10066_TCP_PROTO", "tcp"),
+    ("MARKETFEED_EXPORTER_PORT_10066_TCP_PORT", "10066"),
+    ("MARKETFEED_EXPORTER_PORT_10066_TCP_ADDR", "10.96.12.7"),
+];
+
+/// A Service named like the exporter no longer crash-loops the sidecar: its link variables are ignored, named in
+/// one line, and a real typo still exits 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubernetes_service_links_do_not_stop_the_sidecar() {
+    let mut vars = unreachable_venues();
+    vars.extend(SERVICE_LINKS);
+    let out = run(&vars, &["--check-config"]);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(out.status.success(), "{stderr}");
+    let names: Vec<&str> = {
+        let mut names: Vec<&str> = SERVICE_LINKS.iter().map(|(k, _)| *k).collect();
+        names.sort();
+        names
+    };
+    assert_eq!(
+        stderr,
+        format!(
+            "marketfeed_exporter: ignoring Kubernetes service-link variables: {}\n",
+            names.join(", ")
+        )
+    );
+
+    let exporter = Exporter::start(&vars).await;
+    let (status, _) = get(exporter.addr, "/-/ready").await;
+    assert_eq!(status, 200);
+    let (status, stderr, _) = exporter.stop("TERM");
+    assert!(status.success(), "{stderr}");
+    let named: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("ignoring Kubernetes service-link variables"))
+        .collect();
+    assert_eq!(named.len(), 1, "{stderr}");
+    assert!(
+        named[0].contains("INFO") && named[0].contains(&names.join(",")),
+        "{}",
+        named[0]
+    );
+
+    vars.push(("MARKETFEED_BINANCE_SPOT_SYMBOL", "BTCUSDT"));
+    let out = run(&vars, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "marketfeed_exporter: invalid configuration:\nMARKETFEED_BINANCE_SPOT_SYMBOL: unknown variable (did you mean MARKETFEED_BINANCE_SPOT_SYMBOLS?)\n"
+    );
+}
+
 /// A configuration that lets the stale alert page before the exporter repairs anything still starts, with one
 /// warning line, both from `--check-config` and in the startup log.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

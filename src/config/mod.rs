@@ -81,6 +81,9 @@ pub struct Config {
     pub telemetry_path: String,
     /// TLS and basic auth from `--web.config.file`; `None` serves plain HTTP to everyone.
     pub web: Option<WebConfig>,
+    /// `MARKETFEED_*` variables that Kubernetes service links injected (a Service named `marketfeed-...` in the
+    /// namespace), sorted; ignored rather than refused, and named once in the log.
+    pub ignored_variables: Vec<String>,
 }
 
 /// What is watched on one venue.
@@ -486,7 +489,7 @@ impl Config {
         let listen_address = keep(listen_address(&flags.listen_address), &mut errors);
         let telemetry_path = keep(telemetry_path(&flags.telemetry_path), &mut errors);
         let web = keep(web_config(&flags.web_config_file), &mut errors);
-        let env = read_env(vars, &mut errors);
+        let (env, ignored_variables) = read_env(vars, &mut errors);
         let thresholds = thresholds(&env, &mut errors);
         // Setting any _SYMBOLS opts every other venue out of the defaults, so that a sidecar for
         // one market does not quietly watch four more.
@@ -549,6 +552,7 @@ impl Config {
                 listen_address,
                 telemetry_path,
                 web,
+                ignored_variables,
             }),
             _ => Err(ConfigErrors::sorted(errors)),
         }
@@ -666,7 +670,7 @@ Flags:
   -h, --help                     Show this help and exit.
       --version                  Show the version and exit.
       --check-config             Check the configuration, print a summary and exit.
-      --web.listen-address=ADDR  Address to listen on; \":port\" means every IPv4 interface (default \"{DEFAULT_LISTEN_ADDRESS}\").
+      --web.listen-address=ADDR  Address to listen on; \":port\" means every interface, IPv4 and IPv6 (default \"{DEFAULT_LISTEN_ADDRESS}\").
       --web.telemetry-path=PATH  Path under which to expose metrics (default \"{DEFAULT_TELEMETRY_PATH}\").
       --web.config.file=FILE     Prometheus exporter-toolkit web configuration: TLS, client certificates, basic
                                  auth (see README). Re-read when it or its files change.
@@ -921,28 +925,60 @@ fn symbols_var(venue: &Venue) -> String {
     venue_var(*venue, "SYMBOLS")
 }
 
-/// Rejects unknown `MARKETFEED_*` names (all of them, which `envy` alone would not) and lets
-/// `envy` read the rest.
+/// Rejects unknown `MARKETFEED_*` names (all of them, which `envy` alone would not), except the ones Kubernetes
+/// service links inject, which it returns sorted, and lets `envy` read the rest.
 fn read_env(
     vars: impl IntoIterator<Item = (String, String)>,
     errors: &mut Vec<ConfigError>,
-) -> RawEnv {
+) -> (RawEnv, Vec<String>) {
     let known: Vec<String> = variables().into_iter().map(|v| v.name).collect();
     let (ours, unknown): (Vec<_>, Vec<_>) = vars
         .into_iter()
         .filter(|(name, _)| name.starts_with(ENV_PREFIX))
         .partition(|(name, _)| known.contains(name));
+    let (mut links, unknown): (Vec<_>, Vec<_>) = unknown
+        .into_iter()
+        .map(|(name, _)| name)
+        .partition(|name| is_service_link(name));
+    links.sort();
     errors.extend(
         unknown
             .into_iter()
-            .map(|(name, _)| unknown_variable(name, &known)),
+            .map(|name| unknown_variable(name, &known)),
     );
-    envy::prefixed(ENV_PREFIX)
+    let env = envy::prefixed(ENV_PREFIX)
         .from_iter(ours)
         .unwrap_or_else(|error| {
             errors.push(ConfigError::Environment(error.to_string()));
             RawEnv::default()
-        })
+        });
+    (env, links)
+}
+
+/// Whether an unknown name is one that Kubernetes injects for every Service of the namespace when service links
+/// are on (the pod default): `<SVC>_SERVICE_HOST`, `<SVC>_SERVICE_PORT`, `<SVC>_SERVICE_PORT_<NAME>`, `<SVC>_PORT`
+/// and `<SVC>_PORT_<N>_<PROTO>` with its `_PROTO`, `_PORT` and `_ADDR` siblings. A Service called
+/// `marketfeed-exporter` yields `MARKETFEED_EXPORTER_SERVICE_HOST` and the rest. No variable of ours ends so.
+fn is_service_link(name: &str) -> bool {
+    if name.ends_with("_SERVICE_HOST")
+        || name.ends_with("_SERVICE_PORT")
+        || name.contains("_SERVICE_PORT_")
+        || name.ends_with("_PORT")
+    {
+        return true;
+    }
+    // <SVC>_PORT_<number>_<TCP|UDP|SCTP>[_PROTO|_PORT|_ADDR]
+    name.match_indices("_PORT_").any(|(at, _)| {
+        let mut rest = name[at + "_PORT_".len()..].split('_');
+        let number = rest.next().unwrap_or("");
+        let protocol = rest.next().unwrap_or("");
+        let suffix = rest.next();
+        !number.is_empty()
+            && number.bytes().all(|b| b.is_ascii_digit())
+            && matches!(protocol, "TCP" | "UDP" | "SCTP")
+            && matches!(suffix, None | Some("PROTO" | "PORT" | "ADDR"))
+            && rest.next().is_none()
+    })
 }
 
 fn unknown_variable(name: String, known: &[String]) -> ConfigError {
@@ -1219,9 +1255,9 @@ fn log_level(value: Option<&str>) -> Result<String, ConfigError> {
 
 fn listen_address(value: &str) -> Result<SocketAddr, ConfigError> {
     let invalid = || ConfigError::InvalidListenAddress(value.to_owned());
-    // Prometheus exporters spell "every interface" as ":port".
+    // Prometheus exporters spell "every interface" as ":port": IPv6 and IPv4 (see `web::listen`).
     let address = match value.strip_prefix(':') {
-        Some(port) => format!("0.0.0.0:{port}"),
+        Some(port) => format!("[::]:{port}"),
         None => value.to_owned(),
     };
     if let Ok(address) = address.parse::<SocketAddr>() {
@@ -1368,9 +1404,10 @@ mod tests {
             heartbeat_misses: 5,
             log_format: LogFormat::Text,
             log_level: "info".to_owned(),
-            listen_address: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 10066)),
+            listen_address: SocketAddr::from((Ipv6Addr::UNSPECIFIED, 10066)),
             telemetry_path: "/metrics".to_owned(),
             web: None,
+            ignored_variables: Vec::new(),
         }
     }
 
@@ -1791,7 +1828,11 @@ mod tests {
     #[test]
     fn listen_address_forms() {
         let cases = [
-            (":10066", SocketAddr::from((Ipv4Addr::UNSPECIFIED, 10066))),
+            (":10066", SocketAddr::from((Ipv6Addr::UNSPECIFIED, 10066))),
+            (
+                "0.0.0.0:10066",
+                SocketAddr::from((Ipv4Addr::UNSPECIFIED, 10066)),
+            ),
             (
                 "127.0.0.1:9000",
                 SocketAddr::from((Ipv4Addr::LOCALHOST, 9000)),
@@ -1926,7 +1967,7 @@ bybit/inverse: wss://stream.bybit.com/v5/public/inverse, rest https://api.bybit.
 thresholds: degraded after 3m, stale after 5m, critical after 1h
 idle timeout 1m, resubscribe after 10m, scheduled channels late after 5 missed intervals + 2s
 log format text, level \"info\"
-metrics at http://0.0.0.0:10066/metrics";
+metrics at http://[::]:10066/metrics";
         assert_eq!(default_config().summary(), expected);
     }
 
@@ -2023,12 +2064,62 @@ metrics at http://0.0.0.0:10066/metrics";
         assert_eq!(names.iter().collect::<HashSet<_>>().len(), names.len());
         for name in names {
             let mut errors = Vec::new();
-            let raw = read_env([(name.clone(), "x".to_owned())], &mut errors);
+            let (raw, _) = read_env([(name.clone(), "x".to_owned())], &mut errors);
             assert_eq!(
                 (errors, raw == RawEnv::default()),
                 (vec![], false),
                 "{name}"
             );
+        }
+    }
+
+    /// The variables Kubernetes injects into every container of a pod with service links on, for a Service named
+    /// `marketfeed-exporter` with a port named `metrics` (10066/TCP): ignored, named once; a typo still fails.
+    #[test]
+    fn kubernetes_service_links_are_ignored_and_named() {
+        let links = [
+            ("MARKETFEED_EXPORTER_SERVICE_HOST", "10.96.12.7"),
+            ("MARKETFEED_EXPORTER_SERVICE_PORT", "10066"),
+            ("MARKETFEED_EXPORTER_SERVICE_PORT_METRICS", "10066"),
+            ("MARKETFEED_EXPORTER_PORT", "tcp://10.96.12.7:10066"),
+            (
+                "MARKETFEED_EXPORTER_PORT_10066_TCP",
+                "tcp://10.96.12.7:10066",
+            ),
+            ("MARKETFEED_EXPORTER_PORT_10066_TCP_PROTO", "tcp"),
+            ("MARKETFEED_EXPORTER_PORT_10066_TCP_PORT", "10066"),
+            ("MARKETFEED_EXPORTER_PORT_10066_TCP_ADDR", "10.96.12.7"),
+            ("MARKETFEED_DB_PORT_5432_UDP", "udp://10.96.0.9:5432"),
+        ];
+        let config = load(&links).unwrap();
+        let mut names: Vec<String> = links.iter().map(|(k, _)| (*k).to_owned()).collect();
+        names.sort();
+        assert_eq!(config.ignored_variables, names);
+        assert_eq!(
+            Config {
+                ignored_variables: Vec::new(),
+                ..config
+            },
+            default_config(),
+            "nothing else changes"
+        );
+        let mut typo = links.to_vec();
+        typo.push(("MARKETFEED_BINANCE_SPOT_SYMBOL", "BTCUSDT"));
+        assert_eq!(
+            load_errors(&typo, &Flags::default()),
+            [
+                "MARKETFEED_BINANCE_SPOT_SYMBOL: unknown variable (did you mean MARKETFEED_BINANCE_SPOT_SYMBOLS?)"
+            ]
+        );
+        for near_miss in [
+            "MARKETFEED_PORT_10066_TCP_NAME",
+            "MARKETFEED_X_PORT_10066_HTTP",
+            "MARKETFEED_X_PORT_ABC_TCP",
+            "MARKETFEED_SERVICE_HOSTS",
+            "MARKETFEED_PORTS",
+        ] {
+            assert!(!is_service_link(near_miss), "{near_miss}");
+            assert!(load(&[(near_miss, "x")]).is_err(), "{near_miss}");
         }
     }
 

@@ -7,7 +7,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -322,12 +321,10 @@ pub async fn start(config: &Config, tuning: Tuning) -> Result<Running, AppError>
         tuning.process_metrics,
     )?;
 
-    let listener = TcpListener::bind(config.listen_address)
-        .await
-        .map_err(|source| AppError::Bind {
-            addr: config.listen_address,
-            source,
-        })?;
+    let listener = web::listen(config.listen_address).map_err(|source| AppError::Bind {
+        addr: config.listen_address,
+        source,
+    })?;
     let addr = listener.local_addr().map_err(|source| AppError::Bind {
         addr: config.listen_address,
         source,

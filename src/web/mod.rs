@@ -6,6 +6,7 @@
 pub mod config;
 
 mod auth;
+mod listen;
 mod live;
 mod server;
 mod tls;
@@ -20,6 +21,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 
 pub use config::{WebConfig, WebConfigError};
+pub use listen::listen;
 pub use live::{Live, Settings};
 pub use server::{Limits, serve};
 

@@ -27,6 +27,11 @@ const KUBERNETES_VERSIONS: [&str; 2] = ["1.29.0", "1.37.0"];
 const PORT: u64 = 10066;
 /// The numeric user the image and the manifests run as.
 const UID: u64 = 65532;
+/// Why both monitors set `honorLabels: true`.
+const HONOR_LABELS: &str = "the monitor must honor the exporter's labels: the prometheus-operator sets an `endpoint` \
+    target label (the port name) on every target, which would rename the exporter's own `endpoint` label of the REST \
+    metrics to exported_endpoint; the exporter exports no job, instance, namespace, service, pod or container label \
+    to override";
 
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
@@ -387,6 +392,7 @@ fn kustomizations_build_every_manifest_and_scrape_once() {
         [
             "ConfigMap/marketfeed-exporter",
             "Deployment/trading-bot",
+            "NetworkPolicy/trading-bot",
             "PodMonitor/marketfeed-exporter",
             "PrometheusRule/marketfeed-exporter",
         ]
@@ -396,6 +402,7 @@ fn kustomizations_build_every_manifest_and_scrape_once() {
         [
             "ConfigMap/marketfeed-exporter",
             "Deployment/trading-bot",
+            "NetworkPolicy/trading-bot",
             "PrometheusRule/marketfeed-exporter",
             "Service/trading-bot-marketfeed",
             "ServiceMonitor/marketfeed-exporter",
@@ -455,6 +462,7 @@ fn core_resources_pass_kubernetes_validate_strict() {
             "deploy/kubernetes/classic/deployment.yaml",
             "deploy/kubernetes/classic/service.yaml",
             "deploy/kubernetes/common/configmap.yaml",
+            "deploy/kubernetes/common/networkpolicy.yaml",
             "deploy/kubernetes/native/deployment.yaml",
         ]
     );
@@ -492,37 +500,69 @@ fn core_resources_pass_kubernetes_validate_strict() {
 fn kubernetes_validate_rejects_unknown_fields_and_wrong_types() {
     let dir = TempDir::new("kubernetes-validate");
     let deployment = read(&format!("{K8S}/native/deployment.yaml"));
-    let unknown = dir.write(
-        "unknown-field.yaml",
-        &replace(
-            &deployment,
-            "readOnlyRootFilesystem: true",
-            "readOnlyRootFileSystem: true",
-            2,
+    let policy = read(&format!("{K8S}/common/networkpolicy.yaml"));
+    // (broken copy, what kubernetes-validate must say about it)
+    let broken = [
+        (
+            dir.write(
+                "unknown-field.yaml",
+                &replace(
+                    &deployment,
+                    "readOnlyRootFilesystem: true",
+                    "readOnlyRootFileSystem: true",
+                    2,
+                ),
+            ),
+            "'readOnlyRootFileSystem' was unexpected",
         ),
-    );
-    let wrong_type = dir.write(
-        "wrong-type.yaml",
-        &replace(&deployment, "runAsUser: 65532", "runAsUser: \"65532\"", 3),
-    );
-    let out = run(
-        tools_bin().join("kubernetes-validate"),
-        &[
-            "--strict",
-            "-k",
-            KUBERNETES_VERSIONS[0],
-            unknown.to_str().unwrap(),
-            wrong_type.to_str().unwrap(),
-        ],
-        "",
-    );
+        (
+            dir.write(
+                "wrong-type.yaml",
+                &replace(&deployment, "runAsUser: 65532", "runAsUser: \"65532\"", 3),
+            ),
+            "'65532' is not of type 'integer'",
+        ),
+        (
+            dir.write(
+                "policy-unknown-field.yaml",
+                &replace(&policy, "ipBlock:", "ipblock:", 2),
+            ),
+            "'ipblock' was unexpected",
+        ),
+        (
+            dir.write(
+                "policy-wrong-type.yaml",
+                &replace(
+                    &policy,
+                    "policyTypes:\n    - Ingress\n    - Egress",
+                    "policyTypes: Ingress, Egress",
+                    1,
+                ),
+            ),
+            "'Ingress, Egress' is not of type 'array'",
+        ),
+    ];
+    let mut args = vec!["--strict".to_owned()];
+    for version in KUBERNETES_VERSIONS {
+        args.extend(["-k".to_owned(), version.to_owned()]);
+    }
+    args.extend(broken.iter().map(|(file, _)| file.display().to_string()));
+    let out = run(tools_bin().join("kubernetes-validate"), &args, "");
     assert_eq!(out.code, Some(1), "{}", out.text);
-    assert!(
-        out.text.contains("'readOnlyRootFileSystem' was unexpected")
-            && out.text.contains("'65532' is not of type 'integer'"),
-        "{}",
-        out.text
-    );
+    for (file, message) in &broken {
+        for version in KUBERNETES_VERSIONS {
+            let prefix = format!("ERROR {} did not validate for resource ", file.display());
+            let against = format!(" against version {}: ", &version[..4]);
+            assert!(
+                out.text
+                    .lines()
+                    .any(|l| l.starts_with(&prefix) && l.contains(&against) && l.contains(message)),
+                "kubernetes-validate --strict must reject {} against {version} with {message:?}:\n{}",
+                file.display(),
+                out.text
+            );
+        }
+    }
 }
 
 #[test]
@@ -716,9 +756,20 @@ fn exporter_container_is_hardened_probed_and_sized() {
         .collect();
     assert_eq!(probes.len(), 3, "{probes:?}");
 
+    // A CPU limit on a latency monitor invites CFS throttling, and a throttled exporter reports its own stall as
+    // the feed's staleness: a CPU request schedules it, and only memory is capped.
+    assert!(
+        at(&exporter, "resources/limits/cpu").is_null(),
+        "no CPU limit on the exporter container: throttling would show as feed staleness"
+    );
+    assert!(
+        at(&exporter, "resources/requests/cpu").is_string(),
+        "the exporter container requests CPU, which is what schedules it"
+    );
     assert_eq!(
         exporter["resources"],
-        json!({"requests": {"cpu": "50m", "memory": "32Mi"}, "limits": {"cpu": "500m", "memory": "64Mi"}})
+        json!({"requests": {"cpu": "50m", "memory": "32Mi"}, "limits": {"memory": "64Mi"}}),
+        "the sizing in deploy/README.md"
     );
     let configmap = yaml_file(format!("{K8S}/common/configmap.yaml"));
     assert_eq!(
@@ -747,6 +798,7 @@ fn monitors_select_the_sidecar_and_carry_the_operator_selector_labels() {
     assert_eq!(str_at(endpoint, "port"), port_name);
     assert_eq!(str_at(endpoint, "path"), "/metrics");
     assert_eq!(str_at(endpoint, "interval"), interval);
+    assert_eq!(endpoint["honorLabels"], true, "{HONOR_LABELS}");
 
     let service = yaml_file(format!("{K8S}/classic/service.yaml"));
     let (classic_exporter, _) = exporter_of(&classic_deployment(), false);
@@ -768,6 +820,7 @@ fn monitors_select_the_sidecar_and_carry_the_operator_selector_labels() {
     assert_eq!(endpoint["port"], at(&service, "spec/ports/0/name").clone());
     assert_eq!(str_at(endpoint, "path"), "/metrics");
     assert_eq!(str_at(endpoint, "interval"), interval);
+    assert_eq!(endpoint["honorLabels"], true, "{HONOR_LABELS}");
 
     // The job label is <namespace>/<PodMonitor name> or the Service name; the exporter-down alerts match
     // .*marketfeed.*. A Service name starting with marketfeed would also become MARKETFEED_* service-link
@@ -805,6 +858,103 @@ fn monitors_select_the_sidecar_and_carry_the_operator_selector_labels() {
 }
 
 #[test]
+fn network_policy_admits_prometheus_and_lets_the_exporter_reach_dns_and_the_venues() {
+    let policy = yaml_file(format!("{K8S}/common/networkpolicy.yaml"));
+    let spec = &policy["spec"];
+
+    // The bot's pods, in both forms: by the label the Deployments select them by (a NetworkPolicy binds whole pods).
+    for deployment in [native_deployment(), classic_deployment()] {
+        assert_eq!(
+            at(spec, "podSelector"),
+            at(&deployment, "spec/selector"),
+            "the policy selects the bot's pods as its Deployment does"
+        );
+        assert!(selects(
+            at(spec, "podSelector/matchLabels"),
+            at(&deployment, "spec/template/metadata/labels")
+        ));
+    }
+    assert_eq!(
+        spec["policyTypes"],
+        json!(["Ingress", "Egress"]),
+        "both directions are restricted"
+    );
+
+    // In: the exporter's port, by number, from the monitoring namespace only.
+    let (exporter, _) = exporter_of(&native_deployment(), true);
+    let port = at(&exporter, "ports/0/containerPort").clone();
+    assert_eq!(port, json!(PORT));
+    assert_eq!(
+        spec["ingress"],
+        json!([{
+            "from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}],
+            "ports": [{"protocol": "TCP", "port": port}],
+        }]),
+        "ingress only to the exporter's port, only from the monitoring namespace"
+    );
+
+    // Out: DNS to the cluster's resolver, and TLS to any address on the ports of the exporter's venue URLs.
+    let egress = spec["egress"].as_array().expect("egress rules");
+    assert_eq!(
+        egress.len(),
+        2,
+        "DNS and the venues, nothing else: {egress:?}"
+    );
+    assert_eq!(
+        egress[0],
+        json!({
+            "to": [{
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+            }],
+            "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+        }),
+        "DNS over UDP and TCP to kube-dns in kube-system"
+    );
+    assert_eq!(
+        egress[1]["to"],
+        json!([{"ipBlock": {"cidr": "0.0.0.0/0"}}, {"ipBlock": {"cidr": "::/0"}}]),
+        "the venues have no fixed addresses: every IPv4 and IPv6 address"
+    );
+    let allowed: BTreeSet<u64> = egress[1]["ports"]
+        .as_array()
+        .expect("ports")
+        .iter()
+        .map(|p| {
+            assert_eq!(p["protocol"], "TCP", "{p}");
+            p["port"].as_u64().expect("a numeric port")
+        })
+        .collect();
+    let help = exporter::run(&[], &["--help"]);
+    let help = String::from_utf8(help.stdout).expect("UTF-8 help");
+    let venue_ports: BTreeSet<u64> = help
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("default: "))
+        .filter_map(|url| {
+            let (scheme, rest) = url.split_once("://")?;
+            let default = match scheme {
+                "wss" | "https" => 443,
+                _ => return None,
+            };
+            let authority = rest.split('/').next().unwrap_or(rest);
+            Some(match authority.rsplit_once(':') {
+                Some((_, port)) => port.parse().expect("a port"),
+                None => default,
+            })
+        })
+        .collect();
+    assert_eq!(
+        venue_ports,
+        BTreeSet::from([443, 9443]),
+        "the exporter's default venue URLs (--help):\n{help}"
+    );
+    assert_eq!(
+        allowed, venue_ports,
+        "egress on exactly the ports of the exporter's default venue URLs"
+    );
+}
+
+#[test]
 fn configmap_is_a_valid_exporter_configuration() {
     let configmap = yaml_file(format!("{K8S}/common/configmap.yaml"));
     let vars: Vec<(String, String)> = configmap["data"]
@@ -838,7 +988,7 @@ fn configmap_is_a_valid_exporter_configuration() {
     }
     assert!(lines.contains(&"log format json, level \"info\""), "{out}");
     assert!(
-        lines.contains(&format!("metrics at http://0.0.0.0:{PORT}/metrics").as_str()),
+        lines.contains(&format!("metrics at http://[::]:{PORT}/metrics").as_str()),
         "{out}"
     );
 
@@ -852,13 +1002,16 @@ fn configmap_is_a_valid_exporter_configuration() {
         default_thresholds()
     );
 
-    // Why the pod disables service links: a Service called marketfeed-exporter would add this variable.
+    // A Service called marketfeed-exporter adds this variable wherever service links are on (a bot Deployment the
+    // container is copied into): ignored and named, not fatal. The shipped pods turn the links off all the same.
     let mut with_link = vars.clone();
     with_link.push(("MARKETFEED_EXPORTER_SERVICE_HOST".into(), "10.0.0.1".into()));
     let (code, out) = check_config(&with_link, &args);
-    assert_eq!(code, Some(2), "{out}");
+    assert_eq!(code, Some(0), "{out}");
     assert!(
-        out.contains("MARKETFEED_EXPORTER_SERVICE_HOST: unknown variable"),
+        out.contains(
+            "ignoring Kubernetes service-link variables: MARKETFEED_EXPORTER_SERVICE_HOST"
+        ),
         "{out}"
     );
 }

@@ -1,10 +1,33 @@
 #!/usr/bin/env bash
-# Writes prometheusrule.yaml: a prometheus-operator PrometheusRule whose spec is marketfeed.rules.yml indented by
-# two spaces, so the two never drift. Run it after every edit of the rule file; running it twice changes nothing.
+# Sets every alert's runbook_url from one base, RUNBOOK_URL, then writes prometheusrule.yaml: a prometheus-operator
+# PrometheusRule whose spec is marketfeed.rules.yml indented by two spaces, so the two never drift. Run it after every
+# edit of the rule file; running it twice changes nothing.
+#
+#   RUNBOOK_URL=https://wiki.example.com/ops/marketfeed-runbook ./alerting-rules/generate-prometheusrule.sh
+#
+# points every alert at your own copy of docs/runbook.md; each alert keeps its own section (#marketfeedsymbolstale).
+# Without RUNBOOK_URL the links go to the runbook in this repository.
+#
 # It writes the same bytes to ../deploy/kubernetes/common/prometheusrule.yaml, because kustomize loads no file
 # from outside its own directory tree (the test command checks that the two are identical).
 set -euo pipefail
 cd "$(dirname "$0")"
+
+RUNBOOK_URL=${RUNBOOK_URL:-https://github.com/marketfeed/marketfeed_exporter/blob/main/docs/runbook.md}
+case "$RUNBOOK_URL" in
+    http://* | https://*) ;;
+    *) echo "RUNBOOK_URL must be an http(s) URL, got: $RUNBOOK_URL" >&2; exit 2 ;;
+esac
+case "$RUNBOOK_URL" in
+    *'#'* | *"'"* | *'"'* | *' '* | *'|'*) echo "RUNBOOK_URL must not contain #, quotes, spaces or |: $RUNBOOK_URL" >&2; exit 2 ;;
+esac
+
+# Every alert's runbook_url: the base, then the alert's own anchor (kept as it is).
+rules=$(mktemp marketfeed.rules.yml.XXXXXX)
+trap 'rm -f "$rules"' EXIT
+sed -E "s|^( +runbook_url: )[^#]*(#[a-z]+)\$|\1${RUNBOOK_URL}\2|" marketfeed.rules.yml >"$rules"
+chmod 644 "$rules"
+mv "$rules" marketfeed.rules.yml
 
 tmp=$(mktemp prometheusrule.yaml.XXXXXX)
 trap 'rm -f "$tmp"' EXIT

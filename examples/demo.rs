@@ -16,16 +16,19 @@ mod support;
 use std::time::Duration;
 
 use support::fake::FakeKind;
-use support::stack::{Market, Options, Stack};
+use support::stack::{BotOptions, Market, Options, Stack};
 use tokio::io::AsyncBufReadExt;
 
 #[tokio::main]
 async fn main() {
     let stack = Stack::start(Options {
-        markets: vec![Market {
-            kind: FakeKind::BybitLinear,
-            symbols: "BTCUSDT,ETHUSDT",
-            thresholds: Some(("20s", "40s")),
+        bots: vec![BotOptions {
+            pod: "bot-0",
+            markets: vec![Market {
+                kind: FakeKind::BybitLinear,
+                symbols: "BTCUSDT,ETHUSDT",
+                thresholds: Some(("20s", "40s")),
+            }],
         }],
         group_wait: "5s",
         interval: "5s",
@@ -33,7 +36,8 @@ async fn main() {
     .await;
     println!(
         "exporter      http://{}/metrics  (JSON: http://{}/api/v1/symbols)",
-        stack.instance, stack.instance
+        stack.bot().instance,
+        stack.bot().instance
     );
     println!("prometheus    http://{}/alerts", stack.prometheus.addr);
     println!("alertmanager  http://{}/", stack.alertmanager.addr);
@@ -53,8 +57,8 @@ async fn main() {
             line = stdin.next_line(), if quiet && stdin_open => {
                 if matches!(line, Ok(Some(_))) {
                     println!("ETHUSDT resumes; the alert resolves shortly.");
-                    stack.fake.set_muted("orderbook.1.ETHUSDT", false);
-                    stack.fake.set_muted("tickers.ETHUSDT", false);
+                    stack.bot().fake().set_muted("orderbook.1.ETHUSDT", false);
+                    stack.bot().fake().set_muted("tickers.ETHUSDT", false);
                     quiet = false;
                 } else {
                     // No terminal (or end of input): the symbol stays quiet until Ctrl-C.
@@ -67,8 +71,8 @@ async fn main() {
             println!(
                 "The venue stops serving ETHUSDT now (socket open, pings fine, no updates). Press Enter to resume it."
             );
-            stack.fake.set_muted("orderbook.1.ETHUSDT", true);
-            stack.fake.set_muted("tickers.ETHUSDT", true);
+            stack.bot().fake().set_muted("orderbook.1.ETHUSDT", true);
+            stack.bot().fake().set_muted("tickers.ETHUSDT", true);
             quiet = true;
             went_quiet = true;
         }
@@ -89,5 +93,7 @@ async fn main() {
         }
         printed = received.len();
     }
-    stack.exporter.stop().await;
+    for bot in stack.bots {
+        bot.exporter.stop().await;
+    }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde_json::Value;
 use support::fake::FakeKind;
 use support::prom::{self, TempDir};
-use support::stack::{self, Market, Options, Stack, read, repo};
+use support::stack::{self, BotOptions, Market, Options, Stack, read, repo};
 use support::tool::run_ok;
 
 #[test]
@@ -108,6 +108,86 @@ fn prometheus_rule_resource_carries_the_rule_file_unchanged() {
     );
 }
 
+/// One place sets every alert's runbook link: the generator's RUNBOOK_URL, each alert keeping its own section. Run on
+/// a copy of the two directories it writes, so the repository is left alone.
+#[test]
+fn runbook_links_have_one_base_set_by_the_generator() {
+    let dir = TempDir::new("runbook");
+    for file in [
+        "alerting-rules/generate-prometheusrule.sh",
+        "alerting-rules/marketfeed.rules.yml",
+        "alerting-rules/prometheusrule.yaml",
+        "deploy/kubernetes/common/prometheusrule.yaml",
+    ] {
+        let to = dir.path().join(file);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(repo(file), &to).unwrap();
+    }
+    let script = dir.path().join("alerting-rules/generate-prometheusrule.sh");
+    let generate = |runbook: Option<&str>| {
+        let mut command = std::process::Command::new("bash");
+        command.arg(&script).env_remove("RUNBOOK_URL");
+        if let Some(url) = runbook {
+            command.env("RUNBOOK_URL", url);
+        }
+        command.output().unwrap()
+    };
+    let base = "https://wiki.example.com/ops/marketfeed-runbook";
+    let out = generate(Some(base));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rules =
+        std::fs::read_to_string(dir.path().join("alerting-rules/marketfeed.rules.yml")).unwrap();
+    let yaml: serde_yaml_ng::Value = serde_yaml_ng::from_str(&rules).unwrap();
+    let mut alerts = 0;
+    for rule in yaml["groups"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["rules"].as_sequence().unwrap())
+    {
+        if let Some(alert) = rule["alert"].as_str() {
+            alerts += 1;
+            assert_eq!(
+                rule["annotations"]["runbook_url"].as_str(),
+                Some(format!("{base}#{}", alert.to_lowercase()).as_str()),
+                "{alert}"
+            );
+        }
+    }
+    assert!(alerts >= 13, "{alerts} alerts");
+    for copy in [
+        "alerting-rules/prometheusrule.yaml",
+        "deploy/kubernetes/common/prometheusrule.yaml",
+    ] {
+        let resource = std::fs::read_to_string(dir.path().join(copy)).unwrap();
+        assert_eq!(
+            resource.matches(base).count(),
+            alerts,
+            "{copy} carries the new links"
+        );
+    }
+    // Without RUNBOOK_URL: the links in this repository, byte for byte what is committed.
+    assert!(generate(None).status.success());
+    for file in [
+        "alerting-rules/marketfeed.rules.yml",
+        "alerting-rules/prometheusrule.yaml",
+        "deploy/kubernetes/common/prometheusrule.yaml",
+    ] {
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join(file)).unwrap(),
+            read(file),
+            "{file}: the default is the committed state"
+        );
+    }
+    let bad = generate(Some("https://wiki.example.com/runbook#top"));
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("RUNBOOK_URL must not contain #"));
+}
+
 #[test]
 fn alertmanager_config_passes_amtool() {
     let dir = TempDir::new("amtool");
@@ -118,12 +198,31 @@ fn alertmanager_config_passes_amtool() {
         "bot_token: placeholder",
         1,
     );
+    // The templates where a user mounts them: here, the repository's file (a glob that matched nothing would pass).
+    let config = stack::replace(
+        &config,
+        "/etc/alertmanager/templates/marketfeed.tmpl",
+        &repo("alerting-rules/marketfeed.tmpl").display().to_string(),
+        1,
+    );
     let path = dir.write("alertmanager.yml", &config);
     let out = run_ok("amtool", &["check-config", path.to_str().unwrap()]).text;
     assert!(
-        out.contains("SUCCESS") && out.contains("5 inhibit rules"),
+        out.contains("SUCCESS") && out.contains("5 inhibit rules") && out.contains("1 templates"),
         "{out}"
     );
+    // Every template the receivers name is defined in the file.
+    let templates = read("alerting-rules/marketfeed.tmpl");
+    for used in config
+        .match_indices("{{ template \"")
+        .map(|(at, _)| &config[at..])
+    {
+        let name = used.split('"').nth(1).unwrap();
+        assert!(
+            templates.contains(&format!("{{{{ define \"{name}\" -}}}}")),
+            "{name} is used by a receiver but not defined"
+        );
+    }
 }
 
 /// Every panel of every dashboard, with its targets' expressions.
@@ -279,7 +378,7 @@ fn dashboard_queries_parse_as_promql() {
 /// or serves them again (`!on`).
 fn mute_eth(stack: &Stack, on: bool) {
     for key in ["orderbook.1.ETHUSDT", "tickers.ETHUSDT"] {
-        stack.fake.set_muted(key, on);
+        stack.bot().fake().set_muted(key, on);
     }
 }
 
@@ -296,10 +395,11 @@ async fn dashboard_queries_return_data_from_a_real_prometheus() {
         )
         .await;
     // A reconnect, so the reconnect panels have something to show.
-    let accepted = stack.fake.connections_accepted();
-    stack.fake.close_all();
+    let accepted = stack.bot().fake().connections_accepted();
+    stack.bot().fake().close_all();
     stack
-        .fake
+        .bot()
+        .fake()
         .wait_for("the reconnect", Duration::from_secs(10), |f| {
             f.connections_accepted() > accepted
         })
@@ -420,7 +520,7 @@ async fn alerts_reach_the_webhook_end_to_end() {
     let stack = Stack::start(Options::fast()).await;
     let fresh = "marketfeed:symbol_staleness_seconds < 2";
     stack.until_series(fresh, 2, Duration::from_secs(30)).await;
-    let instance = stack.instance.as_str();
+    let instance = stack.bot().instance.as_str();
     let common = [
         ("exchange", "bybit"),
         ("market", "linear"),
@@ -431,7 +531,7 @@ async fn alerts_reach_the_webhook_end_to_end() {
     ];
 
     // The whole feed goes silent: one feed-down notification, the per-symbol alerts inhibited.
-    stack.fake.set_silent(true);
+    stack.bot().fake().set_silent(true);
     wait(&stack, 0, "the feed-down alert", |n| {
         !notified(n, "MarketfeedFeedDown", "firing").is_empty()
     })
@@ -491,7 +591,7 @@ async fn alerts_reach_the_webhook_end_to_end() {
     );
 
     // The feed comes back: the feed-down alert resolves.
-    stack.fake.set_silent(false);
+    stack.bot().fake().set_silent(false);
     wait(&stack, 0, "the feed-down resolution", |n| {
         !notified(n, "MarketfeedFeedDown", "resolved").is_empty()
     })
@@ -558,10 +658,13 @@ async fn a_market_threshold_and_the_early_warning_end_to_end() {
         thresholds,
     };
     let stack = Stack::start(Options {
-        markets: vec![
-            market(FakeKind::BybitLinear, Some(("20s", "30s"))),
-            market(FakeKind::BybitSpot, None),
-        ],
+        bots: vec![BotOptions {
+            pod: "bot-0",
+            markets: vec![
+                market(FakeKind::BybitLinear, Some(("20s", "30s"))),
+                market(FakeKind::BybitSpot, None),
+            ],
+        }],
         ..Options::fast()
     })
     .await;
@@ -584,12 +687,12 @@ async fn a_market_threshold_and_the_early_warning_end_to_end() {
     );
 
     let silenced = std::time::Instant::now();
-    for fake in &stack.fakes {
+    for fake in &stack.bot().fakes {
         for key in ["orderbook.1.ETHUSDT", "tickers.ETHUSDT"] {
             fake.set_muted(key, true);
         }
     }
-    stack.fake.set_muted("tickers.BTCUSDT", true);
+    stack.bot().fake().set_muted("tickers.BTCUSDT", true);
 
     let received = wait_for(
         &stack,
@@ -615,7 +718,7 @@ async fn a_market_threshold_and_the_early_warning_end_to_end() {
         ("namespace", "trading"),
         ("pod", "bot-0"),
     ]);
-    expected.insert(("instance".to_owned(), stack.instance.clone()));
+    expected.insert(("instance".to_owned(), stack.bot().instance.clone()));
     assert!(
         stale.iter().all(|a| labels(a) == expected),
         "only linear's ETHUSDT: {stale:#?}"
@@ -647,7 +750,7 @@ async fn a_market_threshold_and_the_early_warning_end_to_end() {
         ("namespace", "trading"),
         ("pod", "bot-0"),
     ]);
-    expected.insert(("instance".to_owned(), stack.instance.clone()));
+    expected.insert(("instance".to_owned(), stack.bot().instance.clone()));
     assert!(
         late.iter().all(|a| labels(a) == expected),
         "spot's ETHUSDT orderbook.1 only (linear's is inhibited by its stale alert): {late:#?}"
@@ -715,4 +818,175 @@ async fn alerts_in_alertmanager(stack: &Stack, alertname: &str) -> Vec<Value> {
     )
     .await;
     serde_json::from_str(&body).unwrap()
+}
+
+/// Telegram's sendMessage requests the webhook received (Alertmanager posts to `<api_url>/bot<token>/sendMessage`).
+fn telegram_texts(stack: &Stack) -> Vec<String> {
+    stack
+        .webhook
+        .received("/telegram/bottest-token/sendMessage")
+        .iter()
+        .map(|m| m["text"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// Two bots' exporters, bot-a and bot-b, watch bybit/linear. ETHUSDT dies on bot-a only: exactly one page, from
+/// bot-a, and what a human reads on a phone (Telegram, Slack) names the pod, the exchange and market, the symbol and
+/// how long it has been silent, with the runbook. Then eleven more of bot-a's symbols die while BTCUSDT stays fresh
+/// (so no feed-down): one notification lists ten of them and "and 2 more". bot-b appears in no notification at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn notifications_name_the_pod_market_symbol_and_age() {
+    let many: String = (1..=11).map(|i| format!(",S{i:02}USDT")).collect();
+    let bot_a_symbols: &'static str = Box::leak(format!("BTCUSDT,ETHUSDT{many}").into_boxed_str());
+    let bot = |pod, symbols| BotOptions {
+        pod,
+        markets: vec![Market {
+            kind: FakeKind::BybitLinear,
+            symbols,
+            thresholds: Some(("2s", "4s")),
+        }],
+    };
+    let stack = Stack::start(Options {
+        bots: vec![bot("bot-a", bot_a_symbols), bot("bot-b", "BTCUSDT,ETHUSDT")],
+        ..Options::fast()
+    })
+    .await;
+    stack
+        .until_series(
+            "marketfeed:symbol_staleness_seconds < 2",
+            15,
+            Duration::from_secs(30),
+        )
+        .await;
+    let bot_a = &stack.bots[0];
+    for key in ["orderbook.1.ETHUSDT", "tickers.ETHUSDT"] {
+        bot_a.fake().set_muted(key, true);
+    }
+    wait(&stack, 0, "bot-a's stale page", |n| {
+        !notified(n, "MarketfeedSymbolStale", "firing").is_empty()
+    })
+    .await;
+    // Long enough for any second page to arrive.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let received = stack.webhook.received("/marketfeed");
+    let pages: Vec<&Value> = received
+        .iter()
+        .filter(|n| n["commonLabels"]["severity"] == "critical")
+        .collect();
+    assert_eq!(pages.len(), 1, "exactly one page: {received:#?}");
+    assert_eq!(pages[0]["commonLabels"]["pod"], "bot-a");
+    assert_eq!(pages[0]["commonLabels"]["symbol"], "ETHUSDT");
+    assert!(
+        pages[0]["alerts"][0]["annotations"]["age"]
+            .as_str()
+            .is_some_and(|age| age.ends_with('s')),
+        "the age annotation: {:#?}",
+        pages[0]
+    );
+    let telegram = telegram_texts(&stack);
+    assert_eq!(telegram.len(), 1, "one Telegram message: {telegram:#?}");
+    let text = &telegram[0];
+    assert!(
+        text.starts_with(
+            "<b>[FIRING:1] MarketfeedSymbolStale critical · bybit/linear · trading/bot-a</b>\n"
+        ),
+        "{text}"
+    );
+    let age = regex_like_age(text).unwrap_or_else(|| panic!("no age in {text}"));
+    assert!(
+        text.contains(&format!("bybit/linear ETHUSDT on {} (pod trading/bot-a) has had no update on any of its channels for {age}", bot_a.instance)),
+        "{text}"
+    );
+    assert!(
+        text.contains("<a href=\"https://")
+            && text.contains("#marketfeedsymbolstale\">Runbook</a>"),
+        "{text}"
+    );
+    let oncall: Vec<Value> = stack
+        .webhook
+        .received("/slack")
+        .into_iter()
+        .filter(|m| m["channel"] == "#trading-oncall")
+        .collect();
+    assert_eq!(oncall.len(), 1, "{oncall:#?}");
+    let attachment = &oncall[0]["attachments"][0];
+    assert_eq!(
+        attachment["title"],
+        "[FIRING:1] MarketfeedSymbolStale critical · bybit/linear · trading/bot-a"
+    );
+    let slack_text = attachment["text"].as_str().unwrap();
+    assert!(
+        slack_text.contains("ETHUSDT")
+            && slack_text.contains("(pod trading/bot-a)")
+            && slack_text.contains("|Runbook>"),
+        "{slack_text}"
+    );
+
+    // A large outage of one exporter's market, short of a feed-down: one group, capped at ten lines.
+    for i in 1..=11 {
+        for channel in ["orderbook.1", "tickers"] {
+            bot_a
+                .fake()
+                .set_muted(&format!("{channel}.S{i:02}USDT"), true);
+        }
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    let capped = loop {
+        if let Some(text) = telegram_texts(&stack)
+            .into_iter()
+            .find(|t| t.contains("and 2 more"))
+        {
+            break text;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no capped notification: {:#?}",
+            telegram_texts(&stack)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        capped.starts_with(
+            "<b>[FIRING:12] MarketfeedSymbolStale critical · bybit/linear · trading/bot-a</b>\n"
+        ),
+        "{capped}"
+    );
+    let lines: Vec<&str> = capped
+        .lines()
+        .filter(|l| l.starts_with("• bybit/linear "))
+        .collect();
+    assert_eq!(lines.len(), 10, "{capped}");
+    assert!(lines.iter().all(|l| l.contains(" silent ")), "{capped}");
+    assert!(capped.contains("… and 2 more\n"), "{capped}");
+    assert!(
+        notified(
+            &stack.webhook.received("/marketfeed"),
+            "MarketfeedFeedDown",
+            "firing"
+        )
+        .is_empty(),
+        "BTCUSDT is fresh: no feed-down"
+    );
+
+    // Nothing ever named bot-b.
+    for path in [
+        "/marketfeed",
+        "/slack",
+        "/telegram/bottest-token/sendMessage",
+    ] {
+        for message in stack.webhook.received(path) {
+            assert!(!message.to_string().contains("bot-b"), "{path}: {message}");
+        }
+    }
+}
+
+/// The first `for <number>s` (or `m`/`h` form) age in a description, e.g. `5s` or `1m 2s`.
+fn regex_like_age(text: &str) -> Option<String> {
+    let start = text.find("channels for ")? + "channels for ".len();
+    let rest = &text[start..];
+    let end = rest.find('.')?;
+    let age = &rest[..end];
+    age.chars()
+        .all(|c| c.is_ascii_digit() || "hms ".contains(c))
+        .then(|| age.to_owned())
 }

@@ -1,5 +1,6 @@
-//! The whole monitoring stack on loopback: fake venues, the exporter (in process), a real Prometheus loaded
-//! with the shipped rules, a real Alertmanager loaded with the shipped configuration, and a webhook receiver.
+//! The whole monitoring stack on loopback: one or more bots' exporters (in process), each on its own fake venues,
+//! a real Prometheus loaded with the shipped rules and scraping every exporter as a bot pod (namespace `trading`,
+//! pod `bot-...`), a real Alertmanager loaded with the shipped configuration and templates, and a webhook receiver.
 //!
 //! The shipped rules are used exactly as they are: the staleness thresholds come from the exporter, which the
 //! tests configure per market (seconds instead of minutes) the way a user would. Only Alertmanager's waits shrink,
@@ -74,6 +75,12 @@ pub fn alertmanager_config(webhook: &Webhook, dir: &TempDir, group_wait: &str) -
     );
     let config = replace(
         &config,
+        "/etc/alertmanager/templates/marketfeed.tmpl",
+        &repo("alerting-rules/marketfeed.tmpl").display().to_string(),
+        1,
+    );
+    let config = replace(
+        &config,
         "group_wait: 30s",
         &format!("group_wait: {group_wait}"),
         1,
@@ -92,10 +99,18 @@ pub struct Market {
     pub thresholds: Option<(&'static str, &'static str)>,
 }
 
+/// One bot pod's exporter: its markets, each on its own fake venue.
+pub struct BotOptions {
+    /// The `pod` label Prometheus gives its target (namespace `trading`).
+    pub pod: &'static str,
+    /// The watched markets, all of one exchange (they share one fake REST host).
+    pub markets: Vec<Market>,
+}
+
 /// What to start.
 pub struct Options {
-    /// The watched markets, all of one exchange (they share one fake REST host); the first is [`Stack::fake`].
-    pub markets: Vec<Market>,
+    /// The bots; the first is [`Stack::bot`].
+    pub bots: Vec<BotOptions>,
     /// Alertmanager's group_wait.
     pub group_wait: &'static str,
     /// Prometheus' scrape and evaluation interval.
@@ -103,14 +118,17 @@ pub struct Options {
 }
 
 impl Options {
-    /// Bybit linear with BTCUSDT and ETHUSDT, thresholds of 2 s and 4 s, one-second intervals: what the
-    /// ecosystem tests run, so an alert fires within seconds.
+    /// One bot, `bot-0`, on Bybit linear with BTCUSDT and ETHUSDT, thresholds of 2 s and 4 s, one-second intervals:
+    /// what the ecosystem tests run, so an alert fires within seconds.
     pub fn fast() -> Options {
         Options {
-            markets: vec![Market {
-                kind: FakeKind::BybitLinear,
-                symbols: "BTCUSDT,ETHUSDT",
-                thresholds: Some(("2s", "4s")),
+            bots: vec![BotOptions {
+                pod: "bot-0",
+                markets: vec![Market {
+                    kind: FakeKind::BybitLinear,
+                    symbols: "BTCUSDT,ETHUSDT",
+                    thresholds: Some(("2s", "4s")),
+                }],
             }],
             group_wait: "2s",
             interval: "1s",
@@ -162,39 +180,31 @@ fn names(
     }
 }
 
-/// The running stack; everything stops when it is dropped.
-pub struct Stack {
-    /// The first market's fake venue.
-    pub fake: FakeVenue,
-    /// Every market's fake venue, in [`Options::markets`] order (the first is `fake`).
+/// One bot's exporter and its fakes.
+pub struct Bot {
+    /// Its pod label.
+    pub pod: &'static str,
+    /// Every market's fake venue, in [`BotOptions::markets`] order.
     pub fakes: Vec<FakeVenue>,
     /// Its REST side, listing the symbols as trading.
     pub rest: FakeRest,
     /// The exporter.
     pub exporter: Running,
-    /// Prometheus.
-    pub prometheus: Process,
-    /// Alertmanager.
-    pub alertmanager: Process,
-    /// The webhook receiver Alertmanager notifies.
-    pub webhook: Webhook,
     /// The exporter's scrape target, as Prometheus labels it.
     pub instance: String,
-    _dir: TempDir,
 }
 
-impl Stack {
-    /// Starts everything and returns once Prometheus is up; data may still be on its way.
-    pub async fn start(options: Options) -> Stack {
-        let dir = TempDir::new("stack");
+impl Bot {
+    /// Starts the fakes and the exporter for `options`.
+    async fn start(options: &BotOptions) -> Bot {
         let rest_kind = names(options.markets[0].kind).1;
         assert!(
             options.markets.iter().all(|m| names(m.kind).1 == rest_kind),
-            "one fake REST host: the markets must share it"
+            "one fake REST host per bot: its markets must share it"
         );
         let rest = FakeRest::start(rest_kind).await;
-        // A stalled stream stays stalled unless the exporter itself repairs it.
         let mut vars = std::collections::BTreeMap::new();
+        // A stalled stream stays stalled unless the exporter itself repairs it.
         vars.insert("MARKETFEED_RESUBSCRIBE_AFTER".to_owned(), "1h".to_owned());
         let mut fakes = Vec::new();
         for market in &options.markets {
@@ -224,7 +234,42 @@ impl Stack {
         let config = Config::load(vars, &flags).unwrap();
         let exporter = app::start(&config, Tuning::default()).await.unwrap();
         let instance = exporter.addr.to_string();
+        Bot {
+            pod: options.pod,
+            fakes,
+            rest,
+            exporter,
+            instance,
+        }
+    }
 
+    /// Its first market's fake venue.
+    pub fn fake(&self) -> &FakeVenue {
+        &self.fakes[0]
+    }
+}
+
+/// The running stack; everything stops when it is dropped.
+pub struct Stack {
+    /// The bots' exporters, in [`Options::bots`] order.
+    pub bots: Vec<Bot>,
+    /// Prometheus.
+    pub prometheus: Process,
+    /// Alertmanager.
+    pub alertmanager: Process,
+    /// The webhook receiver Alertmanager notifies.
+    pub webhook: Webhook,
+    _dir: TempDir,
+}
+
+impl Stack {
+    /// Starts everything and returns once Prometheus is up; data may still be on its way.
+    pub async fn start(options: Options) -> Stack {
+        let dir = TempDir::new("stack");
+        let mut bots = Vec::new();
+        for bot in &options.bots {
+            bots.push(Bot::start(bot).await);
+        }
         let webhook = Webhook::start().await;
         let alertmanager = prom::alertmanager(
             &dir,
@@ -233,27 +278,36 @@ impl Stack {
         .await;
         let rules = repo("alerting-rules/marketfeed.rules.yml");
         let interval = options.interval;
+        let targets: String = bots
+            .iter()
+            .map(|bot| {
+                format!(
+                    "      - targets: ['{}']\n        labels: {{namespace: trading, pod: {}}}\n",
+                    bot.instance, bot.pod
+                )
+            })
+            .collect();
         let prometheus_config = format!(
             "global:\n  scrape_interval: {interval}\n  evaluation_interval: {interval}\n\
              rule_files: ['{}']\n\
              alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['{}']\n\
-             scrape_configs:\n  - job_name: marketfeed\n    static_configs:\n      - targets: ['{instance}']\n\
-             \x20       labels: {{namespace: trading, pod: bot-0}}\n",
+             scrape_configs:\n  - job_name: marketfeed\n    static_configs:\n{targets}",
             rules.display(),
             alertmanager.addr,
         );
         let prometheus = prom::prometheus(&dir, &prometheus_config).await;
         Stack {
-            fake: fakes[0].clone(),
-            fakes,
-            rest,
-            exporter,
+            bots,
             prometheus,
             alertmanager,
             webhook,
-            instance,
             _dir: dir,
         }
+    }
+
+    /// The first bot.
+    pub fn bot(&self) -> &Bot {
+        &self.bots[0]
     }
 
     /// Polls an instant query until it returns at least `n` series.

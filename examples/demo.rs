@@ -28,6 +28,7 @@ async fn main() {
                 kind: FakeKind::BybitLinear,
                 symbols: "BTCUSDT,ETHUSDT",
                 thresholds: Some(("20s", "40s")),
+                closed: &[],
             }],
         }],
         group_wait: "5s",

@@ -262,6 +262,11 @@ fn dashboards() -> Vec<(String, Value)> {
 fn concrete(expr: &str) -> String {
     expr.replace("$__rate_interval", "30s")
         .replace("$__interval", "5s")
+        .replace("$__range", "1h")
+        .replace("$job", ".*")
+        .replace("$instance", ".*")
+        .replace("$namespace", ".*")
+        .replace("$pod", ".*")
         .replace("${exchange}", ".*")
         .replace("${market}", ".*")
         .replace("${symbol}", ".*")
@@ -292,7 +297,16 @@ fn dashboards_follow_the_conventions() {
             .iter()
             .map(|v| v["name"].as_str().unwrap())
             .collect();
-        for var in ["datasource", "exchange", "market", "symbol"] {
+        for var in [
+            "datasource",
+            "job",
+            "instance",
+            "namespace",
+            "pod",
+            "exchange",
+            "market",
+            "symbol",
+        ] {
             assert!(vars.contains(&var), "{file}: template variable {var}");
         }
         let ds = d["templating"]["list"]
@@ -337,13 +351,15 @@ fn dashboards_follow_the_conventions() {
                     for (i, _) in expr.match_indices(function) {
                         let rest = &expr[i..];
                         let range = rest.find('[').map(|s| &rest[s..]).unwrap_or("");
+                        // $__range: a total over the dashboard's time range (a table of causes).
                         assert!(
-                            range.starts_with("[$__rate_interval]"),
+                            range.starts_with("[$__rate_interval]")
+                                || range.starts_with("[$__range]"),
                             "{file}/{title}: {function} without $__rate_interval: {expr}"
                         );
                     }
                 }
-                if expr.contains("marketfeed_") && !expr.contains("process_") {
+                if expr.contains("marketfeed_") {
                     // The clock offset is per exchange: it has no market to filter on.
                     let per_exchange = expr.contains("marketfeed_clock_offset_seconds");
                     assert!(
@@ -351,6 +367,31 @@ fn dashboards_follow_the_conventions() {
                             && (per_exchange || expr.contains("market=~\"$market\"")),
                         "{file}/{title}: not filtered by the variables: {expr}"
                     );
+                }
+                if expr.contains("marketfeed_") || expr.contains("process_") {
+                    let exporter = "job=~\"$job\", instance=~\"$instance\", namespace=~\"$namespace\", pod=~\"$pod\"";
+                    assert!(
+                        expr.contains(exporter),
+                        "{file}/{title}: not filtered by exporter: {expr}"
+                    );
+                }
+                // Several exporters are never summed into one number: every aggregation keeps the exporter,
+                // except a heatmap's `by (le)`, which the exporter variables narrow.
+                for function in ["sum", "count", "max", "min", "avg"] {
+                    for (at, _) in expr.match_indices(&format!("{function}(")) {
+                        let before = expr[..at].chars().last();
+                        assert!(
+                            before.is_some_and(|c| c.is_alphanumeric() || c == '_'),
+                            "{file}/{title}: {function}() across exporters: {expr}"
+                        );
+                    }
+                    for (at, _) in expr.match_indices(&format!("{function} by (")) {
+                        let list = &expr[at..][..expr[at..].find(')').unwrap()];
+                        assert!(
+                            list.ends_with("(le") || list.contains("job, instance, namespace, pod"),
+                            "{file}/{title}: {list}) merges exporters: {expr}"
+                        );
+                    }
                 }
             }
         }
@@ -382,23 +423,40 @@ fn mute_eth(stack: &Stack, on: bool) {
     }
 }
 
-/// Every dashboard query returns data from a real Prometheus that scraped the exporter (with the shipped
-/// recording rules, thresholds shortened so that the stalled symbol is stale within the test).
+/// Every dashboard query returns data from a real Prometheus scraping two bots' exporters of different health: bot-a
+/// lost ETHUSDT (stale, then late), bot-b is healthy and watches AGIXUSDT, which the venue has halted. The per-exporter
+/// counts the overview shows are then each exporter's own, as its `/api/v1/symbols` says, never a mix of the two.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dashboard_queries_return_data_from_a_real_prometheus() {
-    let stack = Stack::start(Options::fast()).await;
+    let bot = |pod, symbols, closed| BotOptions {
+        pod,
+        markets: vec![Market {
+            kind: FakeKind::BybitLinear,
+            symbols,
+            thresholds: Some(("2s", "4s")),
+            closed,
+        }],
+    };
+    let stack = Stack::start(Options {
+        bots: vec![
+            bot("bot-a", "BTCUSDT,ETHUSDT", &[]),
+            bot("bot-b", "BTCUSDT,ETHUSDT,AGIXUSDT", &["AGIXUSDT"]),
+        ],
+        ..Options::fast()
+    })
+    .await;
+    let (bot_a, bot_b) = (&stack.bots[0], &stack.bots[1]);
     stack
         .until_series(
-            "marketfeed:symbol_staleness_seconds",
-            2,
+            "marketfeed:symbol_staleness_seconds < 1",
+            5,
             Duration::from_secs(30),
         )
         .await;
     // A reconnect, so the reconnect panels have something to show.
-    let accepted = stack.bot().fake().connections_accepted();
-    stack.bot().fake().close_all();
-    stack
-        .bot()
+    let accepted = bot_a.fake().connections_accepted();
+    bot_a.fake().close_all();
+    bot_a
         .fake()
         .wait_for("the reconnect", Duration::from_secs(10), |f| {
             f.connections_accepted() > accepted
@@ -407,17 +465,31 @@ async fn dashboard_queries_return_data_from_a_real_prometheus() {
     stack
         .until_series(
             "marketfeed:symbol_staleness_seconds < 1",
-            2,
+            5,
             Duration::from_secs(30),
         )
         .await;
-    mute_eth(&stack, true);
+    for key in ["orderbook.1.ETHUSDT", "tickers.ETHUSDT"] {
+        bot_a.fake().set_muted(key, true);
+    }
+    // Stale after 4 s, late after 17 s (orderbook.1's deadline), cross-checked over REST within the 15 s scan.
     stack
         .until_series(
-            "marketfeed:symbol_staleness_seconds > ignoring (symbol) group_left () marketfeed_stale_threshold_seconds",
+            "marketfeed_symbols{feed=\"late\"} > 0",
+            1,
+            Duration::from_secs(40),
+        )
+        .await;
+    stack
+        .until_series(
+            "marketfeed_rest_crosscheck_timestamp_seconds",
             1,
             Duration::from_secs(30),
         )
+        .await;
+    // The halted symbol, read from the venue's instrument list.
+    stack
+        .until_series("marketfeed_symbol_trading == 0", 1, Duration::from_secs(30))
         .await;
     // A few more scrapes so every rate window holds samples.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -436,6 +508,99 @@ async fn dashboard_queries_return_data_from_a_real_prometheus() {
         empty.is_empty(),
         "queries without data:\n{}",
         empty.join("\n")
+    );
+
+    // Per exporter, the overview's counts are the exporter's own API answer.
+    let overview = dashboards()
+        .into_iter()
+        .find(|(file, _)| file == "marketfeed-overview.json")
+        .unwrap()
+        .1;
+    let stat = |title: &str| -> String {
+        let panel = panels(&overview)
+            .into_iter()
+            .find(|p| p["title"] == title)
+            .unwrap_or_else(|| panic!("no panel {title}"));
+        concrete(panel["targets"][0]["expr"].as_str().unwrap())
+    };
+    let mut expected: BTreeSet<(String, String, String)> = BTreeSet::new();
+    let mut shown: BTreeSet<(String, String, String)> = BTreeSet::new();
+    let panels_by_verdict = [
+        ("Healthy symbols", "status", "healthy"),
+        ("Degraded symbols", "status", "degraded"),
+        ("Stale symbols", "status", "stale"),
+        ("Critical symbols", "status", "critical"),
+        ("Live symbols", "feed", "live"),
+        ("Quiet symbols", "feed", "quiet"),
+        ("Late symbols", "feed", "late"),
+        ("No data", "feed", "no_data"),
+    ];
+    for bot in [bot_a, bot_b] {
+        let (_, body) = support::http::get(bot.exporter.addr, "/api/v1/symbols").await;
+        let api: Value = serde_json::from_str(&body).unwrap();
+        let symbols = api["symbols"].as_array().unwrap();
+        for (title, field, verdict) in panels_by_verdict {
+            // The status counts leave out what the venue closed, as the alerts do; the feed counts are the exporter's.
+            let n = symbols
+                .iter()
+                .filter(|s| s[field] == verdict)
+                .filter(|s| {
+                    field == "feed" || !matches!(s["listing"].as_str(), Some("halted" | "unlisted"))
+                })
+                .count();
+            expected.insert((bot.pod.to_owned(), title.to_owned(), n.to_string()));
+        }
+    }
+    for (title, _, _) in panels_by_verdict {
+        for series in prom::query(stack.prometheus.addr, &stat(title)).await {
+            shown.insert((
+                series["metric"]["pod"].as_str().unwrap_or("?").to_owned(),
+                title.to_owned(),
+                series["value"][1].as_str().unwrap().to_owned(),
+            ));
+        }
+    }
+    assert_eq!(
+        shown, expected,
+        "dashboard counts (left) against each exporter's API (right)"
+    );
+    // What those are, so the comparison above cannot pass on two empty sets.
+    for row in [
+        ("bot-a", "Stale symbols", "1"),
+        ("bot-a", "Late symbols", "1"),
+        ("bot-b", "Healthy symbols", "2"),
+        ("bot-b", "Live symbols", "3"),
+    ] {
+        assert!(
+            expected.contains(&(row.0.to_owned(), row.1.to_owned(), row.2.to_owned())),
+            "{row:?} in {expected:#?}"
+        );
+    }
+    let closed = prom::query(
+        stack.prometheus.addr,
+        &concrete(
+            panels(&overview)
+                .into_iter()
+                .find(|p| p["title"] == "Halted and delisted symbols")
+                .unwrap()["targets"][0]["expr"]
+                .as_str()
+                .unwrap(),
+        ),
+    )
+    .await;
+    assert_eq!(closed.len(), 1, "{closed:#?}");
+    assert_eq!(
+        (
+            &closed[0]["metric"]["pod"],
+            &closed[0]["metric"]["symbol"],
+            &closed[0]["value"][1]
+        ),
+        (
+            &Value::from("bot-b"),
+            &Value::from("AGIXUSDT"),
+            &Value::from("1")
+        ),
+        "halted: listed, not trading"
     );
 }
 
@@ -656,6 +821,7 @@ async fn a_market_threshold_and_the_early_warning_end_to_end() {
         kind,
         symbols: "BTCUSDT,ETHUSDT",
         thresholds,
+        closed: &[],
     };
     let stack = Stack::start(Options {
         bots: vec![BotOptions {
@@ -844,6 +1010,7 @@ async fn notifications_name_the_pod_market_symbol_and_age() {
             kind: FakeKind::BybitLinear,
             symbols,
             thresholds: Some(("2s", "4s")),
+            closed: &[],
         }],
     };
     let stack = Stack::start(Options {

@@ -97,6 +97,9 @@ pub struct Market {
     /// The market's own thresholds, `MARKETFEED_<EXCHANGE>_<MARKET>_DEGRADED_AFTER` and `_STALE_AFTER`; `None`
     /// keeps the exporter's defaults (3 and 5 minutes).
     pub thresholds: Option<(&'static str, &'static str)>,
+    /// Symbols among `symbols` that the venue's instrument list shows as listed but not trading (Binance `BREAK`,
+    /// Bybit `Delivering`, which Bybit spot's listing cannot show); the fake venue still serves them.
+    pub closed: &'static [&'static str],
 }
 
 /// One bot pod's exporter: its markets, each on its own fake venue.
@@ -128,6 +131,7 @@ impl Options {
                     kind: FakeKind::BybitLinear,
                     symbols: "BTCUSDT,ETHUSDT",
                     thresholds: Some(("2s", "4s")),
+                    closed: &[],
                 }],
             }],
             group_wait: "2s",
@@ -212,8 +216,25 @@ impl Bot {
             let fake = FakeVenue::start(market.kind).await;
             // The exporter runs with production timing here: Bybit pings every 20 s, past the fake's default cut.
             fake.set_idle_cut(Duration::from_secs(120));
-            let listed: Vec<(&str, &str)> =
-                market.symbols.split(',').map(|s| (s, trading)).collect();
+            let closed = if trading == "TRADING" {
+                "BREAK"
+            } else {
+                "Delivering"
+            };
+            let listed: Vec<(&str, &str)> = market
+                .symbols
+                .split(',')
+                .map(|s| {
+                    (
+                        s,
+                        if market.closed.contains(&s) {
+                            closed
+                        } else {
+                            trading
+                        },
+                    )
+                })
+                .collect();
             rest.set_instruments(category, &listed);
             vars.insert(
                 format!("MARKETFEED_{venue}_SYMBOLS"),

@@ -13,6 +13,8 @@ command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 command -v strace >/dev/null 2>&1 || need+=(strace)
 python3 -c 'import ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+# For tests/page.rs: the status page in a real headless browser.
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
     echo "test.sh: installing ${need[*]} from Debian's packages" >&2
     sudo=""

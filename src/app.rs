@@ -335,6 +335,7 @@ pub async fn start(config: &Config, tuning: Tuning) -> Result<Running, AppError>
         trackers: trackers.clone(),
         metrics,
         telemetry_path: config.telemetry_path.clone(),
+        started: std::time::Instant::now(),
     });
     let live = Arc::new(Live::new(config.web.as_ref())?);
     let server = tokio::spawn(web::serve(

@@ -29,6 +29,15 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status, from no data to the worst silence.
+    pub const ALL: [Status; 5] = [
+        Status::NoData,
+        Status::Healthy,
+        Status::Degraded,
+        Status::Stale,
+        Status::Critical,
+    ];
+
     /// The JSON value.
     pub fn as_str(self) -> &'static str {
         match self {

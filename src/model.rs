@@ -157,6 +157,24 @@ pub enum ChannelKind {
 }
 
 impl ChannelKind {
+    /// Which channel's price is a symbol's reference price when several carry one: the lowest rank wins, whichever
+    /// spoke last. The mid of the best bid and ask comes first (what an order would meet now), then a trade's price,
+    /// a ticker's last price, a kline's close, and the mark price (an index-derived fair value) last. `None`: no
+    /// price (Bybit's deeper books send changed levels only).
+    pub fn price_rank(self) -> Option<u8> {
+        match self {
+            ChannelKind::BinanceBookTicker
+            | ChannelKind::BinanceSpotPartialDepth
+            | ChannelKind::BinanceDepthUpdate
+            | ChannelKind::BybitOrderbook => Some(0),
+            ChannelKind::BinanceTrade | ChannelKind::BybitPublicTrade => Some(1),
+            ChannelKind::BinanceTicker | ChannelKind::BybitTickers => Some(2),
+            ChannelKind::BinanceKline | ChannelKind::BybitKline => Some(3),
+            ChannelKind::BinanceMarkPrice => Some(4),
+            ChannelKind::BybitOrderbookLevels => None,
+        }
+    }
+
     /// Whether the price this kind carries is the last traded price (trade, ticker last, kline close),
     /// which a venue's REST ticker can be compared with; book mids and mark prices cannot.
     pub fn price_is_last_trade(self) -> bool {

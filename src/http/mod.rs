@@ -1,9 +1,16 @@
-//! The HTTP surface: `/metrics`, the landing page, `/-/healthy`, `/-/ready` and the JSON API for bots.
+//! The HTTP surface: `/metrics`, the status page at `/`, `/-/healthy`, `/-/ready` and the JSON API for bots, all
+//! gzip-compressed when the client accepts it.
 //!
-//! Owns routing and response shapes. Reads the tracker and the registry; knows nothing of exchange sockets.
+//! Owns routing and response shapes: `view` builds what a symbol looks like, `query` reads the filters, `page`
+//! renders the HTML, `gzip` compresses. Reads the tracker and the registry; knows nothing of exchange sockets.
+
+mod gzip;
+mod page;
+mod query;
+mod view;
 
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Instant;
 
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
@@ -11,12 +18,14 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Json, Response};
 use axum::routing::get;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use crate::freshness::{Feed, symbol_feed};
 use crate::metrics::{CONTENT_TYPE, Metrics};
 use crate::model::Venue;
-use crate::tracker::{Listing, SubscriptionView, Tracker, Trackers, UnixNanos, unix_now};
+use crate::tracker::{Trackers, unix_now};
+use query::Params;
+use view::symbol_view;
+pub use view::{ChannelView, RestCheckView, SymbolView};
 
 /// What the handlers share.
 pub struct HttpState {
@@ -26,13 +35,15 @@ pub struct HttpState {
     pub metrics: Metrics,
     /// Where the metrics are served (`--web.telemetry-path`).
     pub telemetry_path: String,
+    /// When the process started serving, for the status page's uptime.
+    pub started: Instant,
 }
 
 /// The exporter's routes.
 pub fn router(state: Arc<HttpState>) -> Router {
     Router::new()
         .route(&state.telemetry_path, get(metrics))
-        .route("/", get(landing))
+        .route("/", get(status_page))
         .route("/-/healthy", get(|| async { "Healthy\n" }))
         // Ready as soon as the configuration is loaded and we serve: a sidecar's readiness gates the whole
         // pod, so it must never follow exchange health.
@@ -40,6 +51,7 @@ pub fn router(state: Arc<HttpState>) -> Router {
         .route("/api/v1/symbols", get(symbols))
         .route("/api/v1/symbols/{exchange}/{market}/{symbol}", get(symbol))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(gzip::gzip))
         .with_state(state)
 }
 
@@ -51,17 +63,47 @@ async fn metrics(State(state): State<Arc<HttpState>>) -> Response {
         .into_response()
 }
 
-async fn landing(State(state): State<Arc<HttpState>>) -> Html<String> {
-    let path = &state.telemetry_path;
-    Html(format!(
-        "<!DOCTYPE html>\n<html><head><title>marketfeed_exporter</title></head><body>\n\
-         <h1>marketfeed_exporter</h1>\n<p>Per-symbol freshness of exchange WebSocket market data, version {}.</p>\n<ul>\n\
-         <li><a href=\"{path}\">{path}</a>: Prometheus metrics</li>\n\
-         <li><a href=\"/api/v1/symbols\">/api/v1/symbols</a>: freshness of every watched symbol (JSON)</li>\n\
-         <li><a href=\"/-/healthy\">/-/healthy</a>, <a href=\"/-/ready\">/-/ready</a>: probes</li>\n\
-         </ul>\n</body></html>\n",
-        env!("CARGO_PKG_VERSION"),
-    ))
+/// Every watched symbol's view, in configuration order, with the count before filtering.
+fn views(state: &HttpState, request: &query::Request) -> (Vec<SymbolView>, usize) {
+    let now = unix_now();
+    let mut watched = 0;
+    let mut views = Vec::new();
+    for tracker in state.trackers.all() {
+        for (venue, symbol) in tracker.symbols() {
+            watched += 1;
+            if let Some(view) = symbol_view(&tracker, venue, symbol, now, request.max_staleness)
+                && request.filter.matches(&view)
+            {
+                views.push(view);
+            }
+        }
+    }
+    (views, watched)
+}
+
+async fn status_page(
+    State(state): State<Arc<HttpState>>,
+    params: Result<Query<Params>, QueryRejection>,
+) -> Response {
+    let request = match query::parse(params) {
+        Ok(request) => request,
+        Err(message) => {
+            return (StatusCode::BAD_REQUEST, Html(page::error(&message))).into_response();
+        }
+    };
+    let (mut rows, watched) = views(&state, &request);
+    page::sort_worst_first(&mut rows);
+    let markets = state.trackers.venues();
+    Html(page::render(&page::Page {
+        uptime: state.started.elapsed(),
+        telemetry_path: &state.telemetry_path,
+        markets: &markets,
+        now: unix_now(),
+        rows: &rows,
+        watched,
+        request: &request,
+    }))
+    .into_response()
 }
 
 async fn not_found() -> Response {
@@ -76,191 +118,20 @@ fn error(status: StatusCode, message: String) -> Response {
     (status, Json(ErrorBody { error: message })).into_response()
 }
 
-/// One symbol on one venue: the freshest of its channels decides its status; its scheduled channels decide
-/// whether the feed is proven alive.
-#[derive(Debug, Serialize)]
-pub struct SymbolView {
-    exchange: &'static str,
-    market: &'static str,
-    symbol: String,
-    /// no_data until a channel delivered, then healthy, degraded, stale or critical by the market's thresholds.
-    status: &'static str,
-    /// live, quiet, late or no_data: see [`Feed`].
-    feed: &'static str,
-    /// With `?max_staleness=`: whether the price may be acted on (delivered, not late, fresh enough).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    usable: Option<bool>,
-    staleness_seconds: f64,
-    /// RFC 3339 receive time of the freshest message; null before any message.
-    last_update: Option<String>,
-    last_update_unix: Option<f64>,
-    /// Exact decimal string of the price of the most recent message that carried one.
-    last_price: Option<String>,
-    /// What the venue's REST instrument list says: trading, halted, unlisted, or unknown before it was read.
-    listing: &'static str,
-    /// The last REST cross-check, made when the symbol went stale.
-    rest_check: Option<RestCheckView>,
-    channels: Vec<ChannelView>,
-}
-
-/// A REST cross-check of a stale symbol.
-#[derive(Debug, Serialize)]
-pub struct RestCheckView {
-    checked_at: String,
-    rest_price: String,
-    /// true: REST shows a trade or price the feed missed (the feed is broken); false: REST agrees (the market
-    /// is quiet); null: nothing comparable.
-    feed_behind: Option<bool>,
-}
-
-/// One channel of a symbol.
-#[derive(Debug, Serialize)]
-pub struct ChannelView {
-    channel: String,
-    status: &'static str,
-    feed: &'static str,
-    /// The venue's push interval for a scheduled channel; null for an event-driven one.
-    expected_interval_seconds: Option<f64>,
-    staleness_seconds: f64,
-    last_update: Option<String>,
-    last_update_unix: Option<f64>,
-    last_event_unix: Option<f64>,
-    last_price: Option<String>,
-    messages: u64,
-    subscribed: bool,
-    /// Times the exporter resubscribed it after it went silent while its connection delivered.
-    resubscribes: u64,
-    connection: usize,
-}
-
-fn rfc3339(nanos: UnixNanos) -> String {
-    humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_nanos(nanos)).to_string()
-}
-
-fn round_ms(seconds: f64) -> f64 {
-    (seconds * 1e3).round() / 1e3
-}
-
-fn channel_view(tracker: &Tracker, v: &SubscriptionView<'_>, now: UnixNanos) -> ChannelView {
-    let age = v.age(now);
-    let received = v.delivered();
-    ChannelView {
-        channel: v.subscription.channel.name.clone(),
-        status: tracker.thresholds().status(received, age).as_str(),
-        feed: v.clock(now).feed().as_str(),
-        expected_interval_seconds: v.subscription.channel.interval.map(|d| d.as_secs_f64()),
-        staleness_seconds: round_ms(age.as_secs_f64()),
-        last_update: received.then(|| rfc3339(v.last_message_ns)),
-        last_update_unix: received.then(|| round_ms(v.last_message_ns as f64 / 1e9)),
-        last_event_unix: v.last_event_ms.map(|ms| ms as f64 / 1e3),
-        last_price: v.price.map(|p| p.to_string()),
-        messages: v.messages,
-        subscribed: v.acked,
-        resubscribes: v.resubscribes,
-        connection: v.connection,
-    }
-}
-
-/// Builds the view of one symbol from its slots; `None` when it has none. `max_staleness` adds `usable`.
-fn symbol_view(
-    tracker: &Tracker,
-    venue: Venue,
-    symbol: &str,
-    now: UnixNanos,
-    max_staleness: Option<Duration>,
-) -> Option<SymbolView> {
-    let views: Vec<SubscriptionView<'_>> = tracker
-        .symbol_slots(venue, symbol)?
-        .iter()
-        .map(|&slot| tracker.subscription(slot))
-        .collect();
-    let freshest = views.iter().max_by_key(|v| v.last_message_ns)?;
-    let received = views.iter().any(SubscriptionView::delivered);
-    let age = freshest.age(now);
-    let feed = symbol_feed(views.iter().map(|v| v.clock(now)));
-    // A late feed is refused whatever the age of the freshest channel: its scheduled channel is dead, so the
-    // price the bot would read next is the one that stopped. No data is never usable.
-    let usable = max_staleness.map(|max| received && feed != Feed::Late && age <= max);
-    let last_price = views
-        .iter()
-        .filter(|v| v.price.is_some())
-        .max_by_key(|v| v.last_message_ns)
-        .and_then(|v| v.price.map(|p| p.to_string()));
-    let status = tracker.thresholds().status(received, age);
-    let listing = match tracker.listing(venue, symbol) {
-        Listing::Unknown => "unknown",
-        Listing::Trading => "trading",
-        Listing::Halted => "halted",
-        Listing::Unlisted => "unlisted",
-    };
-    let rest_check = tracker.cross_check(venue, symbol).map(|c| RestCheckView {
-        checked_at: rfc3339(c.checked_ns),
-        rest_price: c.rest_price.to_string(),
-        feed_behind: c.feed_behind,
-    });
-    Some(SymbolView {
-        exchange: venue.exchange().as_str(),
-        market: venue.market().as_str(),
-        symbol: symbol.to_owned(),
-        status: status.as_str(),
-        feed: feed.as_str(),
-        usable,
-        staleness_seconds: round_ms(age.as_secs_f64()),
-        last_update: received.then(|| rfc3339(freshest.last_message_ns)),
-        last_update_unix: received.then(|| round_ms(freshest.last_message_ns as f64 / 1e9)),
-        last_price,
-        listing,
-        rest_check,
-        channels: views
-            .iter()
-            .map(|v| channel_view(tracker, v, now))
-            .collect(),
-    })
-}
-
 #[derive(Serialize)]
 struct SymbolList {
     symbols: Vec<SymbolView>,
-}
-
-/// The query string of the symbol endpoints; unknown parameters are ignored.
-#[derive(Debug, Deserialize)]
-struct Params {
-    /// A duration (`2s`, `500ms`, `1m`): adds `usable` to each symbol.
-    max_staleness: Option<String>,
-}
-
-/// Reads `?max_staleness=`; the error is the message of a 400, naming the parameter.
-fn max_staleness(
-    params: Result<Query<Params>, QueryRejection>,
-) -> Result<Option<Duration>, String> {
-    let Query(params) = params.map_err(|e| format!("invalid query string: {}", e.body_text()))?;
-    let Some(value) = params.max_staleness else {
-        return Ok(None);
-    };
-    humantime::parse_duration(value.trim())
-        .map(Some)
-        .map_err(|_| format!("max_staleness: invalid duration {value:?} (use e.g. 2s, 500ms, 1m)"))
 }
 
 async fn symbols(
     State(state): State<Arc<HttpState>>,
     params: Result<Query<Params>, QueryRejection>,
 ) -> Response {
-    let max_staleness = match max_staleness(params) {
-        Ok(max) => max,
+    let request = match query::parse(params) {
+        Ok(request) => request,
         Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
-    let now = unix_now();
-    let trackers = state.trackers.all();
-    let symbols = trackers
-        .iter()
-        .flat_map(|t| {
-            t.symbols().filter_map(move |(venue, symbol)| {
-                symbol_view(t, venue, symbol, now, max_staleness)
-            })
-        })
-        .collect();
+    let (symbols, _) = views(&state, &request);
     Json(SymbolList { symbols }).into_response()
 }
 
@@ -269,15 +140,15 @@ async fn symbol(
     Path((exchange, market, symbol)): Path<(String, String, String)>,
     params: Result<Query<Params>, QueryRejection>,
 ) -> Response {
-    let max_staleness = match max_staleness(params) {
-        Ok(max) => max,
+    let request = match query::parse(params) {
+        Ok(request) => request,
         Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
     let upper = symbol.to_ascii_uppercase();
     let found = Venue::from_labels(&exchange, &market)
         .and_then(|venue| Some((venue, state.trackers.get(venue)?)))
         .and_then(|(venue, tracker)| {
-            symbol_view(&tracker, venue, &upper, unix_now(), max_staleness)
+            symbol_view(&tracker, venue, &upper, unix_now(), request.max_staleness)
         });
     match found {
         Some(view) => Json(view).into_response(),
@@ -294,10 +165,11 @@ mod tests {
     use crate::freshness::Rules;
     use crate::metrics::BuildInfo;
     use crate::model::{Sample, Subscription};
-    use crate::tracker::ConnectionInfo;
+    use crate::tracker::{ConnectionInfo, Tracker};
     use axum::body::{Body, to_bytes};
     use axum::http::Request;
     use rust_decimal::Decimal;
+    use std::io::Read;
     use std::str::FromStr;
     use tower::ServiceExt;
 
@@ -358,12 +230,21 @@ mod tests {
             trackers,
             metrics,
             telemetry_path: "/metrics".into(),
+            started: Instant::now(),
         }))
     }
 
     async fn get(uri: &str) -> (StatusCode, String, String) {
+        get_with(uri, &[]).await
+    }
+
+    async fn get_with(uri: &str, headers: &[(&str, &str)]) -> (StatusCode, String, String) {
+        let mut request = Request::get(uri);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         let response = app()
-            .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+            .oneshot(request.body(Body::empty()).unwrap())
             .await
             .unwrap();
         let status = response.status();
@@ -385,13 +266,182 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn probes_and_landing_page() {
+    async fn probes_and_status_page() {
         assert_eq!(get("/-/healthy").await.0, StatusCode::OK);
         assert_eq!(get("/-/ready").await.0, StatusCode::OK);
         let (status, content_type, body) = get("/").await;
         assert_eq!(status, StatusCode::OK);
         assert!(content_type.starts_with("text/html"));
         assert!(body.contains("href=\"/metrics\""));
+        assert!(
+            body.contains("<meta http-equiv=\"refresh\""),
+            "reloads itself"
+        );
+        // Worst first: ETHUSDT (no data) and SOLUSDT (late) before BTCUSDT (healthy, quiet).
+        let rows: Vec<&str> = body
+            .lines()
+            .filter_map(|l| l.strip_prefix("<tr id=\"bybit-linear-"))
+            .map(|l| &l[..7])
+            .collect();
+        assert_eq!(rows, ["ETHUSDT", "SOLUSDT", "BTCUSDT"], "{body}");
+        assert!(
+            body.contains("<td class=\"no_data\">no_data</td>"),
+            "{body}"
+        );
+        assert!(body.contains("<td class=\"late\">late</td>"), "{body}");
+        assert!(
+            body.contains("<tr><td>bybit/linear</td>"),
+            "the market line: {body}"
+        );
+        assert!(
+            body.contains("<p id=\"count\">3 symbols, worst first.</p>"),
+            "{body}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_status_page_filters_and_caps() {
+        let (status, _, body) = get("/?status=healthy&feed=late").await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body.matches("<tr id=").count(), 1, "{body}");
+        assert!(body.contains("<tr id=\"bybit-linear-SOLUSDT\">"), "{body}");
+        assert!(
+            body.contains("1 symbol matching the filter, of 3 watched"),
+            "{body}"
+        );
+        assert!(
+            body.contains("<option selected>late</option>"),
+            "the form shows the filter: {body}"
+        );
+        let (_, _, body) = get("/?limit=1").await;
+        assert_eq!(body.matches("<tr id=").count(), 1, "{body}");
+        assert!(
+            body.contains("<p id=\"more\">The worst 1 of 3 shown."),
+            "{body}"
+        );
+        let (status, content_type, body) = get("/?status=stal").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert!(content_type.starts_with("text/html"));
+        assert!(
+            body.contains("status: unknown value &quot;stal&quot; (expected no_data, healthy, degraded, stale, critical)"),
+            "{body}"
+        );
+        let (status, _, _) = get("/?limit=0").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+    }
+
+    #[tokio::test]
+    async fn the_api_list_takes_the_same_filters() {
+        let names = |body: &str| -> Vec<String> {
+            json(body)["symbols"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["symbol"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        for (query, expected) in [
+            ("?status=no_data", &["ETHUSDT"][..]),
+            ("?status=healthy", &["BTCUSDT", "SOLUSDT"]),
+            ("?feed=late,no_data", &["ETHUSDT", "SOLUSDT"]),
+            ("?feed=quiet&exchange=bybit&market=linear", &["BTCUSDT"]),
+            ("?exchange=binance", &[]),
+            ("?status=", &["BTCUSDT", "ETHUSDT", "SOLUSDT"]),
+        ] {
+            let (status, _, body) = get(&format!("/api/v1/symbols{query}")).await;
+            assert_eq!(status, StatusCode::OK, "{query}: {body}");
+            assert_eq!(names(&body), expected, "{query}");
+        }
+        for (query, message) in [
+            (
+                "?market=futures",
+                r#"market: unknown value "futures" (expected inverse, linear, spot, usdm)"#,
+            ),
+            (
+                "?exchange=okx",
+                r#"exchange: unknown value "okx" (expected binance, bybit)"#,
+            ),
+            (
+                "?feed=dead",
+                r#"feed: unknown value "dead" (expected live, quiet, late, no_data)"#,
+            ),
+        ] {
+            let (status, _, body) = get(&format!("/api/v1/symbols{query}")).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
+            assert_eq!(json(&body)["error"], message, "{query}");
+        }
+    }
+
+    /// What Prometheus and browsers send: gzip when asked, the same content once decoded; not when not asked.
+    #[tokio::test]
+    async fn text_answers_are_gzipped_when_accepted() {
+        for uri in ["/metrics", "/", "/api/v1/symbols"] {
+            let plain = get(uri).await.2;
+            let response = app()
+                .oneshot(
+                    Request::get(uri)
+                        .header("accept-encoding", "gzip")
+                        .body(Body::empty())
+                        .unwrap(),
+                )
+                .await
+                .unwrap();
+            let headers = response.headers().clone();
+            assert_eq!(
+                headers.get(header::CONTENT_ENCODING).unwrap(),
+                "gzip",
+                "{uri}"
+            );
+            assert_eq!(
+                headers.get(header::VARY).unwrap(),
+                "accept-encoding",
+                "{uri}"
+            );
+            let body = to_bytes(response.into_body(), 1 << 20).await.unwrap();
+            assert!(
+                body.len() < plain.len() / 2,
+                "{uri}: {} of {}",
+                body.len(),
+                plain.len()
+            );
+            let mut decoded = String::new();
+            flate2::read::GzDecoder::new(&body[..])
+                .read_to_string(&mut decoded)
+                .unwrap();
+            // The page shows the uptime and ages, which move between the two requests.
+            if uri == "/" {
+                assert!(decoded.starts_with("<!DOCTYPE html>") && decoded.ends_with("</html>\n"));
+            } else if uri == "/metrics" {
+                assert_eq!(decoded.lines().count(), plain.lines().count(), "{uri}");
+            } else {
+                assert_eq!(json(&decoded)["symbols"].as_array().unwrap().len(), 3);
+            }
+        }
+        let response = app()
+            .oneshot(
+                Request::get("/metrics")
+                    .header("accept-encoding", "identity")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert!(response.headers().get(header::CONTENT_ENCODING).is_none());
+        let (_, _, tiny) = get_with("/-/healthy", &[("accept-encoding", "gzip")]).await;
+        assert_eq!(tiny, "Healthy\n", "a few bytes are not worth compressing");
+    }
+
+    #[tokio::test]
+    async fn the_reference_price_follows_channel_priority_not_recency() {
+        // BTCUSDT: orderbook.1 (a book mid, rank 0) has no price in this scenario, tickers (rank 2) has 100.50.
+        let v = json(&get("/api/v1/symbols/bybit/linear/BTCUSDT").await.2);
+        assert_eq!(
+            (&v["last_price"], &v["price_channel"]),
+            (&"100.50".into(), &"tickers".into())
+        );
+        // Each channel keeps its own price.
+        assert_eq!(v["channels"][1]["last_price"], "100.50");
+        assert_eq!(v["channels"][0]["last_price"], serde_json::Value::Null);
     }
 
     #[tokio::test]

@@ -744,6 +744,14 @@ impl Tracker {
             .map(|(venue, symbol)| (*venue, symbol.as_str()))
     }
 
+    /// Receive time of a watched symbol's freshest message (its request time before any); `None` when not watched.
+    pub fn symbol_last_message_ns(&self, venue: Venue, symbol: &str) -> Option<UnixNanos> {
+        self.symbol_slots(venue, symbol)?
+            .iter()
+            .map(|&slot| self.last_message_ns(slot))
+            .max()
+    }
+
     /// Every watched symbol with its REST-side state, in configuration order.
     pub fn symbol_states(
         &self,

@@ -330,6 +330,27 @@ async fn stale_symbols_are_cross_checked_against_rest() {
         tickers,
         "a stale symbol is checked at most once per cross_check_every"
     );
+    // The feed comes back (a reconnect clears the stalls): the verdict no longer describes a silence, so its series
+    // goes (`feed_behind == 1` names no healthy symbol), while the API keeps the last check with its time.
+    h.ws.close_all();
+    h.until("the verdicts to go once the symbols deliver again", |s| {
+        ["ETHUSDT", "SOLUSDT"].iter().all(|symbol| {
+            s.value("marketfeed_rest_crosscheck_feed_behind", &h.symbol(symbol))
+                .is_none()
+                && s.value(
+                    "marketfeed_rest_crosscheck_timestamp_seconds",
+                    &h.symbol(symbol),
+                )
+                .is_some()
+        })
+    })
+    .await;
+    let eth = h.api("ETHUSDT").await;
+    assert_eq!(eth["status"], "healthy", "{eth}");
+    assert_eq!(
+        eth["rest_check"]["feed_behind"], true,
+        "history stays in the API: {eth}"
+    );
     h.stop().await;
 }
 

@@ -249,7 +249,7 @@ const SYMBOL_TRADING: Family = Family {
 };
 const CROSSCHECK_BEHIND: Family = Family {
     name: "marketfeed_rest_crosscheck_feed_behind",
-    help: "Last REST cross-check of a stale symbol: 1 when REST showed a trade or price the feed missed (feed broken), 0 when it agreed (market quiet); absent when the last check was inconclusive.",
+    help: "REST cross-check of a symbol that is still silent since the check: 1 when REST showed a trade or price the feed missed (feed broken), 0 when it agreed (market quiet); absent when inconclusive, or once the feed delivered again.",
     kind: MetricType::GAUGE,
     labels: &["exchange", "market", "symbol"],
 };
@@ -587,24 +587,33 @@ impl Collector for TrackerCollector {
             .collect();
         let (mut listed, mut trading, mut behind, mut checked) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for (venue, symbol, listing, check) in trackers.iter().flat_map(|t| t.symbol_states()) {
-            let values = [venue.exchange().as_str(), venue.market().as_str(), symbol];
-            let symbol_labels = || labels(SYMBOL_LISTED.labels, &values);
-            let (is_listed, is_trading) = match listing {
-                Listing::Unknown => (None, None),
-                Listing::Trading => (Some(1.0), Some(1.0)),
-                Listing::Halted => (Some(1.0), Some(0.0)),
-                Listing::Unlisted => (Some(0.0), Some(0.0)),
-            };
-            listed.extend(is_listed.map(|v| gauge(symbol_labels(), v)));
-            trading.extend(is_trading.map(|v| gauge(symbol_labels(), v)));
-            if let Some(check) = check {
-                checked.push(gauge(symbol_labels(), seconds(check.checked_ns)));
-                behind.extend(
-                    check
-                        .feed_behind
-                        .map(|b| gauge(symbol_labels(), if b { 1.0 } else { 0.0 })),
-                );
+        for tracker in &trackers {
+            for (venue, symbol, listing, check) in tracker.symbol_states() {
+                let values = [venue.exchange().as_str(), venue.market().as_str(), symbol];
+                let symbol_labels = || labels(SYMBOL_LISTED.labels, &values);
+                let (is_listed, is_trading) = match listing {
+                    Listing::Unknown => (None, None),
+                    Listing::Trading => (Some(1.0), Some(1.0)),
+                    Listing::Halted => (Some(1.0), Some(0.0)),
+                    Listing::Unlisted => (Some(0.0), Some(0.0)),
+                };
+                listed.extend(is_listed.map(|v| gauge(symbol_labels(), v)));
+                trading.extend(is_trading.map(|v| gauge(symbol_labels(), v)));
+                if let Some(check) = check {
+                    checked.push(gauge(symbol_labels(), seconds(check.checked_ns)));
+                    // The verdict speaks of the silence it was made in: once the feed delivers again it no longer
+                    // applies, and the series goes, so `feed_behind == 1` never names a symbol that recovered.
+                    let silent_since_check = tracker
+                        .symbol_last_message_ns(venue, symbol)
+                        .is_some_and(|last| last <= check.checked_ns);
+                    if silent_since_check {
+                        behind.extend(
+                            check
+                                .feed_behind
+                                .map(|b| gauge(symbol_labels(), if b { 1.0 } else { 0.0 })),
+                        );
+                    }
+                }
             }
         }
 

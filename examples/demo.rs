@@ -21,7 +21,7 @@ use tokio::io::AsyncBufReadExt;
 
 #[tokio::main]
 async fn main() {
-    let stack = Stack::start(Options {
+    let mut stack = Stack::start(Options {
         bots: vec![BotOptions {
             pod: "bot-0",
             markets: vec![Market {
@@ -94,7 +94,12 @@ async fn main() {
         }
         printed = received.len();
     }
-    for bot in stack.bots {
+    for bot in std::mem::take(&mut stack.bots) {
         bot.exporter.stop().await;
     }
+    // Stops Prometheus, Alertmanager and the webhook, and removes the temporary directory.
+    drop(stack);
+    // tokio's stdin read sits on a blocking thread until a line or end of input, and the runtime would wait for it
+    // on the way out: leave now that every child process is stopped.
+    std::process::exit(0);
 }

@@ -18,6 +18,7 @@ use crate::freshness::Rules;
 use crate::http::{HttpState, router};
 use crate::metrics::{BuildInfo, Metrics};
 use crate::model::{Exchange, Subscription, Venue};
+use crate::repeat::Outages;
 use crate::rest::{self, Rest, RestSettings, RestStats, RestTarget};
 use crate::tracker::{ConnectionInfo, Listing, Tracker, Trackers, unix_now};
 use crate::venue::{self, Policy};
@@ -102,6 +103,17 @@ pub struct ConnectionPlan {
     pub streams: Vec<Stream>,
 }
 
+impl ConnectionPlan {
+    /// What the tracker keeps of it: venue, index and slots.
+    pub fn info(&self) -> ConnectionInfo {
+        ConnectionInfo {
+            venue: self.venue,
+            index: self.index,
+            slots: self.streams.iter().map(|s| s.slot).collect(),
+        }
+    }
+}
+
 /// Expands one venue's symbols into subscriptions (their index is their tracker slot) and shards them over
 /// connections: one route per connection (USD-M `/public` vs `/market`), at most the venue's stream limit each.
 pub fn plan(
@@ -164,6 +176,7 @@ struct VenueRunner {
     settings: FeedSettings,
     limiter: Arc<ConnectLimiter>,
     trackers: Arc<Trackers>,
+    outages: Arc<Outages>,
 }
 
 impl VenueRunner {
@@ -176,14 +189,7 @@ impl VenueRunner {
         shutdown: &watch::Receiver<bool>,
     ) -> Vec<JoinHandle<()>> {
         let (subscriptions, plans) = plan(&self.config, symbols, &self.policy);
-        let infos = plans
-            .iter()
-            .map(|p| ConnectionInfo {
-                venue: p.venue,
-                index: p.index,
-                slots: p.streams.iter().map(|s| s.slot).collect(),
-            })
-            .collect();
+        let infos = plans.iter().map(ConnectionPlan::info).collect();
         let tracker = Tracker::new(subscriptions, infos, self.rules, unix_now())
             .with_clock(self.trackers.clock());
         if let Some(previous) = previous {
@@ -205,6 +211,7 @@ impl VenueRunner {
                     settings: self.settings.clone(),
                     tracker: tracker.clone(),
                     limiter: self.limiter.clone(),
+                    outages: self.outages.clone(),
                 };
                 tokio::spawn(connection.run(shutdown.clone()))
             })
@@ -222,6 +229,7 @@ impl VenueRunner {
     ) {
         let venue = self.config.venue;
         let mut current: Option<Generation> = None;
+        let mut reported_unreadable = false;
         loop {
             let listing = tokio::select! {
                 listing = rest.trading_symbols(venue) => listing,
@@ -260,8 +268,9 @@ impl VenueRunner {
                     tracing::warn!(%venue, "the venue lists no trading symbol; keeping the current set")
                 }
                 Some(_) => {}
-                None if current.is_none() => {
-                    tracing::warn!(%venue, "cannot read the venue's listing yet; retrying")
+                // The REST failure itself is logged (and summarised) by the REST side; say once what it means here.
+                None if current.is_none() && !std::mem::replace(&mut reported_unreadable, true) => {
+                    tracing::warn!(%venue, "cannot read the venue's listing yet: watching none of its symbols until it can")
                 }
                 None => {}
             }
@@ -354,11 +363,13 @@ pub async fn start(config: &Config, tuning: Tuning) -> Result<Running, AppError>
             base_url: v.rest_url.clone(),
         })
         .collect();
+    let outages = Arc::new(Outages::default());
     let (rest, mut tasks) = rest::spawn(
         targets,
         trackers.clone(),
         rest_stats,
         tuning.rest.clone(),
+        outages.clone(),
         &stopped,
     )?;
 
@@ -388,6 +399,7 @@ pub async fn start(config: &Config, tuning: Tuning) -> Result<Running, AppError>
             },
             limiter,
             trackers: trackers.clone(),
+            outages: outages.clone(),
         };
         if vc.all_symbols {
             // An empty tracker until the first listing arrives, so the venue is known to the API and metrics.

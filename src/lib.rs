@@ -11,19 +11,23 @@
 //!   verdict, when a silent subscription is repaired. Pure functions.
 //! - [`tracker`]: lock-free freshness state per subscription and per connection, judged by the market's rules.
 //! - [`backoff`]: capped exponential backoff with full jitter, a pure function.
+//! - [`repeat`]: collapsing a failure that repeats into a first line, slow summaries and a recovery line.
 //! - [`metrics`]: the registry and the scrape-time collector over the tracker.
-//! - [`http`]: `/metrics`, landing page, probes and the JSON API.
+//! - [`http`]: `/metrics`, the live status page, probes and the JSON API, gzip.
 //! - [`web`]: the server around them: TLS, basic auth and reloading from `--web.config.file`, bounded accept loop.
 //! - [`app`]: builds and wires everything, shards subscriptions over connections, drains on shutdown.
+//! - [`cardinality`]: how many series a configuration exports, for `--check-config`.
 
 pub mod app;
 pub mod backoff;
+pub mod cardinality;
 pub mod config;
 pub mod feed;
 pub mod freshness;
 pub mod http;
 pub mod metrics;
 pub mod model;
+pub mod repeat;
 pub mod rest;
 pub mod tracker;
 pub mod venue;

@@ -35,11 +35,22 @@ fn main() -> ExitCode {
                 config.ignored_variables.join(", ")
             );
         }
+        if !config.unwatched_variables.is_empty() {
+            eprintln!(
+                "marketfeed_exporter: set for markets that are not watched, so unused here: {}",
+                config.unwatched_variables.join(", ")
+            );
+        }
         // A warning is no error: the configuration is valid and the exit code stays 0.
         for warning in config.warnings() {
             eprintln!("marketfeed_exporter: warning: {warning}");
         }
-        return print(&format!("configuration OK\n{}\n", config.summary()));
+        let series = marketfeed_exporter::cardinality::estimate(&config);
+        return print(&format!(
+            "configuration OK\n{}\n{}\n",
+            config.summary(),
+            series.line()
+        ));
     }
     init_logging(&config);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -61,6 +72,12 @@ fn main() -> ExitCode {
         tracing::info!(
             variables = config.ignored_variables.join(","),
             "ignoring Kubernetes service-link variables (a Service named marketfeed-... in the namespace)"
+        );
+    }
+    if !config.unwatched_variables.is_empty() {
+        tracing::info!(
+            variables = config.unwatched_variables.join(","),
+            "set for markets that are not watched, so unused here"
         );
     }
     for warning in config.warnings() {

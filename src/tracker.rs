@@ -5,7 +5,7 @@
 //! [`Tracker::record`] with a decoded [`Sample`]; the metrics collector and the HTTP API read
 //! [`Tracker::subscription`] and friends.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -88,6 +88,51 @@ impl Reason {
     /// Planned events (rollover, announced shutdown) are not incidents and skip the backoff.
     pub fn is_planned(self) -> bool {
         matches!(self, Reason::Scheduled | Reason::ServerShutdown)
+    }
+}
+
+/// Why a connection attempt failed; the `cause` label of `marketfeed_connect_failures_total`. Bounded: HTTP
+/// statuses are the only open part, and a venue answers a handshake with a handful of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Cause {
+    /// The host name did not resolve.
+    Dns,
+    /// Nothing listens on the port (TCP reset).
+    Refused,
+    /// A phase after the lookup (TCP, TLS, WebSocket upgrade) did not finish within the connect timeout.
+    Timeout,
+    /// The TLS handshake failed: certificate, protocol, or not TLS at all on the other side.
+    Tls,
+    /// The venue answered the WebSocket upgrade with this HTTP status (451 geo-block, 403, 429).
+    Http(u16),
+    /// The upgrade answer was not a valid WebSocket handshake.
+    Protocol,
+    /// Any other socket error (unreachable network, reset during the upgrade).
+    Io,
+}
+
+impl Cause {
+    /// The causes exported from startup at 0; `http_<status>` series appear with their first occurrence.
+    pub const FIXED: [Cause; 6] = [
+        Cause::Dns,
+        Cause::Refused,
+        Cause::Timeout,
+        Cause::Tls,
+        Cause::Protocol,
+        Cause::Io,
+    ];
+
+    /// The label value: `dns`, `refused`, `timeout`, `tls`, `http_451`, `protocol`, `io`.
+    pub fn label(self) -> std::borrow::Cow<'static, str> {
+        match self {
+            Cause::Dns => "dns".into(),
+            Cause::Refused => "refused".into(),
+            Cause::Timeout => "timeout".into(),
+            Cause::Tls => "tls".into(),
+            Cause::Http(status) => format!("http_{status}").into(),
+            Cause::Protocol => "protocol".into(),
+            Cause::Io => "io".into(),
+        }
     }
 }
 
@@ -225,6 +270,11 @@ struct SymbolState {
     cross_check: Mutex<Option<CrossCheck>>,
 }
 
+/// Locks a mutex of plain counters, recovering it if a panicking holder poisoned it (the data stays valid).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// Marks "offset not measured yet".
 const NO_OFFSET: i64 = i64::MIN;
 
@@ -268,6 +318,8 @@ struct SubState {
     messages: AtomicU64,
     price: AtomicU64,
     acked: AtomicBool,
+    /// The venue's last answer to a subscribe was a refusal (outlives sessions, so it is logged once).
+    refused: AtomicBool,
     rejections: AtomicU64,
     resubscribes: AtomicU64,
 }
@@ -366,6 +418,9 @@ pub struct Tracker {
     connections: Box<[ConnectionInfo]>,
     conn_state: Box<[ConnState]>,
     decode_errors: [AtomicU64; Venue::ALL.len()],
+    /// Failed connection attempts of the market by cause. Written once per failed attempt (backed off), read
+    /// at scrape: a lock is fine.
+    connect_failures: Mutex<BTreeMap<Cause, u64>>,
     /// Index into `symbols` of each (venue, symbol).
     symbol_ids: HashMap<(Venue, String), usize>,
     /// Distinct (venue, symbol) pairs in configuration order.
@@ -438,6 +493,7 @@ impl Tracker {
                 messages: AtomicU64::new(0),
                 price: AtomicU64::new(NO_PRICE),
                 acked: AtomicBool::new(false),
+                refused: AtomicBool::new(false),
                 rejections: AtomicU64::new(0),
                 resubscribes: AtomicU64::new(0),
             })
@@ -468,6 +524,7 @@ impl Tracker {
             connections: connections.into(),
             conn_state,
             decode_errors: Default::default(),
+            connect_failures: Mutex::new(Cause::FIXED.iter().map(|&c| (c, 0)).collect()),
             symbol_ids,
             symbol_slots: symbol_slots.into(),
             symbol_state: symbols.iter().map(|_| SymbolState::default()).collect(),
@@ -506,6 +563,7 @@ impl Tracker {
             to.messages.store(from.messages.load(Relaxed), Relaxed);
             to.price.store(from.price.load(Relaxed), Relaxed);
             to.rejections.store(from.rejections.load(Relaxed), Relaxed);
+            to.refused.store(from.refused.load(Relaxed), Relaxed);
             to.resubscribes
                 .store(from.resubscribes.load(Relaxed), Relaxed);
         }
@@ -532,6 +590,7 @@ impl Tracker {
         for (to, from) in self.decode_errors.iter().zip(previous.decode_errors.iter()) {
             to.store(from.load(Relaxed), Relaxed);
         }
+        *lock(&self.connect_failures) = lock(&previous.connect_failures).clone();
     }
 
     /// Records one data message for `slot`, received at `now`. The hot path: atomics only.
@@ -626,11 +685,17 @@ impl Tracker {
         self.state[slot].acked.store(acked, Relaxed);
     }
 
-    /// Counts a refused subscribe request for `slot`.
-    pub fn rejected(&self, slot: usize) {
+    /// Counts a refused subscribe of `slot`. True when this refusal is news: the last answer was not one.
+    pub fn rejected(&self, slot: usize) -> bool {
         let s = &self.state[slot];
         s.acked.store(false, Relaxed);
         s.rejections.fetch_add(1, Relaxed);
+        !s.refused.swap(true, Relaxed)
+    }
+
+    /// Notes an accepted subscribe of `slot`. True when the venue had refused it before.
+    pub fn accepted(&self, slot: usize) -> bool {
+        self.state[slot].refused.swap(false, Relaxed)
     }
 
     /// Counts a resubscribe of `slot` after it went silent on a live connection.
@@ -658,6 +723,19 @@ impl Tracker {
         for &slot in &self.connections[conn].slots {
             self.state[slot].acked.store(false, Relaxed);
         }
+    }
+
+    /// Counts one failed connection attempt of the market.
+    pub fn connect_failed(&self, cause: Cause) {
+        *lock(&self.connect_failures).entry(cause).or_insert(0) += 1;
+    }
+
+    /// Failed connection attempts by cause, in label order; the fixed causes are always present.
+    pub fn connect_failures(&self) -> Vec<(Cause, u64)> {
+        lock(&self.connect_failures)
+            .iter()
+            .map(|(&c, &n)| (c, n))
+            .collect()
     }
 
     /// The market's rules: its thresholds and heartbeat misses.

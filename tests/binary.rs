@@ -94,6 +94,29 @@ fn configuration_errors_are_named_with_exit_code_2() {
             &["--web.frobnicate"],
             "unknown flag --web.frobnicate (see --help)",
         ),
+        (
+            &[],
+            &["--listen-address=:9100"],
+            "unknown flag --listen-address (did you mean --web.listen-address?) (see --help)",
+        ),
+        (
+            &[("MARKETFEED_LOG_LEVEL", "verbose")],
+            &[],
+            "MARKETFEED_LOG_LEVEL: invalid filter \"verbose\": \"verbose\" is not a level (trace, debug, info, warn, error, off); to set one target's level write target=level",
+        ),
+        (
+            &[("MARKETFEED_LOG_LEVEL", "inf")],
+            &[],
+            "MARKETFEED_LOG_LEVEL: invalid filter \"inf\": \"inf\" is not a level (trace, debug, info, warn, error, off); did you mean info?",
+        ),
+        (
+            &[(
+                "MARKETFEED_BINANCE_SPOT_URL",
+                "wss://stream.binance.com:9443/stream",
+            )],
+            &[],
+            "MARKETFEED_BINANCE_SPOT_URL: invalid URL \"wss://stream.binance.com:9443/stream\": the exporter appends the route (/stream here) itself; use \"wss://stream.binance.com:9443\"",
+        ),
     ];
     for (vars, args, message) in cases {
         let out = run(vars, args);
@@ -146,7 +169,31 @@ fn check_config_validates_and_exits() {
         !text.contains("binance"),
         "only the configured venue is watched: {text}"
     );
+    assert!(
+        text.lines().any(|l| l.starts_with("series: about ")
+            && l.ends_with(" once every feed delivers (per added symbol: bybit/linear 16)")),
+        "{text}"
+    );
     assert_eq!(String::from_utf8_lossy(&out.stderr), "", "no warning");
+    // One base ConfigMap for every bot: another market's URL and channels are accepted and named once.
+    let out = run(
+        &[
+            ("MARKETFEED_BYBIT_LINEAR_SYMBOLS", "BTCUSDT"),
+            (
+                "MARKETFEED_BINANCE_SPOT_URL",
+                "wss://stream.binance.com:9443",
+            ),
+            ("MARKETFEED_BINANCE_SPOT_CHANNELS", "aggTrade"),
+        ],
+        &["--check-config"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        stderr,
+        "marketfeed_exporter: set for markets that are not watched, so unused here: \
+         MARKETFEED_BINANCE_SPOT_CHANNELS, MARKETFEED_BINANCE_SPOT_URL\n"
+    );
 }
 
 /// What Kubernetes injects into every container of a pod with service links on (the default) when the namespace has a
@@ -298,15 +345,122 @@ async fn without_network_it_keeps_serving_and_retrying() {
     let (status, stderr, elapsed) = exporter.stop("TERM");
     assert!(status.success(), "{stderr}");
     assert!(elapsed < Duration::from_secs(5), "exit took {elapsed:?}");
-    let failures = stderr
+    // Retried all along, yet logged once per connection (binance/usdm has two), naming the cause.
+    assert!(
+        scrape.sum("marketfeed_connect_failures_total", &[("cause", "refused")]) >= 6.0,
+        "{body}"
+    );
+    let failures: Vec<&str> = stderr
         .lines()
         .filter(|l| l.contains("connect failed"))
-        .count();
-    assert!(
-        failures >= 5,
-        "one readable line per failed attempt:\n{stderr}"
+        .collect();
+    assert_eq!(failures.len(), 6, "one line per connection:\n{stderr}");
+    for line in &failures {
+        assert!(line.contains("cause=refused"), "{line}");
+        assert!(line.contains("Connection refused"), "{line}");
+    }
+    // REST: one line per base URL (all three are the same closed port here), naming the root cause rather than
+    // reqwest's "error sending request".
+    let rest: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("REST request failed"))
+        .collect();
+    assert_eq!(rest.len(), 1, "{stderr}");
+    for line in &rest {
+        assert!(line.contains("error=\"Connection refused"), "{line}");
+    }
+    assert_no_repeats_or_debug_text(&stderr);
+}
+
+/// The one log line containing `message`, which must hold every one of `fields`.
+fn one_line_with<'a>(stderr: &'a str, message: &str, fields: &[&str]) -> &'a str {
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.contains(message)).collect();
+    assert_eq!(lines.len(), 1, "one {message:?} line in:\n{stderr}");
+    for field in fields {
+        assert!(lines[0].contains(field), "{field} in {}", lines[0]);
+    }
+    lines[0]
+}
+
+/// No log line repeats the one before it (timestamps aside), and no field shows Rust debug text.
+fn assert_no_repeats_or_debug_text(stderr: &str) {
+    let bodies: Vec<&str> = stderr
+        .lines()
+        .map(|l| l.split_once(' ').map_or(l, |(_, rest)| rest))
+        .collect();
+    for pair in bodies.windows(2) {
+        assert_ne!(pair[0], pair[1], "a repeated line:\n{stderr}");
+    }
+    for debug in ["=None", "=Some(", "Some(\"", "op=Subscribe", "panicked"] {
+        assert!(!stderr.contains(debug), "{debug} in:\n{stderr}");
+    }
+}
+
+/// A venue that refuses the upgrade with HTTP 451 (Binance's answer from a restricted location): one warning
+/// naming the status, the attempts counted by cause, and one line when the venue lets us in again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusing_venue_is_one_warning_and_one_recovery_line() {
+    let fake = FakeVenue::start(FakeKind::BybitLinear).await;
+    fake.refuse_handshake(Some(451));
+    let url = fake.base_url();
+    let exporter = Exporter::start(&[
+        ("MARKETFEED_BYBIT_LINEAR_SYMBOLS", "BTCUSDT"),
+        ("MARKETFEED_BYBIT_LINEAR_URL", &url),
+        ("MARKETFEED_BYBIT_REST_URL", "http://127.0.0.1:9"),
+    ])
+    .await;
+    let refused = [
+        ("exchange", "bybit"),
+        ("market", "linear"),
+        ("cause", "http_451"),
+    ];
+    support::metrics::until(
+        exporter.addr,
+        "three refusals",
+        Duration::from_secs(30),
+        |s| {
+            s.value("marketfeed_connect_failures_total", &refused)
+                .is_some_and(|v| v >= 3.0)
+        },
+    )
+    .await;
+    fake.refuse_handshake(None);
+    let up = [
+        ("exchange", "bybit"),
+        ("market", "linear"),
+        ("connection", "0"),
+    ];
+    support::metrics::until(
+        exporter.addr,
+        "the connection",
+        Duration::from_secs(70),
+        |s| s.value("marketfeed_connection_up", &up) == Some(1.0),
+    )
+    .await;
+    let (status, stderr, _) = exporter.stop("TERM");
+    assert!(status.success(), "{stderr}");
+    one_line_with(
+        &stderr,
+        "connect failed",
+        &[
+            "WARN",
+            "cause=http_451",
+            "HTTP 451 Unavailable For Legal Reasons",
+        ],
     );
-    assert!(!stderr.contains("panicked"), "{stderr}");
+    let recovered = one_line_with(
+        &stderr,
+        "connected again after failed attempts",
+        &["INFO", "outage="],
+    );
+    let attempts: u32 = recovered
+        .split("failed_attempts=")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{recovered}"));
+    assert!(attempts >= 3, "{recovered}");
+    assert_no_repeats_or_debug_text(&stderr);
 }
 
 /// A scheduled channel the venue stops serving, while its connection delivers the other symbol: the real binary
@@ -342,27 +496,42 @@ async fn a_dead_scheduled_channel_is_resubscribed_and_logged() {
     let (_, body) = get(exporter.addr, "/api/v1/symbols/binance/usdm/ETHUSDT").await;
     let symbol: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(symbol["channels"][0]["resubscribes"], 1, "{body}");
+    // The venue serves it again: one line says so, with how long it was silent.
+    fake.set_muted("ethusdt@markPrice@1s", false);
+    support::metrics::until(exporter.addr, "data again", Duration::from_secs(20), |s| {
+        s.value("marketfeed_messages_total", &dead)
+            .is_some_and(|v| v >= 1.0)
+    })
+    .await;
+    let logged_recovery = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < logged_recovery {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let (status, stderr, _) = exporter.stop("TERM");
     assert!(status.success(), "{stderr}");
-    let logged: Vec<&str> = stderr
-        .lines()
-        .filter(|l| {
-            l.contains(
-                "scheduled stream missed its cadence while its connection flows; resubscribing",
-            )
-        })
-        .collect();
-    assert_eq!(logged.len(), 1, "{stderr}");
-    for field in [
-        "WARN",
-        "venue=binance/usdm",
-        "stream=ethusdt@markPrice@1s",
-        "every=1s",
-        "attempt=1",
-        "next_attempt_after=14s",
-    ] {
-        assert!(logged[0].contains(field), "{field} in {}", logged[0]);
-    }
+    one_line_with(
+        &stderr,
+        "scheduled stream missed its cadence while its connection flows; resubscribing",
+        &[
+            "WARN",
+            "venue=binance/usdm",
+            "stream=ethusdt@markPrice@1s",
+            "every=1s",
+            "attempt=1",
+            "next_attempt_after=14s",
+        ],
+    );
+    one_line_with(
+        &stderr,
+        "stalled stream delivers again",
+        &[
+            "INFO",
+            "stream=ethusdt@markPrice@1s",
+            "resubscribes=1",
+            "silent_for=",
+        ],
+    );
+    assert_no_repeats_or_debug_text(&stderr);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

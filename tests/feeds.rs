@@ -514,6 +514,108 @@ async fn closes_and_resets_reconnect_with_backoff() {
     }
 }
 
+/// `marketfeed_connect_failures_total{cause}` for each way a connect fails: a closed port, a name that does
+/// not resolve (RFC 6761 `.invalid`, answered by the local resolver), a listener that never answers the
+/// upgrade, TLS spoken to a plain WebSocket port, and upgrades the venue refuses with 451, 403 and 429.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_failures_are_counted_by_cause() {
+    // Accepts TCP (the kernel's backlog would too) and holds the sockets without a word.
+    let mute = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mute_addr = mute.local_addr().unwrap();
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((tcp, _)) = mute.accept().await {
+            held.push(tcp);
+        }
+    });
+    let plain = fake(FakeKind::BybitLinear).await;
+    let plain_port = plain.base_url().rsplit(':').next().unwrap().to_owned();
+    let path = "/v5/public/linear";
+    let cases = [
+        ("refused", format!("ws://127.0.0.1:9{path}")),
+        ("dns", format!("ws://no-such-venue.invalid{path}")),
+        ("timeout", format!("ws://{mute_addr}{path}")),
+        ("tls", format!("wss://127.0.0.1:{plain_port}")),
+    ];
+    let check = |cause: &'static str, url: String| async move {
+        let h = Harness::start(
+            FakeKind::BybitLinear,
+            "BTCUSDT",
+            &[("MARKETFEED_BYBIT_LINEAR_URL", url.as_str())],
+        )
+        .await;
+        let scrape = h
+            .until(&format!("a {cause} failure"), |s| {
+                s.value(
+                    "marketfeed_connect_failures_total",
+                    &[
+                        ("exchange", "bybit"),
+                        ("market", "linear"),
+                        ("cause", cause),
+                    ],
+                )
+                .is_some_and(|v| v >= 1.0)
+            })
+            .await;
+        // Every attempt failed the same way, and each is a handshake_failed reconnect.
+        let all = scrape.sum("marketfeed_connect_failures_total", &[] as &[(&str, &str)]);
+        let this = scrape.sum("marketfeed_connect_failures_total", &[("cause", cause)]);
+        assert_eq!(all, this, "{cause}: {url}");
+        assert!(
+            scrape.sum(
+                "marketfeed_reconnects_total",
+                &[("reason", "handshake_failed")]
+            ) >= this - 1.0,
+            "{cause}"
+        );
+        h.stop().await;
+    };
+    futures_util::future::join_all(cases.into_iter().map(|(cause, url)| check(cause, url))).await;
+    holder.abort();
+
+    // A venue refusing the upgrade with an HTTP status: each status is its own cause, then it recovers.
+    let h = Harness::start(FakeKind::BinanceSpot, "BTCUSDT", &[]).await;
+    let failures = |status: &str| {
+        [
+            ("exchange", "binance".to_owned()),
+            ("market", "spot".to_owned()),
+            ("cause", format!("http_{status}")),
+        ]
+    };
+    let n = h.messages(h.channels()[0], "BTCUSDT").await;
+    for status in [451, 403, 429] {
+        h.fake.refuse_handshake(Some(status));
+        h.fake.reset_all();
+        let labels = failures(&status.to_string());
+        h.until(&format!("an HTTP {status} failure"), |s| {
+            s.value("marketfeed_connect_failures_total", &labels)
+                .is_some_and(|v| v >= 1.0)
+        })
+        .await;
+    }
+    h.fake.refuse_handshake(None);
+    let scrape = h.until_all_flow(&["BTCUSDT"], n.max(0.0) + 1.0).await;
+    assert!(
+        scrape
+            .value("marketfeed_connect_failures_total", &failures("503"))
+            .is_none(),
+        "an HTTP status never seen has no series"
+    );
+    assert_eq!(
+        scrape.value(
+            "marketfeed_connect_failures_total",
+            &[
+                ("exchange", "binance"),
+                ("market", "spot"),
+                ("cause", "dns")
+            ]
+        ),
+        Some(0.0),
+        "the fixed causes are there from the start"
+    );
+    h.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rejected_topic_is_reported_and_the_others_flow() {
     for kind in ALL {

@@ -131,16 +131,17 @@ impl Config {
                 })
             })
             .collect();
-        if late.is_empty() {
-            return Vec::new();
+        let mut warnings: Vec<String> = super::lint::idle_timeout(self).into_iter().collect();
+        if !late.is_empty() {
+            warnings.push(format!(
+                "the stale alert can page before the exporter resubscribes a silent symbol on {}; lower {} (event-driven \
+                 channels) or {} (scheduled ones) below the stale threshold, or watch a scheduled channel",
+                late.join(", "),
+                super::RESUBSCRIBE_AFTER,
+                super::HEARTBEAT_MISSES,
+            ));
         }
-        vec![format!(
-            "the stale alert can page before the exporter resubscribes a silent symbol on {}; lower {} (event-driven \
-             channels) or {} (scheduled ones) below the stale threshold, or watch a scheduled channel",
-            late.join(", "),
-            super::RESUBSCRIBE_AFTER,
-            super::HEARTBEAT_MISSES,
-        )]
+        warnings
     }
 }
 
@@ -251,7 +252,8 @@ mod tests {
             found,
             [
                 "MARKETFEED_BINANCE_USDM_STALE_AFTER: binance/usdm thresholds out of order (degraded 3m, stale 30s, critical 1h); need degraded < stale < critical (degraded from MARKETFEED_DEGRADED_AFTER, critical from MARKETFEED_CRITICAL_AFTER)",
-                "MARKETFEED_BYBIT_INVERSE_STALE_AFTER: set, but MARKETFEED_BYBIT_INVERSE_SYMBOLS is not, so bybit/inverse is not watched",
+                // Not watched, still checked: a shared ConfigMap must be right for the bots that do watch it.
+                "MARKETFEED_BYBIT_INVERSE_STALE_AFTER: bybit/inverse thresholds out of order (degraded 3m, stale 1m, critical 1h); need degraded < stale < critical (degraded from MARKETFEED_DEGRADED_AFTER, critical from MARKETFEED_CRITICAL_AFTER)",
                 "MARKETFEED_BYBIT_LINEAR_CRITICAL_AFTER: must be greater than zero",
                 r#"MARKETFEED_BYBIT_LINEAR_DEGRADED_AFTER: invalid duration "soon" (use e.g. 30s, 5m, 1h)"#,
                 "MARKETFEED_BYBIT_SPOT_DEGRADED_AFTER, MARKETFEED_BYBIT_SPOT_STALE_AFTER: bybit/spot thresholds out of order (degraded 10m, stale 5m, critical 1h); need degraded < stale < critical (critical from MARKETFEED_CRITICAL_AFTER)",

@@ -7,6 +7,7 @@
 //! [`freshness`].
 
 mod freshness;
+mod lint;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -16,7 +17,6 @@ use std::time::Duration;
 use humantime::format_duration;
 use serde::Deserialize;
 use tokio_tungstenite::tungstenite::http::Uri;
-use tracing_subscriber::EnvFilter;
 
 pub use crate::freshness::Thresholds;
 use crate::freshness::{DEFAULT_HEARTBEAT_MISSES, LATE_GRACE};
@@ -84,6 +84,9 @@ pub struct Config {
     /// `MARKETFEED_*` variables that Kubernetes service links injected (a Service named `marketfeed-...` in the
     /// namespace), sorted; ignored rather than refused, and named once in the log.
     pub ignored_variables: Vec<String>,
+    /// `_URL`, `_CHANNELS` and threshold variables of markets that are not watched, sorted: checked like the
+    /// others and then unused, so one base ConfigMap can serve bots that watch different markets.
+    pub unwatched_variables: Vec<String>,
 }
 
 /// What is watched on one venue.
@@ -176,14 +179,28 @@ pub enum UrlProblem {
     /// No host, or an empty one.
     #[error("missing host")]
     MissingHost,
+    /// A path the exporter would extend wrongly (a Binance route appended twice, a Bybit market's path on
+    /// another market): why, and the URL to use instead.
+    #[error("{why}; use {corrected:?}")]
+    Path {
+        /// What is wrong.
+        why: String,
+        /// The URL with the path fixed.
+        corrected: String,
+    },
 }
 
 /// One configuration problem; its message starts with the flag or variable it is about.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
     /// A command-line argument that is no known flag.
-    #[error("unknown flag {0} (see --help)")]
-    UnknownFlag(String),
+    #[error("unknown flag {name}{} (see --help)", did_you_mean(.suggestion))]
+    UnknownFlag {
+        /// The flag as given, without any `=value`.
+        name: String,
+        /// The nearest known flag, when near enough.
+        suggestion: Option<String>,
+    },
     /// A flag that needs a value came last, or before another flag.
     #[error("{0}: missing value")]
     MissingValue(&'static str),
@@ -249,14 +266,6 @@ pub enum ConfigError {
         url: String,
         /// What is wrong with it.
         problem: UrlProblem,
-    },
-    /// A `_URL` or `_CHANNELS` variable for a venue that is not watched, which would be ignored.
-    #[error("{var}: set, but {} is not, so {venue} is not watched", symbols_var(.venue))]
-    NotWatched {
-        /// The variable.
-        var: String,
-        /// The venue it belongs to.
-        venue: Venue,
     },
     /// A `_CHANNELS` variable with no channel in it.
     #[error("{var}: empty channel list")]
@@ -333,8 +342,13 @@ pub enum ConfigError {
     #[error("{LOG_FORMAT}: invalid value {0:?} (expected text or json)")]
     InvalidLogFormat(String),
     /// A log level `EnvFilter` rejects, or an empty one.
-    #[error("{LOG_LEVEL}: invalid filter {0:?}")]
-    InvalidLogLevel(String),
+    #[error("{LOG_LEVEL}: invalid filter {value:?}: {problem}")]
+    InvalidLogLevel {
+        /// The value as given.
+        value: String,
+        /// What is wrong, with the nearest level when one is near.
+        problem: String,
+    },
     /// `envy` rejected the known variables; cannot happen while every field is an optional string.
     #[error("{ENV_PREFIX}*: {0}")]
     Environment(String),
@@ -345,7 +359,7 @@ impl ConfigError {
     fn subject(&self) -> (bool, &str) {
         use ConfigError::*;
         match self {
-            UnknownFlag(flag) => (false, flag),
+            UnknownFlag { name, .. } => (false, name),
             MissingValue(flag) | UnexpectedValue(flag) | RepeatedFlag(flag) => (false, flag),
             InvalidListenAddress(_) => (false, LISTEN_ADDRESS_FLAG),
             InvalidTelemetryPath(_) => (false, TELEMETRY_PATH_FLAG),
@@ -355,7 +369,6 @@ impl ConfigError {
             | InvalidSymbol { var, .. }
             | DuplicateSymbol { var, .. }
             | InvalidUrl { var, .. }
-            | NotWatched { var, .. }
             | EmptyChannels { var }
             | InvalidChannel { var, .. }
             | DuplicateChannel { var, .. } => (true, var),
@@ -364,7 +377,7 @@ impl ConfigError {
             ThresholdsOutOfOrder { .. } => (true, DEGRADED_AFTER),
             MarketThresholdsOutOfOrder { vars, .. } => (true, vars),
             InvalidLogFormat(_) => (true, LOG_FORMAT),
-            InvalidLogLevel(_) => (true, LOG_LEVEL),
+            InvalidLogLevel { .. } => (true, LOG_LEVEL),
             Environment(_) => (true, ENV_PREFIX),
         }
     }
@@ -440,7 +453,10 @@ pub fn parse_flags(args: impl IntoIterator<Item = String>) -> Result<Flags, Conf
             TELEMETRY_PATH_FLAG => (TELEMETRY_PATH_FLAG, Some(&mut flags.telemetry_path)),
             WEB_CONFIG_FLAG => (WEB_CONFIG_FLAG, Some(&mut flags.web_config_file)),
             _ => {
-                errors.push(ConfigError::UnknownFlag(name.to_owned()));
+                errors.push(ConfigError::UnknownFlag {
+                    name: name.to_owned(),
+                    suggestion: lint::nearest_flag(name).map(str::to_owned),
+                });
                 continue;
             }
         };
@@ -494,12 +510,20 @@ impl Config {
         // Setting any _SYMBOLS opts every other venue out of the defaults, so that a sidecar for
         // one market does not quietly watch four more.
         let watch_by_default = Venue::ALL.iter().all(|&v| env.venue(v).symbols.is_none());
+        let mut unwatched_variables = Vec::new();
         let venues = Venue::ALL
             .into_iter()
             .filter_map(|v| {
-                venue_config(v, env.venue(v), watch_by_default, thresholds, &mut errors)
+                let raw = env.venue(v);
+                let watched = raw.symbols.is_some() || watch_by_default;
+                if !watched {
+                    unwatched_variables.extend(raw.set_variables(v));
+                }
+                let config = venue_config(v, raw, watch_by_default, thresholds, &mut errors);
+                config.filter(|_| watched)
             })
             .collect();
+        unwatched_variables.sort();
         let heartbeat_misses = keep(
             freshness::heartbeat_misses(value(&env.heartbeat_misses)),
             &mut errors,
@@ -553,6 +577,7 @@ impl Config {
                 telemetry_path,
                 web,
                 ignored_variables,
+                unwatched_variables,
             }),
             _ => Err(ConfigErrors::sorted(errors)),
         }
@@ -673,7 +698,7 @@ Flags:
       --web.listen-address=ADDR  Address to listen on; \":port\" means every interface, IPv4 and IPv6 (default \"{DEFAULT_LISTEN_ADDRESS}\").
       --web.telemetry-path=PATH  Path under which to expose metrics (default \"{DEFAULT_TELEMETRY_PATH}\").
       --web.config.file=FILE     Prometheus exporter-toolkit web configuration: TLS, client certificates, basic
-                                 auth (see README). Re-read when it or its files change.
+                                 auth (see docs/reference.md#security). Re-read when it or its files change.
 
 Environment (durations are written like 30s, 5m, 1h; an unknown {ENV_PREFIX}* variable is an error):
 {table}",
@@ -838,6 +863,28 @@ struct RawVenue<'a> {
     thresholds: [Option<&'a str>; 3],
 }
 
+impl RawVenue<'_> {
+    /// The names of the market's own variables that are set, `_SYMBOLS` aside (Bybit's shared REST URL is
+    /// no one market's).
+    fn set_variables(&self, venue: Venue) -> Vec<String> {
+        let rest = match venue.exchange() {
+            Exchange::Binance => self.rest_url,
+            Exchange::Bybit => None,
+        };
+        let own = [
+            ("URL", self.url),
+            ("CHANNELS", self.channels),
+            ("REST_URL", rest),
+        ];
+        let thresholds = freshness::THRESHOLDS.map(|(suffix, ..)| suffix).into_iter();
+        own.into_iter()
+            .chain(thresholds.zip(self.thresholds))
+            .filter(|(_, value)| value.is_some())
+            .map(|(suffix, _)| venue_var(venue, suffix))
+            .collect()
+    }
+}
+
 impl RawEnv {
     fn venue(&self, venue: Venue) -> RawVenue<'_> {
         let (symbols, url, channels, thresholds) = match venue {
@@ -919,10 +966,6 @@ fn keep<T>(result: Result<T, ConfigError>, errors: &mut Vec<ConfigError>) -> Opt
 
 fn venue_var(venue: Venue, suffix: &str) -> String {
     format!("{ENV_PREFIX}{}_{suffix}", venue.env_name())
-}
-
-fn symbols_var(venue: &Venue) -> String {
-    venue_var(*venue, "SYMBOLS")
 }
 
 /// Rejects unknown `MARKETFEED_*` names (all of them, which `envy` alone would not), except the ones Kubernetes
@@ -1020,27 +1063,23 @@ fn venue_config(
     let symbols = match raw.symbols {
         Some(value) => symbols(&venue_var(venue, "SYMBOLS"), value, errors),
         None if watch_by_default => Some(default_symbols(venue).map(str::to_owned).to_vec()),
-        None => {
-            let own = [("URL", raw.url), ("CHANNELS", raw.channels)];
-            let thresholds = freshness::THRESHOLDS.map(|(suffix, ..)| suffix).into_iter();
-            for (suffix, value) in own.into_iter().chain(thresholds.zip(raw.thresholds)) {
-                if value.is_some() {
-                    errors.push(ConfigError::NotWatched {
-                        var: venue_var(venue, suffix),
-                        venue,
-                    });
-                }
-            }
-            return None;
-        }
+        // Not watched: its other variables are still checked (they may serve another bot), the caller drops it.
+        None => Some(Vec::new()),
     };
     let ws_url = match raw.url {
-        Some(value) => keep(url(venue_var(venue, "URL"), value, &["ws", "wss"]), errors),
+        Some(value) => keep(
+            url(venue_var(venue, "URL"), value, &["ws", "wss"]).and_then(|u| {
+                lint::path(venue_var(venue, "URL"), u, |p| venue::ws_path_fix(venue, p))
+            }),
+            errors,
+        ),
         None => Some(venue::default_url(venue).to_owned()),
     };
     let rest_url = match raw.rest_url {
         // Bybit's markets share one variable: report a bad value once, not per market.
-        Some(value) => match url(rest_var(venue), value, &["http", "https"]) {
+        Some(value) => match url(rest_var(venue), value, &["http", "https"])
+            .and_then(|u| lint::path(rest_var(venue), u, |p| venue::rest_path_fix(venue, p)))
+        {
             Ok(url) => Some(url),
             Err(error) => {
                 push_once(errors, error);
@@ -1246,11 +1285,12 @@ fn log_format(value: Option<&str>) -> Result<LogFormat, ConfigError> {
 
 fn log_level(value: Option<&str>) -> Result<String, ConfigError> {
     let level = value.unwrap_or(DEFAULT_LOG_LEVEL);
-    // EnvFilter takes "" as "log nothing but errors", which an empty ConfigMap entry hardly means.
-    if level.is_empty() || EnvFilter::try_new(level).is_err() {
-        return Err(ConfigError::InvalidLogLevel(level.to_owned()));
-    }
-    Ok(level.to_owned())
+    lint::log_filter(level)
+        .map(|()| level.to_owned())
+        .map_err(|problem| ConfigError::InvalidLogLevel {
+            value: level.to_owned(),
+            problem,
+        })
 }
 
 fn listen_address(value: &str) -> Result<SocketAddr, ConfigError> {
@@ -1408,6 +1448,7 @@ mod tests {
             telemetry_path: "/metrics".to_owned(),
             web: None,
             ignored_variables: Vec::new(),
+            unwatched_variables: Vec::new(),
         }
     }
 
@@ -1661,14 +1702,15 @@ mod tests {
                 &[r#"MARKETFEED_BINANCE_SPOT_URL: invalid URL "": empty string"#],
             ),
             (
+                // An unwatched market's variables are accepted, but still checked.
                 &[
                     ("MARKETFEED_BINANCE_SPOT_SYMBOLS", "BTCUSDT"),
-                    ("MARKETFEED_BYBIT_SPOT_URL", "wss://x"),
-                    ("MARKETFEED_BYBIT_SPOT_CHANNELS", "tickers"),
+                    ("MARKETFEED_BYBIT_SPOT_URL", "wss://x/v5/public/linear"),
+                    ("MARKETFEED_BYBIT_SPOT_CHANNELS", "ticker"),
                 ],
                 &[
-                    "MARKETFEED_BYBIT_SPOT_CHANNELS: set, but MARKETFEED_BYBIT_SPOT_SYMBOLS is not, so bybit/spot is not watched",
-                    "MARKETFEED_BYBIT_SPOT_URL: set, but MARKETFEED_BYBIT_SPOT_SYMBOLS is not, so bybit/spot is not watched",
+                    r#"MARKETFEED_BYBIT_SPOT_CHANNELS: unknown channel "ticker" for bybit/spot (supported: orderbook.<1|50|200|1000>, publicTrade, tickers, kline.<1|3|5|15|30|60|120|240|360|720|D|W|M>)"#,
+                    r#"MARKETFEED_BYBIT_SPOT_URL: invalid URL "wss://x/v5/public/linear": the path is bybit/linear's stream, not bybit/spot's; use "wss://x/v5/public/spot""#,
                 ],
             ),
             (
@@ -1731,11 +1773,13 @@ mod tests {
             ),
             (
                 &[("MARKETFEED_LOG_LEVEL", "marketfeed=loud")],
-                &[r#"MARKETFEED_LOG_LEVEL: invalid filter "marketfeed=loud""#],
+                &[
+                    r#"MARKETFEED_LOG_LEVEL: invalid filter "marketfeed=loud": "loud" is not a level (trace, debug, info, warn, error, off)"#,
+                ],
             ),
             (
                 &[("MARKETFEED_LOG_LEVEL", " ")],
-                &[r#"MARKETFEED_LOG_LEVEL: invalid filter """#],
+                &[r#"MARKETFEED_LOG_LEVEL: invalid filter "": empty; use a level such as info"#],
             ),
             // Everything at once, sorted by variable, items of one variable in their own order.
             (
@@ -1757,6 +1801,145 @@ mod tests {
         for &(pairs, expected) in cases {
             assert_eq!(load_errors(pairs, &Flags::default()), expected, "{pairs:?}");
         }
+    }
+
+    #[test]
+    fn urls_the_exporter_would_extend_wrongly_name_the_corrected_value() {
+        let cases = [
+            (
+                "MARKETFEED_BINANCE_SPOT_URL",
+                "wss://stream.binance.com:9443/stream",
+                "the exporter appends the route (/stream here) itself; use \"wss://stream.binance.com:9443\"",
+            ),
+            (
+                "MARKETFEED_BINANCE_SPOT_URL",
+                "wss://stream.binance.com:9443/ws/",
+                "the exporter appends the route (/ws here) itself; use \"wss://stream.binance.com:9443\"",
+            ),
+            (
+                "MARKETFEED_BINANCE_USDM_URL",
+                "wss://fstream.binance.com/market/stream",
+                "the exporter appends the route (/market/stream here) itself; use \"wss://fstream.binance.com\"",
+            ),
+            (
+                "MARKETFEED_BINANCE_USDM_URL",
+                "wss://proxy.example/binance/public",
+                "the exporter appends the route (/public here) itself; use \"wss://proxy.example/binance\"",
+            ),
+            (
+                "MARKETFEED_BYBIT_LINEAR_URL",
+                "wss://stream.bybit.com/v5/public/spot",
+                "the path is bybit/spot's stream, not bybit/linear's; use \"wss://stream.bybit.com/v5/public/linear\"",
+            ),
+            (
+                "MARKETFEED_BYBIT_INVERSE_URL",
+                "wss://stream.bybit.com/v5/public",
+                "a Bybit stream URL ends in its market's path, /v5/public/inverse; use \"wss://stream.bybit.com/v5/public/inverse\"",
+            ),
+            (
+                "MARKETFEED_BYBIT_REST_URL",
+                "https://api.bybit.com/v5",
+                "the exporter appends /v5/... itself; use \"https://api.bybit.com\"",
+            ),
+            (
+                "MARKETFEED_BYBIT_REST_URL",
+                "https://api.bybit.com/v5/market/",
+                "the exporter appends /v5/market/... itself; use \"https://api.bybit.com\"",
+            ),
+            (
+                "MARKETFEED_BINANCE_SPOT_REST_URL",
+                "https://api.binance.com/api/v3",
+                "the exporter appends /api/v3/... itself; use \"https://api.binance.com\"",
+            ),
+            (
+                "MARKETFEED_BINANCE_USDM_REST_URL",
+                "https://fapi.binance.com/fapi",
+                "the exporter appends /fapi/... itself; use \"https://fapi.binance.com\"",
+            ),
+        ];
+        for (var, url, problem) in cases {
+            let given = url.trim_end_matches('/');
+            assert_eq!(
+                load_errors(&[(var, url)], &Flags::default()),
+                [format!("{var}: invalid URL {given:?}: {problem}")],
+                "{url}"
+            );
+        }
+        // Right paths, and proxies' own paths, pass.
+        for (var, url) in [
+            (
+                "MARKETFEED_BINANCE_SPOT_URL",
+                "wss://proxy.example/binance-spot",
+            ),
+            (
+                "MARKETFEED_BYBIT_LINEAR_URL",
+                "wss://stream-testnet.bybit.com/v5/public/linear",
+            ),
+            ("MARKETFEED_BYBIT_SPOT_URL", "ws://127.0.0.1:9001"),
+            ("MARKETFEED_BYBIT_REST_URL", "https://proxy.example/bybit"),
+            (
+                "MARKETFEED_BINANCE_USDM_URL",
+                "wss://fstream.binance.com/?timeUnit=MICROSECOND",
+            ),
+        ] {
+            let loaded = load(&[(var, url)]);
+            assert!(loaded.is_ok(), "{url}: {loaded:?}");
+        }
+    }
+
+    #[test]
+    fn one_base_configmap_serves_bots_that_watch_different_markets() {
+        let mut base: Vec<(&str, &str)> = Venue::ALL
+            .iter()
+            .map(|&v| match v {
+                Venue::BinanceSpot => (
+                    "MARKETFEED_BINANCE_SPOT_URL",
+                    "wss://stream.binance.com:9443",
+                ),
+                Venue::BinanceUsdm => ("MARKETFEED_BINANCE_USDM_URL", "wss://fstream.binance.com"),
+                Venue::BybitSpot => (
+                    "MARKETFEED_BYBIT_SPOT_URL",
+                    "wss://stream.bybit.com/v5/public/spot",
+                ),
+                Venue::BybitLinear => (
+                    "MARKETFEED_BYBIT_LINEAR_URL",
+                    "wss://stream.bybit.com/v5/public/linear",
+                ),
+                Venue::BybitInverse => (
+                    "MARKETFEED_BYBIT_INVERSE_URL",
+                    "wss://stream.bybit.com/v5/public/inverse",
+                ),
+            })
+            .collect();
+        base.extend([
+            ("MARKETFEED_BINANCE_USDM_CHANNELS", "bookTicker"),
+            ("MARKETFEED_BYBIT_INVERSE_STALE_AFTER", "10m"),
+            (
+                "MARKETFEED_BINANCE_USDM_REST_URL",
+                "https://fapi.binance.com",
+            ),
+        ]);
+        base.push(("MARKETFEED_BYBIT_LINEAR_SYMBOLS", "BTCUSDT"));
+        let config = load(&base).unwrap();
+        assert_eq!(config.venues.len(), 1);
+        assert_eq!(config.venues[0].venue, Venue::BybitLinear);
+        assert_eq!(
+            config.unwatched_variables,
+            [
+                "MARKETFEED_BINANCE_SPOT_URL",
+                "MARKETFEED_BINANCE_USDM_CHANNELS",
+                "MARKETFEED_BINANCE_USDM_REST_URL",
+                "MARKETFEED_BINANCE_USDM_URL",
+                "MARKETFEED_BYBIT_INVERSE_STALE_AFTER",
+                "MARKETFEED_BYBIT_INVERSE_URL",
+                "MARKETFEED_BYBIT_SPOT_URL",
+            ]
+        );
+        // With no _SYMBOLS at all every market is watched, and nothing is unused.
+        base.pop();
+        let config = load(&base).unwrap();
+        assert_eq!(config.venues.len(), 5);
+        assert!(config.unwatched_variables.is_empty());
     }
 
     #[test]

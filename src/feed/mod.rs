@@ -4,6 +4,7 @@
 //! its backoff and the connection-attempt budget. Wire formats come from [`crate::venue`]; freshness goes
 //! to the [`Tracker`]. Knows nothing of Prometheus or HTTP.
 
+mod connect;
 mod limiter;
 mod session;
 
@@ -17,6 +18,7 @@ pub use limiter::ConnectLimiter;
 
 use crate::backoff::Backoff;
 use crate::model::{ChannelKind, Venue};
+use crate::repeat::{Outages, Report, human};
 use crate::tracker::{Reason, Tracker};
 use crate::venue::Policy;
 
@@ -86,6 +88,8 @@ pub struct Connection {
     pub tracker: Arc<Tracker>,
     /// Connection-attempt budget shared with the other connections to the same exchange.
     pub limiter: Arc<ConnectLimiter>,
+    /// The process's runs of failures, so a venue that stays unreachable logs a first line and slow summaries.
+    pub outages: Arc<Outages>,
 }
 
 /// How a session ended.
@@ -108,25 +112,27 @@ impl Connection {
             .max_message_size(Some(8 << 20))
             .max_frame_size(Some(8 << 20));
         let mut attempt = 0u32;
+        let key = format!("{} connection {}", self.venue, self.index);
         loop {
             tokio::select! {
                 _ = self.limiter.acquire() => {}
                 () = stopped(&mut shutdown) => return,
             }
-            let connect = tokio::time::timeout(
-                self.settings.connect_timeout,
-                tokio_tungstenite::connect_async_with_config(self.url.as_str(), Some(config), true),
-            );
             let outcome = tokio::select! {
-                outcome = connect => outcome,
+                outcome = connect::connect(&self.url, config, self.settings.connect_timeout) => outcome,
                 () = stopped(&mut shutdown) => return,
             };
             let ending = match outcome {
-                Ok(Ok((ws, _response))) => {
+                Ok((ws, _response)) => {
+                    if let Some(outage) = self.outages.recovered(&key, std::time::Instant::now()) {
+                        tracing::info!(
+                            venue = %self.venue, connection = self.index, failed_attempts = outage.failures,
+                            outage = %human(outage.lasted), "connected again after failed attempts"
+                        );
+                    }
                     session::Session::new(&self).run(ws, &mut shutdown).await
                 }
-                Ok(Err(e)) => self.handshake_failed(&e.to_string(), attempt),
-                Err(_) => self.handshake_failed("timed out", attempt),
+                Err(e) => self.handshake_failed(&e, attempt, &key),
             };
             let Ending::Lost { reason, healthy } = ending else {
                 return;
@@ -146,7 +152,7 @@ impl Connection {
             if reason != Reason::HandshakeFailed {
                 tracing::info!(
                     venue = %self.venue, connection = self.index, reason = reason.as_str(),
-                    retry_in = ?delay, "connection ended, reconnecting"
+                    retry_in = %human(delay), "connection ended, reconnecting"
                 );
             }
             tokio::select! {
@@ -156,13 +162,22 @@ impl Connection {
         }
     }
 
-    fn handshake_failed(&self, error: &str, attempt: u32) -> Ending {
-        // One readable line per failed attempt; the backoff keeps them rare.
-        let ceiling = self.settings.backoff.delay(attempt, 1.0);
-        tracing::warn!(
-            venue = %self.venue, connection = self.index, url = %self.url, error,
-            "connect failed; retrying with backoff (up to {ceiling:?})"
-        );
+    /// Counts a failed attempt by cause and logs it: in full the first time (and when the cause changes), then
+    /// only in the process's shared summary of what keeps failing.
+    fn handshake_failed(&self, error: &connect::ConnectError, attempt: u32, key: &str) -> Ending {
+        self.tracker.connect_failed(error.cause);
+        let cause = error.cause.label();
+        match self.outages.failed(key, &cause, std::time::Instant::now()) {
+            Report::First | Report::Changed => tracing::warn!(
+                venue = %self.venue, connection = self.index, url = %self.url, cause = %cause,
+                error = %error.detail, next_attempt_within = %human(self.settings.backoff.delay(attempt, 1.0)),
+                "connect failed; retrying with backoff (repeats go into a summary every 5m)"
+            ),
+            Report::Summary { failing, detail } => {
+                tracing::warn!(failing, %detail, "still failing (summary every 5m)")
+            }
+            Report::Quiet => {}
+        }
         Ending::Lost {
             reason: Reason::HandshakeFailed,
             healthy: false,

@@ -8,20 +8,18 @@ use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+use super::connect::Socket;
 use super::{Connection, Ending};
 use crate::freshness::{repair_after, repair_wait};
+use crate::repeat::human;
 use crate::tracker::{Reason, unix_now};
 use crate::venue::{self, Frame, Heartbeat, RequestId};
-
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Deadline for one write; a peer that stops reading must not wedge the session.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -58,6 +56,8 @@ struct Watch {
     deadline: Duration,
     /// Repairs in a row that brought nothing back; each one doubles the wait for the next.
     repairs: u32,
+    /// The last message before the silence being repaired, for the recovery line.
+    silent_from: u64,
 }
 
 /// What a frame changed, for the select loop.
@@ -114,6 +114,7 @@ impl<'c> Session<'c> {
                     interval,
                     deadline: repair_after(limit, conn.settings.resubscribe_after),
                     repairs: 0,
+                    silent_from: 0,
                 }
             })
             .collect();
@@ -297,6 +298,9 @@ impl<'c> Session<'c> {
                 Op::Subscribe => {
                     self.states[i] = StreamState::Subscribed { since: now };
                     self.conn.tracker.set_acked(slot, true);
+                    if self.conn.tracker.accepted(slot) {
+                        tracing::info!(venue = %self.conn.venue, connection = self.conn.index, stream = %self.conn.streams[i].key, "venue accepts the subscription it refused before");
+                    }
                 }
                 Op::Unsubscribe => self.conn.tracker.set_acked(slot, false),
             }
@@ -324,11 +328,20 @@ impl<'c> Session<'c> {
         }
         for &i in &request.streams {
             let stream = &conn.streams[i];
-            if request.op == Op::Subscribe {
-                self.states[i] = StreamState::Rejected;
-                conn.tracker.rejected(stream.slot);
+            match request.op {
+                // Once per change: the same refusal on every reconnect is counted, not logged again.
+                Op::Subscribe => {
+                    self.states[i] = StreamState::Rejected;
+                    if conn.tracker.rejected(stream.slot) {
+                        tracing::warn!(venue = %conn.venue, connection = conn.index, stream = %stream.key, reason, "venue refused the subscription (counted in marketfeed_subscription_rejections_total; repeats are not logged)");
+                    } else {
+                        tracing::debug!(venue = %conn.venue, connection = conn.index, stream = %stream.key, reason, "venue refused the subscription again");
+                    }
+                }
+                Op::Unsubscribe => {
+                    tracing::debug!(venue = %conn.venue, connection = conn.index, stream = %stream.key, reason, "venue refused an unsubscribe");
+                }
             }
-            tracing::warn!(venue = %conn.venue, connection = conn.index, stream = %stream.key, reason, op = ?request.op, "venue refused the subscription");
         }
         self.announce();
     }
@@ -356,24 +369,24 @@ impl<'c> Session<'c> {
         if let Some(max) = conn.policy.max_connection_age
             && now - self.start >= max
         {
-            tracing::info!(venue = %conn.venue, connection = conn.index, age = ?max, "connection lifetime reached; rolling over");
+            tracing::info!(venue = %conn.venue, connection = conn.index, age = %human(max), "connection lifetime reached; rolling over");
             return Outcome::End(Reason::Scheduled);
         }
         let idle = now - self.last_data;
         if idle >= conn.settings.idle_timeout {
-            tracing::warn!(venue = %conn.venue, connection = conn.index, idle = ?idle, "no data on the connection; reconnecting");
+            tracing::warn!(venue = %conn.venue, connection = conn.index, idle = %human(idle), "no data on the connection; reconnecting");
             return Outcome::End(Reason::IdleTimeout);
         }
         match conn.policy.heartbeat {
             Heartbeat::ServerPing { timeout } => {
                 if now - self.last_server_ping >= timeout {
-                    tracing::warn!(venue = %conn.venue, connection = conn.index, deadline = ?timeout, "no ping from the venue; reconnecting");
+                    tracing::warn!(venue = %conn.venue, connection = conn.index, deadline = %human(timeout), "no ping from the venue; reconnecting");
                     return Outcome::End(Reason::HeartbeatTimeout);
                 }
             }
             Heartbeat::ClientPing { interval, timeout } => match self.ping_outstanding {
                 Some(sent) if now - sent >= timeout => {
-                    tracing::warn!(venue = %conn.venue, connection = conn.index, deadline = ?timeout, "no pong from the venue; reconnecting");
+                    tracing::warn!(venue = %conn.venue, connection = conn.index, deadline = %human(timeout), "no pong from the venue; reconnecting");
                     return Outcome::End(Reason::HeartbeatTimeout);
                 }
                 Some(_) => {}
@@ -425,7 +438,12 @@ impl<'c> Session<'c> {
             );
             if silent < watch.deadline {
                 if watch.repairs > 0 {
-                    tracing::info!(venue = %conn.venue, connection = conn.index, stream = %stream.key, repairs = watch.repairs, "resubscribed stream delivers again");
+                    let silent_for = Duration::from_nanos(
+                        conn.tracker
+                            .last_message_ns(stream.slot)
+                            .saturating_sub(watch.silent_from),
+                    );
+                    tracing::info!(venue = %conn.venue, connection = conn.index, stream = %stream.key, resubscribes = watch.repairs, silent_for = %human(silent_for), "stalled stream delivers again");
                     watch.repairs = 0;
                 }
                 continue;
@@ -439,7 +457,7 @@ impl<'c> Session<'c> {
             if let Some(interval) = watch.interval
                 && idle + conn.settings.tick >= watch.deadline
             {
-                tracing::warn!(venue = %conn.venue, connection = conn.index, stream = %stream.key, idle = ?idle, every = ?interval, "nothing at all on the connection although this stream is pushed on a schedule; reconnecting");
+                tracing::warn!(venue = %conn.venue, connection = conn.index, stream = %stream.key, idle = %human(idle), every = %human(interval), "nothing at all on the connection although this stream is pushed on a schedule; reconnecting");
                 return Some(Reason::IdleTimeout);
             }
             let wait = repair_wait(
@@ -450,6 +468,9 @@ impl<'c> Session<'c> {
             if subscribed_for < wait {
                 continue;
             }
+            if watch.repairs == 0 {
+                watch.silent_from = conn.tracker.last_message_ns(stream.slot);
+            }
             watch.repairs = watch.repairs.saturating_add(1);
             let next = repair_wait(
                 watch.deadline,
@@ -458,13 +479,13 @@ impl<'c> Session<'c> {
             );
             match watch.interval {
                 Some(interval) => tracing::warn!(
-                    venue = %conn.venue, connection = conn.index, stream = %stream.key, silent = ?silent,
-                    every = ?interval, attempt = watch.repairs, next_attempt_after = ?next,
+                    venue = %conn.venue, connection = conn.index, stream = %stream.key, silent = %human(silent),
+                    every = %human(interval), attempt = watch.repairs, next_attempt_after = %human(next),
                     "scheduled stream missed its cadence while its connection flows; resubscribing"
                 ),
                 None => tracing::warn!(
-                    venue = %conn.venue, connection = conn.index, stream = %stream.key, silent = ?silent,
-                    attempt = watch.repairs, next_attempt_after = ?next,
+                    venue = %conn.venue, connection = conn.index, stream = %stream.key, silent = %human(silent),
+                    attempt = watch.repairs, next_attempt_after = %human(next),
                     "stream silent while its connection flows; resubscribing"
                 ),
             }

@@ -210,6 +210,12 @@ const RECONNECTS: Family = Family {
     kind: MetricType::COUNTER,
     labels: &["exchange", "market", "connection", "reason"],
 };
+const CONNECT_FAILURES: Family = Family {
+    name: "marketfeed_connect_failures_total",
+    help: "Failed connection attempts, by cause: dns, refused, timeout, tls, protocol, io, or http_<status> for an upgrade the venue refused.",
+    kind: MetricType::COUNTER,
+    labels: &["exchange", "market", "cause"],
+};
 const BUILD_INFO: Family = Family {
     name: "marketfeed_build_info",
     help: "Build facts of the running exporter; always 1.",
@@ -260,7 +266,7 @@ const CROSSCHECK_TIME: Family = Family {
     labels: &["exchange", "market", "symbol"],
 };
 
-const FAMILIES: [&Family; 28] = [
+const FAMILIES: [&Family; 29] = [
     &LAST_MESSAGE,
     &LAST_EVENT,
     &MESSAGES,
@@ -281,6 +287,7 @@ const FAMILIES: [&Family; 28] = [
     &CONNECTION_UP,
     &CONNECTION_ESTABLISHED,
     &RECONNECTS,
+    &CONNECT_FAILURES,
     &BUILD_INFO,
     &CLOCK_OFFSET,
     &REST_DURATION,
@@ -540,6 +547,21 @@ impl Collector for TrackerCollector {
             }
         }
 
+        let mut connect_failures = Vec::new();
+        for (venue, tracker) in self.trackers.venues() {
+            for (cause, count) in tracker.connect_failures() {
+                let l = labels(
+                    CONNECT_FAILURES.labels,
+                    &[
+                        venue.exchange().as_str(),
+                        venue.market().as_str(),
+                        &cause.label(),
+                    ],
+                );
+                connect_failures.push(counter(l, count));
+            }
+        }
+
         let b = &self.build;
         let build = vec![gauge(
             labels(
@@ -638,6 +660,7 @@ impl Collector for TrackerCollector {
             (&CONNECTION_UP, up),
             (&CONNECTION_ESTABLISHED, established),
             (&RECONNECTS, reconnects),
+            (&CONNECT_FAILURES, connect_failures),
             (&BUILD_INFO, build),
             (&CLOCK_OFFSET, offsets),
             (&REST_DURATION, rest_durations),
@@ -758,6 +781,7 @@ mod tests {
         linear.rejected(0);
         t.resubscribed(2);
         t.decode_error(Venue::BinanceSpot);
+        linear.connect_failed(crate::tracker::Cause::Http(451));
         linear.connection_down(0, crate::tracker::Reason::HandshakeFailed);
         linear.connection_down(0, crate::tracker::Reason::HeartbeatTimeout);
         t.set_clock_offset(Exchange::Binance, -12_500_000);

@@ -22,6 +22,7 @@ pub use stats::RestStats;
 
 use crate::feed::stopped;
 use crate::model::{Exchange, Venue};
+use crate::repeat::{Outages, Report, human};
 use crate::tracker::{CrossCheck, Listing, Tracker, Trackers, unix_now};
 use crate::venue::rest::{self as wire, Endpoint, RestDecodeError, RestFailure, RestRequest};
 
@@ -69,6 +70,9 @@ struct Shared {
     trackers: Arc<Trackers>,
     stats: Arc<RestStats>,
     settings: RestSettings,
+    /// The process's runs of failures, shared with the feeds: an unreachable host logs a first line, then
+    /// only in the summary.
+    outages: Arc<Outages>,
 }
 
 /// One venue's REST endpoint with its budget (shared by Bybit's three markets, which share a host limit).
@@ -108,6 +112,7 @@ pub fn spawn(
     trackers: Arc<Trackers>,
     stats: Arc<RestStats>,
     settings: RestSettings,
+    outages: Arc<Outages>,
     shutdown: &watch::Receiver<bool>,
 ) -> Result<(Rest, Vec<JoinHandle<()>>), reqwest::Error> {
     let http = reqwest::Client::builder()
@@ -120,6 +125,7 @@ pub fn spawn(
         trackers,
         stats,
         settings,
+        outages,
     });
     let mut budgets: HashMap<String, Arc<Budget>> = HashMap::new();
     let mut tasks = Vec::new();
@@ -200,13 +206,16 @@ impl Shared {
                 } else {
                     "transport"
                 };
-                self.failed(to, request.endpoint, code, None, &e.to_string())
+                self.failed(to, request.endpoint, code, None, &root_cause(&e))
                     .await;
                 return Err(());
             }
         };
         match wire::classify_status(to.venue, status, retry_after.as_deref()) {
-            None => Ok((body, sent)),
+            None => {
+                self.succeeded(to, request.endpoint);
+                Ok((body, sent))
+            }
             Some(failure) => {
                 let excerpt: String = body.chars().take(200).collect();
                 self.failed(
@@ -251,10 +260,38 @@ impl Shared {
             }
             Some(RestFailure::Failed) | None => None,
         };
-        tracing::warn!(
-            venue = %to.venue, endpoint = endpoint.as_str(), code, back_off = ?back_off, detail,
-            "REST request failed"
+        let report = self.outages.failed(
+            &outage_key(to),
+            &format!("REST {code}"),
+            std::time::Instant::now(),
         );
+        match (report, back_off) {
+            (Report::First | Report::Changed, None) => tracing::warn!(
+                venue = %to.venue, endpoint = endpoint.as_str(), code, error = detail,
+                "REST request failed (repeats go into a summary every 5m)"
+            ),
+            (Report::First | Report::Changed, Some(back_off)) => tracing::warn!(
+                venue = %to.venue, endpoint = endpoint.as_str(), code, back_off = %human(back_off), error = detail,
+                "REST request failed; backing off the host (repeats go into a summary every 5m)"
+            ),
+            (Report::Summary { failing, detail }, _) => {
+                tracing::warn!(failing, %detail, "still failing (summary every 5m)")
+            }
+            (Report::Quiet, _) => {}
+        }
+    }
+
+    /// Ends the host's run of failures, if any, with one line.
+    fn succeeded(&self, to: &Endpointed, endpoint: Endpoint) {
+        if let Some(recovery) = self
+            .outages
+            .recovered(&outage_key(to), std::time::Instant::now())
+        {
+            tracing::info!(
+                venue = %to.venue, endpoint = endpoint.as_str(), failed_requests = recovery.failures,
+                outage = %human(recovery.lasted), "REST requests succeed again"
+            );
+        }
     }
 
     /// Sleeps `period`, or returns false when shutting down.
@@ -264,6 +301,21 @@ impl Shared {
             () = stopped(shutdown) => false,
         }
     }
+}
+
+/// One run of failures per REST base URL: every endpoint and market of a host fails for the same reason.
+fn outage_key(to: &Endpointed) -> String {
+    format!("REST {}", to.base_url)
+}
+
+/// The innermost error of `e`'s source chain: "Connection refused (os error 111)" or "failed to lookup address
+/// information: ...", not reqwest's "error sending request for url (...)".
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut root = e;
+    while let Some(source) = root.source() {
+        root = source;
+    }
+    root.to_string()
 }
 
 /// How many clock samples the offset is chosen from.
@@ -466,6 +518,7 @@ async fn cross_check(shared: Arc<Shared>, to: Endpointed, mut shutdown: watch::R
                 (None, None) => None,
                 _ => Some(false),
             };
+            let previous = tracker.cross_check(to.venue, symbol);
             tracker.set_cross_check(
                 to.venue,
                 symbol,
@@ -475,10 +528,13 @@ async fn cross_check(shared: Arc<Shared>, to: Endpointed, mut shutdown: watch::R
                     feed_behind,
                 },
             );
-            if feed_behind == Some(true) {
+            // Once per silence: a symbol still silent at the next check was already reported.
+            let reported =
+                previous.is_some_and(|p| p.feed_behind == Some(true) && p.checked_ns >= last_ns);
+            if feed_behind == Some(true) && !reported {
                 tracing::warn!(
                     venue = %to.venue, symbol, rest_price = %ticker.price,
-                    feed_price = ?feed_price.map(|p| p.to_string()),
+                    feed_price = %feed_price.map_or_else(|| "none".to_owned(), |p| p.to_string()),
                     "REST shows a newer price than the stale feed: the feed is broken, not the market quiet"
                 );
             }

@@ -164,6 +164,72 @@ pub fn default_url(venue: Venue) -> &'static str {
     }
 }
 
+/// A configured base URL whose path the exporter would extend wrongly: why, and the path it should have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathFix {
+    /// One clause saying what is wrong, e.g. "the exporter appends /stream itself".
+    pub why: String,
+    /// The path the base URL should have instead (possibly empty).
+    pub path: String,
+}
+
+/// Checks the path of a WebSocket base URL for `venue`: Binance's routes (`/stream`, USD-M `/public/stream`
+/// and `/market/stream`) are appended by the feed, so a base ending in one doubles it; a Bybit URL names its
+/// market (`/v5/public/linear`), so one naming another market, or stopping short of the market, is wrong.
+/// Paths of proxies that follow neither pattern (the root included) are left alone.
+pub fn ws_path_fix(venue: Venue, path: &str) -> Option<PathFix> {
+    match venue.exchange() {
+        Exchange::Binance => strip_suffixes(path, &["/stream", "/ws", "/public", "/market"]).map(
+            |(kept, removed)| PathFix {
+                why: format!("the exporter appends the route ({removed} here) itself"),
+                path: kept.to_owned(),
+            },
+        ),
+        Exchange::Bybit => {
+            let own = venue.market().as_str();
+            let expected = format!("/v5/public/{own}");
+            let trimmed = path.trim_end_matches('/');
+            let (rest, last) = trimmed.rsplit_once('/').unwrap_or(("", trimmed));
+            if matches!(trimmed, "/v5" | "/v5/public") {
+                return Some(PathFix {
+                    why: format!("a Bybit stream URL ends in its market's path, {expected}"),
+                    path: expected,
+                });
+            }
+            let markets = ["spot", "linear", "inverse", "option"];
+            (markets.contains(&last) && last != own).then(|| PathFix {
+                why: format!("the path is bybit/{last}'s stream, not {venue}'s"),
+                path: format!("{rest}/{own}"),
+            })
+        }
+    }
+}
+
+/// Checks the path of a REST base URL for `venue`: the exporter appends `/api/v3/...`, `/fapi/v1/...` or
+/// `/v5/market/...` itself.
+pub fn rest_path_fix(venue: Venue, path: &str) -> Option<PathFix> {
+    let suffixes: &[&str] = match venue {
+        Venue::BinanceSpot => &["/api/v3", "/api"],
+        Venue::BinanceUsdm => &["/fapi/v1", "/fapi"],
+        Venue::BybitSpot | Venue::BybitLinear | Venue::BybitInverse => &["/v5/market", "/v5"],
+    };
+    strip_suffixes(path, suffixes).map(|(kept, removed)| PathFix {
+        why: format!("the exporter appends {removed}/... itself"),
+        path: kept.to_owned(),
+    })
+}
+
+/// Removes every trailing occurrence of the `suffixes` (first match wins each round): the path kept and
+/// the part removed. None when nothing matched.
+fn strip_suffixes<'a>(path: &'a str, suffixes: &[&str]) -> Option<(&'a str, &'a str)> {
+    let path = path.trim_end_matches('/');
+    let mut kept = path;
+    while let Some(suffix) = suffixes.iter().find(|s| kept.ends_with(*s)) {
+        kept = &kept[..kept.len() - suffix.len()];
+    }
+    (kept.len() < path.len()).then(|| (kept, &path[kept.len()..]))
+}
+
 /// The channels watched when configuration names none for the venue.
 pub fn default_channels(venue: Venue) -> &'static [&'static str] {
     match venue {

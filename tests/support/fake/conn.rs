@@ -187,8 +187,10 @@ async fn serve_as<S: Session>(shared: Arc<Shared>, tcp: TcpStream, stop: watch::
     // The error type is tungstenite's `Callback` contract, not ours to shrink.
     #[allow(clippy::result_large_err)]
     let callback = |req: &Request, resp: Response| {
-        if shared.lock().settings.refuse {
-            return Err(http_error(StatusCode::SERVICE_UNAVAILABLE));
+        if let Some(status) = shared.lock().settings.refuse {
+            return Err(http_error(
+                StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+            ));
         }
         let session =
             S::open(shared.kind, req.uri()).ok_or_else(|| http_error(StatusCode::NOT_FOUND))?;

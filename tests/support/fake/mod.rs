@@ -206,7 +206,13 @@ impl FakeVenue {
 
     /// On: TCP is accepted but the WebSocket handshake is answered with HTTP 503.
     pub fn refuse_connections(&self, on: bool) {
-        self.configure(|s| s.refuse = on);
+        self.refuse_handshake(on.then_some(503));
+    }
+
+    /// Some(status): TCP is accepted but the WebSocket handshake is answered with that HTTP status, as Binance
+    /// answers 451 from a restricted location, or a proxy 403 or 429.
+    pub fn refuse_handshake(&self, status: Option<u16>) {
+        self.configure(|s| s.refuse = status);
     }
 
     /// Closes (1001) each connection when it reaches this age, like Binance's 24 h limit. `None`: no limit.
@@ -294,7 +300,7 @@ struct Settings {
     lifetime: Option<Duration>,
     silent: bool,
     heartbeat: bool,
-    refuse: bool,
+    refuse: Option<u16>,
     echo_req_id: bool,
 }
 
@@ -308,7 +314,7 @@ impl Default for Settings {
             lifetime: None,
             silent: false,
             heartbeat: true,
-            refuse: false,
+            refuse: None,
             echo_req_id: true,
         }
     }

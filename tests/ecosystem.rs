@@ -1157,3 +1157,126 @@ fn regex_like_age(text: &str) -> Option<String> {
         .all(|c| c.is_ascii_digit() || "hms ".contains(c))
         .then(|| age.to_owned())
 }
+
+/// Prometheus asks for gzip and gets it: a recording TCP proxy between a real Prometheus and the real exporter
+/// sees `Accept-Encoding: gzip` go one way and `content-encoding: gzip` come back, and the series are in
+/// Prometheus all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_scrapes_a_gzip_answer() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let fake = support::fake::FakeVenue::start(FakeKind::BybitLinear).await;
+    let url = fake.base_url();
+    let exporter = support::exporter::Exporter::start(&[
+        ("MARKETFEED_BYBIT_LINEAR_SYMBOLS", "BTCUSDT"),
+        ("MARKETFEED_BYBIT_LINEAR_URL", &url),
+        ("MARKETFEED_BYBIT_REST_URL", "http://127.0.0.1:9"),
+    ])
+    .await;
+    let upstream = exporter.addr;
+    let proxy = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_addr = proxy.local_addr().unwrap();
+    // What crossed the proxy: (request head, response head) of each exchange.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, String)>::new()));
+    let record = seen.clone();
+    let proxy_task = tokio::spawn(async move {
+        while let Ok((mut client, _)) = proxy.accept().await {
+            let record = record.clone();
+            tokio::spawn(async move {
+                let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await else {
+                    return;
+                };
+                // One request per read is enough for Prometheus' scrapes (a GET without a body).
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    let Ok(n) = client.read(&mut buf).await else {
+                        return;
+                    };
+                    if n == 0 || server.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                    let request = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    // Read the response head and body until the body length is reached.
+                    let mut response = Vec::new();
+                    let complete = loop {
+                        let Ok(m) = server.read(&mut buf).await else {
+                            return;
+                        };
+                        if m == 0 {
+                            break false;
+                        }
+                        response.extend_from_slice(&buf[..m]);
+                        if client.write_all(&buf[..m]).await.is_err() {
+                            return;
+                        }
+                        if let Some(end) = response.windows(4).position(|w| w == b"\r\n\r\n") {
+                            let head =
+                                String::from_utf8_lossy(&response[..end]).to_ascii_lowercase();
+                            let length = head
+                                .lines()
+                                .find_map(|l| l.strip_prefix("content-length:"))
+                                .and_then(|v| v.trim().parse::<usize>().ok());
+                            if length.is_some_and(|len| response.len() >= end + 4 + len) {
+                                break true;
+                            }
+                        }
+                    };
+                    let end = response
+                        .windows(4)
+                        .position(|w| w == b"\r\n\r\n")
+                        .unwrap_or(0);
+                    let head = String::from_utf8_lossy(&response[..end]).into_owned();
+                    record.lock().unwrap().push((request, head));
+                    if !complete {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let dir = TempDir::new("gzip");
+    let config = format!(
+        "global:\n  scrape_interval: 1s\n\
+         scrape_configs:\n  - job_name: marketfeed\n    static_configs:\n      - targets: ['{proxy_addr}']\n"
+    );
+    let prometheus = prom::prometheus(&dir, &config).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let ingested = prom::query(
+            prometheus.addr,
+            r#"marketfeed_messages_total{market="linear",symbol="BTCUSDT"} > 0"#,
+        )
+        .await;
+        if !ingested.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no series through the proxy: {}",
+            prometheus.log()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let up = prom::query(prometheus.addr, r#"up{job="marketfeed"}"#).await;
+    assert_eq!(up[0]["value"][1], "1", "{up:?}");
+    let seen = seen.lock().unwrap().clone();
+    let scrapes: Vec<&(String, String)> = seen
+        .iter()
+        .filter(|(request, _)| request.starts_with("GET /metrics "))
+        .collect();
+    assert!(!scrapes.is_empty(), "{seen:?}");
+    for (request, response) in scrapes {
+        assert!(
+            request
+                .to_ascii_lowercase()
+                .contains("accept-encoding: gzip"),
+            "{request}"
+        );
+        let response = response.to_ascii_lowercase();
+        assert!(response.starts_with("http/1.1 200"), "{response}");
+        assert!(response.contains("content-encoding: gzip"), "{response}");
+        assert!(response.contains("vary: accept-encoding"), "{response}");
+    }
+    proxy_task.abort();
+    drop(exporter);
+}

@@ -35,6 +35,8 @@ pub struct Tuning {
     pub policy: Arc<dyn Fn(Venue) -> Policy + Send + Sync>,
     /// Reconnect backoff.
     pub backoff: Backoff,
+    /// See [`FeedSettings::refusal_backoff`].
+    pub refusal_backoff: Backoff,
     /// See [`FeedSettings::stable_after`].
     pub stable_after: Duration,
     /// See [`FeedSettings::connect_timeout`].
@@ -57,6 +59,7 @@ impl Default for Tuning {
         Self {
             policy: Arc::new(venue::policy),
             backoff: feed.backoff,
+            refusal_backoff: feed.refusal_backoff,
             stable_after: feed.stable_after,
             connect_timeout: feed.connect_timeout,
             ack_timeout: feed.ack_timeout,
@@ -391,6 +394,7 @@ pub async fn start(config: &Config, tuning: Tuning) -> Result<Running, AppError>
             policy,
             settings: FeedSettings {
                 backoff: tuning.backoff,
+                refusal_backoff: tuning.refusal_backoff,
                 stable_after: tuning.stable_after,
                 connect_timeout: tuning.connect_timeout,
                 ack_timeout: tuning.ack_timeout,

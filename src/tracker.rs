@@ -362,6 +362,8 @@ pub struct SubscriptionView<'a> {
     pub acked: bool,
     /// Subscribe requests the venue refused for it.
     pub rejections: u64,
+    /// Whether the venue's last answer to a subscribe was a refusal (the feed asks again with back-off).
+    pub refused: bool,
     /// Times it was resubscribed after going silent on a live connection.
     pub resubscribes: u64,
     /// How long it may be silent: late after its deadline when scheduled, else quiet after the market's window.
@@ -799,6 +801,7 @@ impl Tracker {
             price: unpack_price(s.price.load(Relaxed)),
             acked: s.acked.load(Relaxed),
             rejections: s.rejections.load(Relaxed),
+            refused: s.refused.load(Relaxed),
             resubscribes: s.resubscribes.load(Relaxed),
             limit: self.limit(slot),
         }

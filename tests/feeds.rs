@@ -69,6 +69,10 @@ fn tuning(policy: impl Fn(Venue) -> Policy + Send + Sync + 'static) -> Tuning {
             base: Duration::from_millis(50),
             cap: Duration::from_millis(300),
         },
+        refusal_backoff: Backoff {
+            base: Duration::from_millis(400),
+            cap: Duration::from_millis(1600),
+        },
         stable_after: Duration::from_secs(2),
         connect_timeout: Duration::from_secs(2),
         ack_timeout: Duration::from_secs(2),
@@ -654,6 +658,77 @@ async fn rejected_topic_is_reported_and_the_others_flow() {
         );
         h.stop().await;
     }
+}
+
+/// A venue that refuses a subscription for a while (a symbol being launched, a topic unknown during maintenance):
+/// the exporter asks again on the same connection with a growing, capped delay, and the symbol delivers once the
+/// venue accepts it, without a reconnect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_then_accepted_subscription_delivers_again() {
+    each_market_at_once(&ALL, |kind| async move {
+        let venue = venue_of(kind);
+        let channel = venue::default_channels(venue)[0];
+        let key = venue::wire_key(venue, channel, "NEWUSDT");
+        let f = fake(kind).await;
+        f.reject(&key);
+        let h = Harness::run(f, kind, "BTCUSDT,NEWUSDT", &[], fast_policy).await;
+        let new = h.sub(channel, "NEWUSDT");
+        h.until("two refusals", |s| {
+            s.value("marketfeed_subscription_rejections_total", &new)
+                .is_some_and(|v| v >= 2.0)
+        })
+        .await;
+        let answer = h.symbol("NEWUSDT", "").await;
+        let refused = answer["channels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["channel"] == channel)
+            .unwrap();
+        assert_eq!(refused["refused"], true, "{kind:?}: {answer}");
+        // Backed off: over 3 s at 0.4 s doubling to 1.6 s (each wait drawn from the upper half of its ceiling),
+        // a handful of asks, not one per tick.
+        let before = h
+            .scrape()
+            .await
+            .value("marketfeed_subscription_rejections_total", &new)
+            .unwrap();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let asked = h
+            .scrape()
+            .await
+            .value("marketfeed_subscription_rejections_total", &new)
+            .unwrap()
+            - before;
+        assert!(
+            (1.0..=8.0).contains(&asked),
+            "{kind:?}: {asked} refusals in 3 s"
+        );
+        let accepted = h.fake.connections_accepted();
+        h.fake.accept(&key);
+        h.until("the accepted subscription to deliver", |s| {
+            s.value("marketfeed_messages_total", &new)
+                .is_some_and(|v| v >= 1.0)
+        })
+        .await;
+        assert_eq!(
+            h.fake.connections_accepted(),
+            accepted,
+            "{kind:?}: no reconnect needed"
+        );
+        let answer = h.symbol("NEWUSDT", "").await;
+        let channel_view = answer["channels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["channel"] == channel)
+            .unwrap()
+            .clone();
+        assert_eq!(channel_view["refused"], false, "{kind:?}: {answer}");
+        assert_eq!(channel_view["subscribed"], true, "{kind:?}: {answer}");
+        h.stop().await;
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -31,6 +31,9 @@ pub struct FeedSettings {
     pub resubscribe_after: Duration,
     /// Reconnect delays.
     pub backoff: Backoff,
+    /// Delays before asking again for a subscription the venue refused, on the same connection (drawn from the
+    /// upper half of each ceiling, so a refusal is never retried at once).
+    pub refusal_backoff: Backoff,
     /// A session must stay up this long before the backoff resets, so a server that accepts and then drops
     /// us at once is still retried ever more slowly.
     pub stable_after: Duration,
@@ -49,6 +52,12 @@ impl FeedSettings {
             idle_timeout,
             resubscribe_after,
             backoff: Backoff::default(),
+            // 10 s doubling to 10 min: a symbol briefly unknown is back within seconds, one the venue keeps
+            // refusing costs six requests an hour.
+            refusal_backoff: Backoff {
+                base: Duration::from_secs(10),
+                cap: Duration::from_secs(600),
+            },
             stable_after: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
             ack_timeout: Duration::from_secs(10),

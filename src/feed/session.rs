@@ -43,8 +43,8 @@ enum StreamState {
     Pending,
     /// Acked at `since`.
     Subscribed { since: Instant },
-    /// The venue refused it on this connection; retried on the next one.
-    Rejected,
+    /// The venue refused it; asked again on this connection at `retry_at` (and on the next connection).
+    Rejected { retry_at: Instant },
 }
 
 /// How one stream's silence is judged and repaired on this connection.
@@ -58,6 +58,8 @@ struct Watch {
     repairs: u32,
     /// The last message before the silence being repaired, for the recovery line.
     silent_from: u64,
+    /// Refusals in a row on this connection; each one doubles the wait before asking again.
+    refusals: u32,
 }
 
 /// What a frame changed, for the select loop.
@@ -115,6 +117,7 @@ impl<'c> Session<'c> {
                     deadline: repair_after(limit, conn.settings.resubscribe_after),
                     repairs: 0,
                     silent_from: 0,
+                    refusals: 0,
                 }
             })
             .collect();
@@ -297,6 +300,7 @@ impl<'c> Session<'c> {
             match request.op {
                 Op::Subscribe => {
                     self.states[i] = StreamState::Subscribed { since: now };
+                    self.watches[i].refusals = 0;
                     self.conn.tracker.set_acked(slot, true);
                     if self.conn.tracker.accepted(slot) {
                         tracing::info!(venue = %self.conn.venue, connection = self.conn.index, stream = %self.conn.streams[i].key, "venue accepts the subscription it refused before");
@@ -329,9 +333,17 @@ impl<'c> Session<'c> {
         for &i in &request.streams {
             let stream = &conn.streams[i];
             match request.op {
-                // Once per change: the same refusal on every reconnect is counted, not logged again.
+                // Once per change: the same refusal on every retry and reconnect is counted, not logged again.
                 Op::Subscribe => {
-                    self.states[i] = StreamState::Rejected;
+                    let watch = &mut self.watches[i];
+                    let wait = conn
+                        .settings
+                        .refusal_backoff
+                        .delay(watch.refusals, 0.5 + fastrand::f64() / 2.0);
+                    watch.refusals = watch.refusals.saturating_add(1);
+                    self.states[i] = StreamState::Rejected {
+                        retry_at: Instant::now() + wait,
+                    };
                     if conn.tracker.rejected(stream.slot) {
                         tracing::warn!(venue = %conn.venue, connection = conn.index, stream = %stream.key, reason, "venue refused the subscription (counted in marketfeed_subscription_rejections_total; repeats are not logged)");
                     } else {
@@ -355,7 +367,7 @@ impl<'c> Session<'c> {
         let rejected = self
             .states
             .iter()
-            .filter(|s| **s == StreamState::Rejected)
+            .filter(|s| matches!(s, StreamState::Rejected { .. }))
             .count();
         tracing::info!(venue = %self.conn.venue, connection = self.conn.index, subscribed = self.states.len() - rejected, rejected, "subscriptions answered");
     }
@@ -415,6 +427,7 @@ impl<'c> Session<'c> {
         if let Some(reason) = self.check_silent_streams(now) {
             return Outcome::End(reason);
         }
+        self.retry_refused(now);
         self.send_next(ws, now).await
     }
 
@@ -501,6 +514,21 @@ impl<'c> Session<'c> {
             });
         }
         None
+    }
+
+    /// Asks again for refused streams whose wait is over, one request each (a batch with one still-refused
+    /// stream would fail as a whole): venues refuse transiently (a symbol being launched, a topic unknown during
+    /// maintenance), and a stream left refused on a connection that lives for days would never deliver.
+    fn retry_refused(&mut self, now: Instant) {
+        for (i, state) in self.states.iter_mut().enumerate() {
+            if matches!(state, StreamState::Rejected { retry_at } if *retry_at <= now) {
+                *state = StreamState::Pending;
+                self.queue.push_back(Request {
+                    op: Op::Subscribe,
+                    streams: vec![i],
+                });
+            }
+        }
     }
 
     /// Sends the next queued request when the venue's message-rate budget allows.

@@ -68,6 +68,10 @@ pub struct ChannelView {
     pub(super) last_price: Option<String>,
     pub(super) messages: u64,
     pub(super) subscribed: bool,
+    /// The venue refused the last subscribe request; the exporter asks again with back-off.
+    pub(super) refused: bool,
+    /// Subscribe requests the venue refused.
+    pub(super) rejections: u64,
     /// Times the exporter resubscribed it after it went silent while its connection delivered.
     pub(super) resubscribes: u64,
     pub(super) connection: usize,
@@ -96,6 +100,8 @@ fn channel_view(tracker: &Tracker, v: &SubscriptionView<'_>, now: UnixNanos) -> 
         last_price: v.price.map(|p| p.to_string()),
         messages: v.messages,
         subscribed: v.acked,
+        refused: v.refused,
+        rejections: v.rejections,
         resubscribes: v.resubscribes,
         connection: v.connection,
     }

@@ -167,6 +167,11 @@ impl FakeVenue {
         self.shared.lock().rejected.insert(wire_key.to_owned());
     }
 
+    /// Subscribe requests naming this key are accepted again.
+    pub fn accept(&self, wire_key: &str) {
+        self.shared.lock().rejected.remove(wire_key);
+    }
+
     /// The key is acked normally and then never delivers, like Binance with an unknown symbol.
     pub fn never_deliver(&self, wire_key: &str) {
         self.set_muted(wire_key, true);

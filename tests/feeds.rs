@@ -731,6 +731,94 @@ async fn a_refused_then_accepted_subscription_delivers_again() {
     .await;
 }
 
+/// What a venue can send that is valid JSON but not an honest value: a price beyond 2^55, placeholders of zero
+/// and below, event times in 1970 and in the year 3000. Prices are kept exactly or not at all, and implausible
+/// times are counted and kept out of latency, while the messages still count as data.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn odd_values_are_kept_exactly_or_counted() {
+    let kind = FakeKind::BinanceSpot;
+    let f = fake(kind).await;
+    f.set_muted("btcusdt@aggTrade", true);
+    let h = Harness::run(f, kind, "BTCUSDT", &[], fast_policy).await;
+    let trade = h.sub("aggTrade", "BTCUSDT");
+    h.until("the subscription", |s| {
+        s.value("marketfeed_subscription_acked", &trade) == Some(1.0)
+    })
+    .await;
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    let frame = |price: &str, event_ms: u128| {
+        format!(
+            r#"{{"stream":"btcusdt@aggTrade","data":{{"e":"aggTrade","E":{event_ms},"s":"BTCUSDT","a":1,"p":"{price}","q":"1.0","f":1,"l":1,"T":{event_ms},"m":false,"M":true}}}}"#
+        )
+    };
+    let channel_price = |answer: &serde_json::Value| {
+        answer["channels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["channel"] == "aggTrade")
+            .unwrap()["last_price"]
+            .clone()
+    };
+    h.fake.send_raw(&frame("36028797018963968", now_ms));
+    h.until("the huge price", |s| {
+        s.value("marketfeed_messages_total", &trade) == Some(1.0)
+    })
+    .await;
+    assert_eq!(
+        channel_price(&h.symbol("BTCUSDT", "").await),
+        "36028797018963968"
+    );
+    for placeholder in ["0", "-5", "-0"] {
+        h.fake.send_raw(&frame(placeholder, now_ms));
+    }
+    h.fake.send_raw(&frame("43000.5", 1));
+    h.fake.send_raw(&frame("43000.5", 32_503_680_000_000));
+    let scrape = h
+        .until("every frame", |s| {
+            s.value("marketfeed_messages_total", &trade) == Some(6.0)
+        })
+        .await;
+    let market = [("exchange", "binance"), ("market", "spot")];
+    assert_eq!(
+        scrape.value("marketfeed_implausible_timestamps_total", &market),
+        Some(2.0)
+    );
+    assert_eq!(
+        scrape.sum(
+            "marketfeed_event_latency_seconds_count",
+            &[("channel", "aggTrade")]
+        ),
+        4.0,
+        "only the four frames stamped now"
+    );
+    assert!(
+        scrape.sum(
+            "marketfeed_event_latency_seconds_sum",
+            &[("channel", "aggTrade")]
+        ) < 10.0,
+        "no year-3000 or 1970 latency in the sum"
+    );
+    let last_event = scrape
+        .value("marketfeed_last_event_timestamp_seconds", &trade)
+        .unwrap();
+    assert!(
+        (last_event - now_ms as f64 / 1e3).abs() < 1.0,
+        "{last_event}"
+    );
+    // The placeholders are no price. The last two frames' times were not believed, their prices are.
+    let answer = h.symbol("BTCUSDT", "").await;
+    assert_eq!(channel_price(&answer), "43000.5", "{answer}");
+    assert_eq!(
+        scrape.value("marketfeed_decode_errors_total", &market),
+        Some(0.0)
+    );
+    h.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn acked_but_never_delivered_is_visible() {
     for kind in ALL {

@@ -175,6 +175,45 @@ async fn clock_offset_is_measured_and_corrects_event_latency() {
     h.stop().await;
 }
 
+/// A REST clock an hour off (a broken proxy, or a host without NTP): the offset is exported but not applied, so
+/// event latency stays what the WebSocket's own timestamps say instead of turning into an hour.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clock_offset_beyond_the_bound_is_exported_not_applied() {
+    let rest = FakeRest::start(RestKind::BinanceUsdm).await;
+    rest.set_clock_offset(3_600_000);
+    let h = Harness::start(FakeKind::BinanceUsdm, &rest.base_url(), "BTCUSDT", &[]).await;
+    let binance = [("exchange", "binance")];
+    let scrape = h
+        .until("the clock offset", |s| {
+            s.value("marketfeed_clock_offset_seconds", &binance)
+                .is_some()
+        })
+        .await;
+    let offset = scrape
+        .value("marketfeed_clock_offset_seconds", &binance)
+        .unwrap();
+    assert!((3599.9..3600.1).contains(&offset), "offset {offset}");
+    let latency = |s: &Scrape| {
+        let l = [("channel", "markPrice@1s")];
+        (
+            s.sum("marketfeed_event_latency_seconds_sum", &l),
+            s.sum("marketfeed_event_latency_seconds_count", &l),
+        )
+    };
+    let (sum0, count0) = latency(&h.scrape().await);
+    let scrape = h
+        .until("more latencies", |s| latency(s).1 >= count0 + 3.0)
+        .await;
+    let (sum1, count1) = latency(&scrape);
+    let mean = (sum1 - sum0) / (count1 - count0);
+    assert!((0.0..0.2).contains(&mean), "mean latency {mean} s");
+    assert_eq!(
+        scrape.sum("marketfeed_implausible_timestamps_total", &binance),
+        0.0
+    );
+    h.stop().await;
+}
+
 /// Listings are read (across Bybit's pages): a symbol the venue does not list and one it does not trade are
 /// visible in metrics and in the API.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -210,6 +210,12 @@ const RECONNECTS: Family = Family {
     kind: MetricType::COUNTER,
     labels: &["exchange", "market", "connection", "reason"],
 };
+const IMPLAUSIBLE_TIMES: Family = Family {
+    name: "marketfeed_implausible_timestamps_total",
+    help: "Data messages whose event time was more than 1 h in the past or 1 min in the future of the clock-corrected local time (or not positive); kept out of latency and the last-event gauge.",
+    kind: MetricType::COUNTER,
+    labels: &["exchange", "market"],
+};
 const CONNECT_FAILURES: Family = Family {
     name: "marketfeed_connect_failures_total",
     help: "Failed connection attempts, by cause: dns, refused, timeout, tls, protocol, io, or http_<status> for an upgrade the venue refused.",
@@ -266,7 +272,7 @@ const CROSSCHECK_TIME: Family = Family {
     labels: &["exchange", "market", "symbol"],
 };
 
-const FAMILIES: [&Family; 29] = [
+const FAMILIES: [&Family; 30] = [
     &LAST_MESSAGE,
     &LAST_EVENT,
     &MESSAGES,
@@ -284,6 +290,7 @@ const FAMILIES: [&Family; 29] = [
     &CRITICAL_THRESHOLD,
     &SYMBOLS_BY_FEED,
     &DECODE_ERRORS,
+    &IMPLAUSIBLE_TIMES,
     &CONNECTION_UP,
     &CONNECTION_ESTABLISHED,
     &RECONNECTS,
@@ -548,7 +555,15 @@ impl Collector for TrackerCollector {
         }
 
         let mut connect_failures = Vec::new();
+        let mut implausible = Vec::new();
         for (venue, tracker) in self.trackers.venues() {
+            implausible.push(counter(
+                labels(
+                    IMPLAUSIBLE_TIMES.labels,
+                    &[venue.exchange().as_str(), venue.market().as_str()],
+                ),
+                tracker.implausible_times(),
+            ));
             for (cause, count) in tracker.connect_failures() {
                 let l = labels(
                     CONNECT_FAILURES.labels,
@@ -657,6 +672,7 @@ impl Collector for TrackerCollector {
             (&CRITICAL_THRESHOLD, critical),
             (&SYMBOLS_BY_FEED, by_feed),
             (&DECODE_ERRORS, decode),
+            (&IMPLAUSIBLE_TIMES, implausible),
             (&CONNECTION_UP, up),
             (&CONNECTION_ESTABLISHED, established),
             (&RECONNECTS, reconnects),
@@ -781,6 +797,15 @@ mod tests {
         linear.rejected(0);
         t.resubscribed(2);
         t.decode_error(Venue::BinanceSpot);
+        // An event stamped in 1970: counted, not a latency.
+        t.record(
+            1,
+            start + 6 * S,
+            &Sample {
+                event_time_ms: Some(1),
+                price: None,
+            },
+        );
         linear.connect_failed(crate::tracker::Cause::Http(451));
         linear.connection_down(0, crate::tracker::Reason::HandshakeFailed);
         linear.connection_down(0, crate::tracker::Reason::HeartbeatTimeout);

@@ -23,7 +23,7 @@ pub use stats::RestStats;
 use crate::feed::stopped;
 use crate::model::{Exchange, Venue};
 use crate::repeat::{Outages, Report, human};
-use crate::tracker::{CrossCheck, Listing, Tracker, Trackers, unix_now};
+use crate::tracker::{CrossCheck, Listing, MAX_APPLIED_OFFSET_NS, Tracker, Trackers, unix_now};
 use crate::venue::rest::{self as wire, Endpoint, RestDecodeError, RestFailure, RestRequest};
 
 /// Cadences and deadlines of the REST side.
@@ -346,13 +346,31 @@ async fn clock(shared: Arc<Shared>, to: Endpointed, mut shutdown: watch::Receive
                     }
                     if let Some(&(best_rtt, offset)) = samples.iter().min_by_key(|(rtt, _)| *rtt) {
                         let clock = shared.trackers.clock();
-                        if clock.get(exchange).is_none() {
+                        let previous = clock.get(exchange);
+                        if previous.is_none() {
                             tracing::info!(
                                 exchange = exchange.as_str(),
                                 offset_ms = offset as f64 / 1e6,
                                 rtt_ms = best_rtt as f64 / 1e6,
                                 "clock offset measured"
                             );
+                        }
+                        // Said once per crossing of the bound, either way.
+                        let beyond = |o: i64| o.unsigned_abs() > MAX_APPLIED_OFFSET_NS;
+                        match (previous.is_some_and(beyond), beyond(offset)) {
+                            (false, true) => tracing::warn!(
+                                exchange = exchange.as_str(),
+                                offset = %human(Duration::from_nanos(offset.unsigned_abs())),
+                                ahead = offset > 0,
+                                "the venue's clock and ours differ by more than 5m: the offset is exported but not \
+                                 applied to event latency; check this host's NTP and the REST URL"
+                            ),
+                            (true, false) => tracing::info!(
+                                exchange = exchange.as_str(),
+                                offset_ms = offset as f64 / 1e6,
+                                "clock offset back within 5m: applied to event latency again"
+                            ),
+                            _ => {}
                         }
                         clock.set(exchange, offset);
                     }

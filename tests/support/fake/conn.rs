@@ -419,6 +419,7 @@ impl<S: Session> Driver<S> {
                 let text = self.session.malformed(&self.link);
                 self.perform(vec![Out::Text(text)]).await
             }
+            Cmd::Raw(text) => self.perform(vec![Out::Text(text)]).await,
             Cmd::ServerShutdown => {
                 let Some(notice) = self.session.shutdown_notice() else {
                     return Ok(());

@@ -189,6 +189,11 @@ impl FakeVenue {
         }
     }
 
+    /// Sends `text` as one text frame on each open connection, as it is.
+    pub fn send_raw(&self, text: &str) {
+        self.shared.broadcast(Cmd::Raw(text.to_owned()));
+    }
+
     /// Sends one truncated JSON text frame on each open connection.
     pub fn send_malformed(&self) {
         self.shared.broadcast(Cmd::Malformed);
@@ -372,16 +377,17 @@ impl Shared {
     fn broadcast(&self, cmd: Cmd) {
         for conn in self.lock().conns.values() {
             // A closed receiver means the connection is on its way out; nothing to tell it.
-            let _ = conn.cmds.send(cmd);
+            let _ = conn.cmds.send(cmd.clone());
         }
     }
 }
 
 /// Control events delivered to every open connection.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum Cmd {
     Retime,
     Malformed,
+    Raw(String),
     ServerShutdown,
     Close,
     Reset,

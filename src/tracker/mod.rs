@@ -15,6 +15,12 @@ use rust_decimal::Decimal;
 use crate::freshness::{ChannelClock, Feed, Limit, Rules, Thresholds, symbol_feed};
 use crate::model::{Exchange, Sample, Subscription, Venue};
 
+mod histogram;
+mod price;
+
+pub use histogram::{AtomicHistogram, HistogramSnapshot};
+use price::PriceCell;
+
 /// Nanoseconds since the Unix epoch: the one clock type the tracker stores.
 pub type UnixNanos = u64;
 
@@ -136,95 +142,6 @@ impl Cause {
     }
 }
 
-/// A histogram whose observation is a few relaxed atomic adds: no lock, no allocation.
-#[derive(Debug)]
-pub struct AtomicHistogram {
-    bounds: &'static [f64],
-    bounds_ns: Box<[u64]>,
-    /// Non-cumulative counts; the last one is the +Inf bucket.
-    counts: Box<[AtomicU64]>,
-    sum_ns: AtomicU64,
-}
-
-/// A consistent-enough copy of an [`AtomicHistogram`] for exposition.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HistogramSnapshot {
-    /// `(upper bound, cumulative count)` for each finite bucket.
-    pub buckets: Vec<(f64, u64)>,
-    /// Total observations (equals the +Inf bucket).
-    pub count: u64,
-    /// Sum of observations, seconds.
-    pub sum: f64,
-}
-
-impl AtomicHistogram {
-    /// An empty histogram with the given finite upper bounds (seconds, ascending).
-    pub fn new(bounds: &'static [f64]) -> Self {
-        Self {
-            bounds,
-            bounds_ns: bounds.iter().map(|b| (b * 1e9) as u64).collect(),
-            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
-            sum_ns: AtomicU64::new(0),
-        }
-    }
-
-    /// Records one observation of `ns` nanoseconds.
-    #[inline]
-    pub fn observe_ns(&self, ns: u64) {
-        let i = self.bounds_ns.partition_point(|&b| b < ns);
-        self.counts[i].fetch_add(1, Relaxed);
-        self.sum_ns.fetch_add(ns, Relaxed);
-    }
-
-    /// Overwrites this histogram with `other`'s counts (same bounds).
-    fn copy_from(&self, other: &AtomicHistogram) {
-        for (to, from) in self.counts.iter().zip(other.counts.iter()) {
-            to.store(from.load(Relaxed), Relaxed);
-        }
-        self.sum_ns.store(other.sum_ns.load(Relaxed), Relaxed);
-    }
-
-    /// Reads the buckets. The count is derived from the buckets so `_count` always equals the +Inf bucket.
-    pub fn snapshot(&self) -> HistogramSnapshot {
-        let mut cumulative = 0;
-        let mut buckets = Vec::with_capacity(self.bounds.len());
-        for (bound, count) in self.bounds.iter().zip(self.counts.iter()) {
-            cumulative += count.load(Relaxed);
-            buckets.push((*bound, cumulative));
-        }
-        cumulative += self.counts[self.bounds.len()].load(Relaxed);
-        HistogramSnapshot {
-            buckets,
-            count: cumulative,
-            sum: self.sum_ns.load(Relaxed) as f64 / 1e9,
-        }
-    }
-}
-
-/// Marks "no price yet": mantissa -1 with scale 255 is not a valid packed decimal.
-const NO_PRICE: u64 = u64::MAX;
-
-/// Packs a decimal into 64 bits (56-bit mantissa, 8-bit scale) so the last price is one atomic store.
-/// Prices whose mantissa does not fit even after dropping trailing zeros are not stored.
-fn pack_price(price: Decimal) -> Option<u64> {
-    const LIMIT: i128 = 1 << 55;
-    let fits = |d: &Decimal| (-LIMIT..LIMIT).contains(&d.mantissa());
-    let d = if fits(&price) {
-        price
-    } else {
-        price.normalize()
-    };
-    fits(&d).then(|| (((d.mantissa() as i64) << 8) as u64) | u64::from(d.scale()))
-}
-
-fn unpack_price(bits: u64) -> Option<Decimal> {
-    if bits == NO_PRICE {
-        return None;
-    }
-    let mantissa = (bits as i64) >> 8;
-    Decimal::try_from_i128_with_scale(i128::from(mantissa), (bits & 0xff) as u32).ok()
-}
-
 /// What the venue's REST instrument list says of a symbol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Listing {
@@ -275,6 +192,18 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// The largest clock offset applied to event times: 5 minutes. A host whose clock drifted by minutes is
+/// corrected; an offset of hours says the REST answer or the host clock is broken, and applying it would turn
+/// every latency into nonsense, so it is exported and warned about instead.
+pub const MAX_APPLIED_OFFSET_NS: u64 = 300_000_000_000;
+
+/// Event times further in the past than this (after the clock correction) are not believed: a venue's replay
+/// or a broken field, not a latency.
+pub const PLAUSIBLE_PAST_NS: u64 = 3_600_000_000_000;
+
+/// Event times further in the future than this (after the clock correction) are not believed.
+pub const PLAUSIBLE_FUTURE_NS: u64 = 60_000_000_000;
+
 /// Marks "offset not measured yet".
 const NO_OFFSET: i64 = i64::MIN;
 
@@ -300,11 +229,16 @@ impl ClockOffsets {
         (offset != NO_OFFSET).then_some(offset)
     }
 
-    /// The offset to subtract from an event time: zero until measured.
+    /// The offset to subtract from an event time: zero until measured, and zero when the measurement is beyond
+    /// [`MAX_APPLIED_OFFSET_NS`] (exported and warned about, not applied).
     #[inline]
     fn correction(&self, exchange: Exchange) -> i64 {
         let offset = self.0[exchange as usize].load(Relaxed);
-        if offset == NO_OFFSET { 0 } else { offset }
+        if offset == NO_OFFSET || offset.unsigned_abs() > MAX_APPLIED_OFFSET_NS {
+            0
+        } else {
+            offset
+        }
     }
 }
 
@@ -316,7 +250,7 @@ struct SubState {
     /// Exchange event time of the last message that carried one, ms; 0 when none yet.
     last_event_ms: AtomicI64,
     messages: AtomicU64,
-    price: AtomicU64,
+    price: PriceCell,
     acked: AtomicBool,
     /// The venue's last answer to a subscribe was a refusal (outlives sessions, so it is logged once).
     refused: AtomicBool,
@@ -420,6 +354,8 @@ pub struct Tracker {
     connections: Box<[ConnectionInfo]>,
     conn_state: Box<[ConnState]>,
     decode_errors: [AtomicU64; Venue::ALL.len()],
+    /// Event times outside the plausible window around the local clock.
+    implausible_times: AtomicU64,
     /// Failed connection attempts of the market by cause. Written once per failed attempt (backed off), read
     /// at scrape: a lock is fine.
     connect_failures: Mutex<BTreeMap<Cause, u64>>,
@@ -493,7 +429,7 @@ impl Tracker {
                 last_message_ns: AtomicU64::new(now),
                 last_event_ms: AtomicI64::new(0),
                 messages: AtomicU64::new(0),
-                price: AtomicU64::new(NO_PRICE),
+                price: PriceCell::default(),
                 acked: AtomicBool::new(false),
                 refused: AtomicBool::new(false),
                 rejections: AtomicU64::new(0),
@@ -526,6 +462,7 @@ impl Tracker {
             connections: connections.into(),
             conn_state,
             decode_errors: Default::default(),
+            implausible_times: AtomicU64::new(0),
             connect_failures: Mutex::new(Cause::FIXED.iter().map(|&c| (c, 0)).collect()),
             symbol_ids,
             symbol_slots: symbol_slots.into(),
@@ -563,7 +500,7 @@ impl Tracker {
             to.last_event_ms
                 .store(from.last_event_ms.load(Relaxed), Relaxed);
             to.messages.store(from.messages.load(Relaxed), Relaxed);
-            to.price.store(from.price.load(Relaxed), Relaxed);
+            to.price.store(from.price.load());
             to.rejections.store(from.rejections.load(Relaxed), Relaxed);
             to.refused.store(from.refused.load(Relaxed), Relaxed);
             to.resubscribes
@@ -593,6 +530,8 @@ impl Tracker {
             to.store(from.load(Relaxed), Relaxed);
         }
         *lock(&self.connect_failures) = lock(&previous.connect_failures).clone();
+        self.implausible_times
+            .store(previous.implausible_times.load(Relaxed), Relaxed);
     }
 
     /// Records one data message for `slot`, received at `now`. The hot path: atomics only.
@@ -605,22 +544,34 @@ impl Tracker {
         if s.messages.fetch_add(1, Relaxed) > 0 {
             self.gaps[group].observe_ns(now.saturating_sub(previous));
         }
-        // A zero or negative event time is a venue bug, not a timestamp: ignore it rather than record a
-        // latency of fifty years.
-        if let Some(event_ms) = sample.event_time_ms.filter(|&ms| ms > 0) {
-            s.last_event_ms.store(event_ms, Relaxed);
-            // A local clock behind the venue's gives negative latencies; they count as zero rather
-            // than vanish, so the histogram's count still matches the messages that carried a time.
+        if let Some(event_ms) = sample.event_time_ms {
             // The venue's clock runs `offset` ahead of ours: its event time in our clock is event - offset.
             let offset = self
                 .clock
                 .correction(self.subscriptions[slot].venue.exchange());
-            let event_ns = event_ms.saturating_mul(1_000_000).saturating_sub(offset);
-            self.latencies[group]
-                .observe_ns(now.saturating_sub(u64::try_from(event_ns).unwrap_or(0)));
+            let event_ns = i128::from(event_ms) * 1_000_000 - i128::from(offset);
+            let now_ns = i128::from(now);
+            // Outside the window (zero, year 3000, a replay of last week) the time is a venue bug or a broken
+            // clock, not a latency: counted, and kept out of the histogram and the last-event gauge.
+            if event_ms <= 0
+                || event_ns < now_ns - i128::from(PLAUSIBLE_PAST_NS)
+                || event_ns > now_ns + i128::from(PLAUSIBLE_FUTURE_NS)
+            {
+                self.implausible_times.fetch_add(1, Relaxed);
+            } else {
+                s.last_event_ms.store(event_ms, Relaxed);
+                // A local clock slightly behind the venue's gives negative latencies; they count as zero rather
+                // than vanish, so the histogram's count still matches the messages that carried a time.
+                let latency = u64::try_from(now_ns - event_ns).unwrap_or(0);
+                self.latencies[group].observe_ns(latency);
+            }
         }
-        if let Some(bits) = sample.price.and_then(pack_price) {
-            s.price.store(bits, Relaxed);
+        // Zero and negative are no price (a venue's placeholder for a symbol not trading yet).
+        if let Some(price) = sample
+            .price
+            .filter(|p| p.is_sign_positive() && !p.is_zero())
+        {
+            s.price.store(Some(price));
         }
     }
 
@@ -727,6 +678,11 @@ impl Tracker {
         }
     }
 
+    /// Event times of the market kept out of latency because they were implausible.
+    pub fn implausible_times(&self) -> u64 {
+        self.implausible_times.load(Relaxed)
+    }
+
     /// Counts one failed connection attempt of the market.
     pub fn connect_failed(&self, cause: Cause) {
         *lock(&self.connect_failures).entry(cause).or_insert(0) += 1;
@@ -798,7 +754,7 @@ impl Tracker {
             last_message_ns: s.last_message_ns.load(Relaxed),
             last_event_ms: (event != 0).then_some(event),
             messages: s.messages.load(Relaxed),
-            price: unpack_price(s.price.load(Relaxed)),
+            price: s.price.load(),
             acked: s.acked.load(Relaxed),
             rejections: s.rejections.load(Relaxed),
             refused: s.refused.load(Relaxed),
@@ -1135,6 +1091,133 @@ mod tests {
             2,
             "the messages still count as data"
         );
+        assert_eq!(t.implausible_times(), 2);
+    }
+
+    #[test]
+    fn implausible_event_times_are_counted_and_kept_out_of_latency() {
+        let t = tracker();
+        let now = 10_000 * S;
+        let year_3000_ms = 32_503_680_000_000;
+        let two_hours_ago_ms = (10_000 - 7_200) * 1000;
+        let two_minutes_ahead_ms = (10_000 + 120) * 1000;
+        for event in [
+            1,
+            year_3000_ms,
+            i64::MAX,
+            i64::MIN,
+            two_hours_ago_ms,
+            two_minutes_ahead_ms,
+        ] {
+            t.record(
+                0,
+                now,
+                &Sample {
+                    event_time_ms: Some(event),
+                    price: None,
+                },
+            );
+        }
+        let (_, _, _, latency) = t.histograms().next().unwrap();
+        assert_eq!(
+            (latency.count, latency.sum),
+            (0, 0.0),
+            "no 1.8e9 s in the sum"
+        );
+        assert_eq!(t.subscription(0).last_event_ms, None);
+        assert_eq!(t.implausible_times(), 6);
+        // Within the window: 30 minutes late and 30 s ahead are believed.
+        for event in [(10_000 - 1_800) * 1000, (10_000 + 30) * 1000] {
+            t.record(
+                0,
+                now,
+                &Sample {
+                    event_time_ms: Some(event),
+                    price: None,
+                },
+            );
+        }
+        let (_, _, _, latency) = t.histograms().next().unwrap();
+        assert_eq!((latency.count, latency.sum), (2, 1_800.0));
+        assert_eq!(t.implausible_times(), 6);
+    }
+
+    #[test]
+    fn a_clock_offset_beyond_the_bound_is_kept_but_not_applied() {
+        let t = tracker();
+        let hour = 3_600_000_000_000;
+        t.set_clock_offset(Exchange::Binance, hour);
+        // Stamped by a venue clock an hour ahead: applied, it would read as 20 ms.
+        t.record(
+            0,
+            1000 * S + 20_000_000,
+            &Sample {
+                event_time_ms: Some(4_600_000),
+                price: None,
+            },
+        );
+        let (_, _, _, latency) = t.histograms().next().unwrap();
+        assert_eq!(latency.count, 0);
+        assert_eq!(t.implausible_times(), 1);
+        assert_eq!(
+            t.clock_offset(Exchange::Binance),
+            Some(hour),
+            "still exported"
+        );
+        // Four minutes is applied.
+        t.set_clock_offset(Exchange::Binance, 240_000_000_000);
+        t.record(
+            0,
+            1000 * S + 20_000_000,
+            &Sample {
+                event_time_ms: Some(1_240_000),
+                price: None,
+            },
+        );
+        let (_, _, _, latency) = t.histograms().next().unwrap();
+        assert_eq!((latency.count, latency.sum), (1, 0.02));
+    }
+
+    #[test]
+    fn every_positive_price_is_kept_exactly_and_no_other() {
+        let t = tracker();
+        let huge = Decimal::from_str("36028797018963968").unwrap();
+        t.record(
+            0,
+            1001 * S,
+            &Sample {
+                event_time_ms: None,
+                price: Some(huge),
+            },
+        );
+        assert_eq!(t.subscription(0).price, Some(huge));
+        for placeholder in ["0", "-5", "-0"] {
+            let p = Decimal::from_str(placeholder).unwrap();
+            t.record(
+                0,
+                1002 * S,
+                &Sample {
+                    event_time_ms: None,
+                    price: Some(p),
+                },
+            );
+            assert_eq!(
+                t.subscription(0).price,
+                Some(huge),
+                "{placeholder} is no price"
+            );
+        }
+        assert_eq!(t.subscription(0).messages, 4, "freshness still advances");
+        let max = Decimal::MAX;
+        t.record(
+            0,
+            1003 * S,
+            &Sample {
+                event_time_ms: None,
+                price: Some(max),
+            },
+        );
+        assert_eq!(t.subscription(0).price, Some(max));
     }
 
     #[test]
@@ -1184,28 +1267,6 @@ mod tests {
                 (Venue::BinanceSpot, "ETHUSDT", Listing::Unknown, Some(check)),
             ]
         );
-    }
-
-    #[test]
-    fn price_packing_round_trips_exactly() {
-        for text in [
-            "0.35210000",
-            "16578.50",
-            "1943.645",
-            "0.00000001",
-            "-1.5",
-            "123456789.123456",
-        ] {
-            let d = Decimal::from_str(text).unwrap();
-            assert_eq!(unpack_price(pack_price(d).unwrap()), Some(d), "{text}");
-            assert_eq!(
-                unpack_price(pack_price(d).unwrap()).unwrap().to_string(),
-                text
-            );
-        }
-        let huge = Decimal::from_str("79228162514264337593543950335").unwrap();
-        assert_eq!(pack_price(huge), None);
-        assert_eq!(unpack_price(NO_PRICE), None);
     }
 
     #[test]

@@ -139,7 +139,7 @@ fn configuration_errors_are_named_with_exit_code_2() {
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr.contains("MARKETFEED_IDLE_TIMEOUT: must be greater than zero\n"),
+        stderr.contains("MARKETFEED_IDLE_TIMEOUT: must be at least 1s (got \"0s\")\n"),
         "{stderr}"
     );
     assert!(

@@ -871,6 +871,29 @@ async fn malformed_frame_is_counted_and_skipped() {
             "{kind:?}: the connection was kept"
         );
         assert_eq!(h.reconnects("error").await, 0.0, "{kind:?}");
+        // A text frame that is not UTF-8: the WebSocket layer fails the connection (RFC 6455), so it is counted
+        // as undecodable and the connection comes back under its own reason.
+        let decode_errors = h
+            .scrape()
+            .await
+            .sum("marketfeed_decode_errors_total", &labels);
+        h.fake.send_invalid_utf8();
+        h.until("the invalid frame", |s| {
+            s.sum(
+                "marketfeed_reconnects_total",
+                &[("reason", "invalid_frame")],
+            ) >= 1.0
+        })
+        .await;
+        let n = h.messages(h.channels()[0], "BTCUSDT").await;
+        let scrape = h.until_all_flow(&["BTCUSDT"], n + 2.0).await;
+        // One per connection that got the frame (USD-M has two).
+        assert_eq!(
+            scrape.sum("marketfeed_decode_errors_total", &labels) - decode_errors,
+            scrape.sum("marketfeed_reconnects_total", &[("reason", "invalid_frame")]),
+            "{kind:?}"
+        );
+        assert_eq!(h.reconnects("error").await, 0.0, "{kind:?}");
         h.stop().await;
     }
 }

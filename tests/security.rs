@@ -481,7 +481,20 @@ fn web_config_errors_exit_2_name_the_problem_and_quote_no_secret() {
             "tls_server_config:\n  cert_file: server.pem\n  key_file: server-key.pem\n  client_auth_type: RequireAnyClientCert\n".to_owned(),
             "tls_server_config.client_auth_type: RequestClientCert and RequireAnyClientCert accept certificates nobody verifies".to_owned(),
         ),
+        // Bounded reads: a device would be read until memory ran out, a directory or FIFO never ends.
+        (
+            "tls_server_config:\n  cert_file: /dev/zero\n  key_file: server-key.pem\n".to_owned(),
+            "tls_server_config.cert_file: /dev/zero: not a regular file".to_owned(),
+        ),
+        (
+            "tls_server_config:\n  cert_file: server.pem\n  key_file: big.pem\n".to_owned(),
+            format!(
+                "tls_server_config.key_file: {}/big.pem: larger than 1024 KiB",
+                dir.path().display()
+            ),
+        ),
     ];
+    dir.write("big.pem", &"A".repeat(2 << 20));
     for (i, (text, want)) in cases.iter().enumerate() {
         let path = dir.write(&format!("web-{i}.yml"), text);
         let flag = format!("--web.config.file={}", path.display());
@@ -498,6 +511,31 @@ fn web_config_errors_exit_2_name_the_problem_and_quote_no_secret() {
         secrets.extend(other.key_material());
         assert_no_secret("the error", &stderr, &secrets);
     }
+    // The web configuration itself: a FIFO is refused at once instead of hanging --check-config.
+    let fifo = dir.path().join("web.fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = run(
+        &unreachable_venues(),
+        &[
+            "--check-config",
+            &format!("--web.config.file={}", fifo.display()),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "--web.config.file: {}: cannot read: not a regular file",
+            fifo.display()
+        )),
+        "{stderr}"
+    );
     // --check-config accepts a good file and says what it enables, without the hash.
     let hash = hash(PASSWORD);
     let good = dir.write(

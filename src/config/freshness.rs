@@ -254,7 +254,7 @@ mod tests {
                 "MARKETFEED_BINANCE_USDM_STALE_AFTER: binance/usdm thresholds out of order (degraded 3m, stale 30s, critical 1h); need degraded < stale < critical (degraded from MARKETFEED_DEGRADED_AFTER, critical from MARKETFEED_CRITICAL_AFTER)",
                 // Not watched, still checked: a shared ConfigMap must be right for the bots that do watch it.
                 "MARKETFEED_BYBIT_INVERSE_STALE_AFTER: bybit/inverse thresholds out of order (degraded 3m, stale 1m, critical 1h); need degraded < stale < critical (degraded from MARKETFEED_DEGRADED_AFTER, critical from MARKETFEED_CRITICAL_AFTER)",
-                "MARKETFEED_BYBIT_LINEAR_CRITICAL_AFTER: must be greater than zero",
+                r#"MARKETFEED_BYBIT_LINEAR_CRITICAL_AFTER: must be at least 1s (got "0s")"#,
                 r#"MARKETFEED_BYBIT_LINEAR_DEGRADED_AFTER: invalid duration "soon" (use e.g. 30s, 5m, 1h)"#,
                 "MARKETFEED_BYBIT_SPOT_DEGRADED_AFTER, MARKETFEED_BYBIT_SPOT_STALE_AFTER: bybit/spot thresholds out of order (degraded 10m, stale 5m, critical 1h); need degraded < stale < critical (critical from MARKETFEED_CRITICAL_AFTER)",
                 "MARKETFEED_HEARTBEAT_MISSES: invalid value \"0\" (a whole number of at least 1)",

@@ -55,6 +55,10 @@ const DEFAULT_LOG_LEVEL: &str = "info";
 const DEFAULT_LISTEN_ADDRESS: &str = ":10066";
 const DEFAULT_TELEMETRY_PATH: &str = "/metrics";
 
+/// The shortest duration any variable takes: the feeds' watchdogs tick every 100 ms, so anything shorter than a
+/// second is a typo (`1ms` for `1m`) that would make them thrash.
+pub const MIN_DURATION: Duration = Duration::from_secs(1);
+
 /// A suggestion further than this from the mistyped name would be noise rather than help.
 const MAX_SUGGESTION_DISTANCE: usize = 3;
 
@@ -297,11 +301,14 @@ pub enum ConfigError {
         /// The value as given.
         value: String,
     },
-    /// A zero duration, which would make a watchdog or a status meaningless.
-    #[error("{var}: must be greater than zero")]
-    ZeroDuration {
+    /// A duration below [`MIN_DURATION`]: zero would make a watchdog or a status meaningless, a millisecond makes
+    /// the exporter thrash.
+    #[error("{var}: must be at least {} (got {value:?})", human(&MIN_DURATION))]
+    TooShort {
         /// The variable.
         var: String,
+        /// The value as given.
+        value: String,
     },
     /// `MARKETFEED_HEARTBEAT_MISSES` that is not a whole number of at least 1.
     #[error("{HEARTBEAT_MISSES}: invalid value {0:?} (a whole number of at least 1)")]
@@ -372,7 +379,7 @@ impl ConfigError {
             | EmptyChannels { var }
             | InvalidChannel { var, .. }
             | DuplicateChannel { var, .. } => (true, var),
-            InvalidDuration { var, .. } | ZeroDuration { var } => (true, var),
+            InvalidDuration { var, .. } | TooShort { var, .. } => (true, var),
             InvalidMisses(_) => (true, HEARTBEAT_MISSES),
             ThresholdsOutOfOrder { .. } => (true, DEGRADED_AFTER),
             MarketThresholdsOutOfOrder { vars, .. } => (true, vars),
@@ -1244,8 +1251,9 @@ fn duration(var: &str, value: Option<&str>, default: Duration) -> Result<Duratio
             var: var.to_owned(),
             value: value.to_owned(),
         }),
-        Ok(Duration::ZERO) => Err(ConfigError::ZeroDuration {
+        Ok(duration) if duration < MIN_DURATION => Err(ConfigError::TooShort {
             var: var.to_owned(),
+            value: value.to_owned(),
         }),
         Ok(duration) => Ok(duration),
     }
@@ -1734,11 +1742,22 @@ mod tests {
             ),
             (
                 &[("MARKETFEED_IDLE_TIMEOUT", "0s")],
-                &["MARKETFEED_IDLE_TIMEOUT: must be greater than zero"],
+                &[r#"MARKETFEED_IDLE_TIMEOUT: must be at least 1s (got "0s")"#],
+            ),
+            (
+                // A millisecond makes the watchdogs thrash: refused, with the floor named.
+                &[
+                    ("MARKETFEED_IDLE_TIMEOUT", "1ms"),
+                    ("MARKETFEED_RESUBSCRIBE_AFTER", "999ms"),
+                ],
+                &[
+                    r#"MARKETFEED_IDLE_TIMEOUT: must be at least 1s (got "1ms")"#,
+                    r#"MARKETFEED_RESUBSCRIBE_AFTER: must be at least 1s (got "999ms")"#,
+                ],
             ),
             (
                 &[("MARKETFEED_DEGRADED_AFTER", "0m")],
-                &["MARKETFEED_DEGRADED_AFTER: must be greater than zero"],
+                &[r#"MARKETFEED_DEGRADED_AFTER: must be at least 1s (got "0m")"#],
             ),
             (
                 &[

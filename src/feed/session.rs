@@ -174,6 +174,9 @@ impl<'c> Session<'c> {
                 | Reason::SubscribeFailed
         ) {
             close(&mut ws, CloseCode::Normal, reason.as_str()).await;
+        } else if reason == Reason::InvalidFrame {
+            // 1007: "data within a message that was not consistent with the type of the message" (RFC 6455).
+            close(&mut ws, CloseCode::Invalid, reason.as_str()).await;
         }
         Ending::Lost {
             reason,
@@ -199,6 +202,13 @@ impl<'c> Session<'c> {
             Some(Ok(message)) => message,
             None | Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => {
                 return Outcome::End(self.closed());
+            }
+            // The library fuses its stream after any error, so the connection cannot be kept: count the frame
+            // as undecodable and reconnect under a reason of its own.
+            Some(Err(e @ (WsError::Utf8(_) | WsError::Capacity(_)))) => {
+                conn.tracker.decode_error(conn.venue);
+                tracing::warn!(venue = %conn.venue, connection = conn.index, error = %e, "the venue sent an invalid frame; reconnecting");
+                return Outcome::End(Reason::InvalidFrame);
             }
             Some(Err(e)) => {
                 tracing::warn!(venue = %conn.venue, connection = conn.index, error = %e, "connection error");

@@ -62,11 +62,14 @@ pub enum Reason {
     HandshakeFailed,
     /// A transport error (reset, protocol violation, write failure).
     Error,
+    /// The venue sent a frame the WebSocket layer cannot accept (a text frame that is not UTF-8, a message over
+    /// the size bound); RFC 6455 says to fail the connection, and the library ends the stream.
+    InvalidFrame,
 }
 
 impl Reason {
     /// Every reason, in label order; pre-initialised in metrics.
-    pub const ALL: [Reason; 8] = [
+    pub const ALL: [Reason; 9] = [
         Reason::Scheduled,
         Reason::ServerShutdown,
         Reason::ServerClose,
@@ -75,6 +78,7 @@ impl Reason {
         Reason::SubscribeFailed,
         Reason::HandshakeFailed,
         Reason::Error,
+        Reason::InvalidFrame,
     ];
 
     /// The label value.
@@ -88,6 +92,7 @@ impl Reason {
             Reason::SubscribeFailed => "subscribe_failed",
             Reason::HandshakeFailed => "handshake_failed",
             Reason::Error => "error",
+            Reason::InvalidFrame => "invalid_frame",
         }
     }
 

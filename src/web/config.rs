@@ -244,8 +244,9 @@ impl<'de> Deserialize<'de> for RawHash {
 impl WebConfig {
     /// Reads and validates the file at `path`. Relative paths in it are resolved against its directory.
     pub fn load(path: &Path) -> Result<WebConfig, WebConfigError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|e| WebConfigError::Read(e.to_string()))?;
+        let bytes = super::file::read_bounded(path).map_err(WebConfigError::Read)?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| WebConfigError::Read("not UTF-8 text".to_owned()))?;
         let dir = path.parent().unwrap_or(Path::new(""));
         let mut config = WebConfig::parse(&text, dir)?;
         config.path = path.to_owned();

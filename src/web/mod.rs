@@ -6,6 +6,7 @@
 pub mod config;
 
 mod auth;
+mod file;
 mod listen;
 mod live;
 mod server;

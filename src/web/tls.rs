@@ -114,8 +114,8 @@ fn provider(tls: &TlsSettings) -> CryptoProvider {
 
 fn certificates(path: &Path, field: &str) -> Result<Vec<CertificateDer<'static>>, WebConfigError> {
     let read = |problem: &str| invalid(field, format!("{}: {problem}", path.display()));
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| read(&pem_problem(&e)))?
+    let bytes = super::file::read_bounded(path).map_err(|e| read(&e))?;
+    let certs = CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| read(&pem_problem(&e)))?;
     if certs.is_empty() {
@@ -125,12 +125,14 @@ fn certificates(path: &Path, field: &str) -> Result<Vec<CertificateDer<'static>>
 }
 
 fn private_key(path: &Path) -> Result<PrivateKeyDer<'static>, WebConfigError> {
-    PrivateKeyDer::from_pem_file(path).map_err(|e| {
+    let read = |problem: &str| {
         invalid(
             "tls_server_config.key_file",
-            format!("{}: {}", path.display(), pem_problem(&e)),
+            format!("{}: {problem}", path.display()),
         )
-    })
+    };
+    let bytes = super::file::read_bounded(path).map_err(|e| read(&e))?;
+    PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| read(&pem_problem(&e)))
 }
 
 /// What went wrong with a PEM file, in words that carry none of its bytes.

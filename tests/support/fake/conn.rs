@@ -15,6 +15,8 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{StatusCode, Uri};
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data as OpData, OpCode};
 use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message};
 
 use super::book::unix_ms;
@@ -420,6 +422,14 @@ impl<S: Session> Driver<S> {
                 self.perform(vec![Out::Text(text)]).await
             }
             Cmd::Raw(text) => self.perform(vec![Out::Text(text)]).await,
+            Cmd::InvalidUtf8 => {
+                let frame = Frame::message(
+                    vec![b'{', 0xff, 0xfe, b'}'],
+                    OpCode::Data(OpData::Text),
+                    true,
+                );
+                self.send(Message::Frame(frame)).await
+            }
             Cmd::ServerShutdown => {
                 let Some(notice) = self.session.shutdown_notice() else {
                     return Ok(());

@@ -194,6 +194,11 @@ impl FakeVenue {
         self.shared.broadcast(Cmd::Raw(text.to_owned()));
     }
 
+    /// Sends one text frame whose payload is not UTF-8 on each open connection.
+    pub fn send_invalid_utf8(&self) {
+        self.shared.broadcast(Cmd::InvalidUtf8);
+    }
+
     /// Sends one truncated JSON text frame on each open connection.
     pub fn send_malformed(&self) {
         self.shared.broadcast(Cmd::Malformed);
@@ -388,6 +393,7 @@ enum Cmd {
     Retime,
     Malformed,
     Raw(String),
+    InvalidUtf8,
     ServerShutdown,
     Close,
     Reset,

@@ -343,12 +343,11 @@ pub async fn start(config: &Config, tuning: Tuning) -> Result<Running, AppError>
     })?;
     let (stop, stopped) = watch::channel(false);
 
-    let state = Arc::new(HttpState {
-        trackers: trackers.clone(),
+    let state = Arc::new(HttpState::new(
+        trackers.clone(),
         metrics,
-        telemetry_path: config.telemetry_path.clone(),
-        started: std::time::Instant::now(),
-    });
+        config.telemetry_path.clone(),
+    ));
     let live = Arc::new(Live::new(config.web.as_ref())?);
     let server = tokio::spawn(web::serve(
         listener,

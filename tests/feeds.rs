@@ -890,7 +890,10 @@ async fn malformed_frame_is_counted_and_skipped() {
         // One per connection that got the frame (USD-M has two).
         assert_eq!(
             scrape.sum("marketfeed_decode_errors_total", &labels) - decode_errors,
-            scrape.sum("marketfeed_reconnects_total", &[("reason", "invalid_frame")]),
+            scrape.sum(
+                "marketfeed_reconnects_total",
+                &[("reason", "invalid_frame")]
+            ),
             "{kind:?}"
         );
         assert_eq!(h.reconnects("error").await, 0.0, "{kind:?}");

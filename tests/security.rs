@@ -1,7 +1,8 @@
 //! The HTTP endpoint's security, against the real binary with a real TLS client: TLS with basic auth, mutual
 //! TLS refusing expired and untrusted client certificates, plain HTTP on the TLS port, certificate and user
 //! reloads without a restart, configuration errors, and no secret in any log, body or error. Then, in process,
-//! hostile clients (slowloris, idle sockets, oversized headers) against scrapes and ingest.
+//! hostile clients (slowloris, idle sockets, oversized headers) against scrapes and ingest, and the whole abuse mix
+//! (silent connections, slowloris, a thousand greedy scrapers, a password flood) against the binary's probes.
 
 mod support;
 
@@ -20,6 +21,10 @@ use support::prom::TempDir;
 use support::tool::run_ok;
 
 const PASSWORD: &str = "correct horse battery staple";
+
+/// The abuse mix saturates the machine's cores for a few seconds: tests whose timeouts it could stretch take
+/// this lock, so they never run beside it.
+static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const USER: &str = "prometheus";
 
 fn install_crypto() {
@@ -142,6 +147,7 @@ fn debug_logs() -> Vec<(&'static str, &'static str)> {
 
 #[tokio::test]
 async fn tls_with_basic_auth_lets_only_the_right_password_in_and_leaks_nothing() {
+    let _heavy = HEAVY.lock().await;
     let dir = TempDir::new("tls-auth");
     let files = tls_with_basic_auth(&dir);
     promtool_check_web_config(&files.web_config);
@@ -275,6 +281,7 @@ fn raw_exchange(addr: SocketAddr, bytes: &[u8]) -> String {
 
 #[tokio::test]
 async fn mutual_tls_refuses_missing_expired_and_untrusted_client_certificates() {
+    let _heavy = HEAVY.lock().await;
     let dir = TempDir::new("mtls");
     let server_ca = Ca::new("server CA");
     let server = server_ca.server("exporter");
@@ -353,6 +360,7 @@ async fn mutual_tls_refuses_missing_expired_and_untrusted_client_certificates() 
 
 #[tokio::test]
 async fn certificates_and_users_are_reloaded_without_a_restart() {
+    let _heavy = HEAVY.lock().await;
     let dir = TempDir::new("reload");
     let files = tls_with_basic_auth(&dir);
     let flag = format!("--web.config.file={}", files.web_config.display());
@@ -567,6 +575,7 @@ fn web_config_errors_exit_2_name_the_problem_and_quote_no_secret() {
 /// without finishing a request neither block scrapes nor slow ingest, and are cut off by the timeouts.
 #[tokio::test]
 async fn hostile_clients_cannot_stall_scrapes_or_ingest() {
+    let _heavy = HEAVY.lock().await;
     let fake = FakeVenue::start(FakeKind::BybitLinear).await;
     fake.set_data_interval(Duration::from_millis(50));
     let vars = [
@@ -579,6 +588,8 @@ async fn hostile_clients_cannot_stall_scrapes_or_ingest() {
     let config = Config::load(vars, &flags).unwrap();
     let limits = Limits {
         max_connections: 24,
+        // Every client here is 127.0.0.1: this test is about the global cap and the timeouts.
+        max_per_peer: 64,
         handshake_timeout: Duration::from_secs(1),
         header_timeout: Duration::from_secs(1),
         idle_timeout: Duration::from_secs(2),
@@ -683,6 +694,109 @@ async fn hostile_clients_cannot_stall_scrapes_or_ingest() {
     fake.shutdown();
 }
 
+/// The whole abuse mix at once against the real binary with basic auth, each attack from its own loopback
+/// address: 200 silent connections, 200 slowloris, 1000 concurrent authorised scrapes and 160 concurrent wrong
+/// passwords. Meanwhile the kubelet's probes and the remembered scraper, from 127.0.0.1, are answered every time,
+/// another user's first login goes through, guesses beyond one address's share are refused at once (429), and
+/// ingest goes on. (docs/benchmarks.md has the latencies, from `cargo run --release --example http_abuse`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probes_and_scrapes_are_answered_under_the_abuse_mix() {
+    use support::abuse::{Mix, Sizes, basic, request, source};
+
+    let _heavy = HEAVY.lock().await;
+    let fake = FakeVenue::start(FakeKind::BybitLinear).await;
+    let dir = TempDir::new("abuse");
+    let hashed = bcrypt::hash(PASSWORD, 8).unwrap();
+    let web = dir.write(
+        "web.yml",
+        &format!("basic_auth_users:\n  {USER}: '{hashed}'\n  latecomer: '{hashed}'\n"),
+    );
+    let url = fake.base_url();
+    let exporter = Exporter::start_with(
+        &[
+            ("MARKETFEED_BYBIT_LINEAR_SYMBOLS", "BTCUSDT,ETHUSDT"),
+            ("MARKETFEED_BYBIT_LINEAR_URL", &url),
+            ("MARKETFEED_BYBIT_REST_URL", "http://127.0.0.1:9"),
+        ],
+        &[&format!("--web.config.file={}", web.display())],
+    )
+    .await;
+    let addr = exporter.addr;
+    let auth = basic(USER, PASSWORD);
+    let messages = || {
+        let auth = auth.clone();
+        async move {
+            let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            let text =
+                format!("GET /metrics HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n");
+            stream.write_all(text.as_bytes()).await.unwrap();
+            let mut body = String::new();
+            stream.read_to_string(&mut body).await.unwrap();
+            let body = body.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+            Scrape::parse(body).sum("marketfeed_messages_total", &[] as &[(&str, &str)])
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while messages().await < 1.0 {
+        assert!(Instant::now() < deadline, "no data before the mix");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mix = Mix::start(addr, Sizes::default(), &auth, &basic(USER, "wrong"));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = messages().await;
+    // A bound on failure, not a latency target: 3 s is the shipped probes' timeoutSeconds.
+    let answer = |path: &'static str, auth: String| async move {
+        tokio::time::timeout(
+            Duration::from_secs(3),
+            request(source(1), addr, path, &auth),
+        )
+        .await
+        .ok()
+        .flatten()
+    };
+    for round in 0..10 {
+        for (path, credentials) in [
+            ("/-/healthy", ""),
+            ("/-/ready", ""),
+            ("/metrics", auth.as_str()),
+        ] {
+            assert_eq!(
+                answer(path, credentials.to_owned()).await,
+                Some(200),
+                "{path} in round {round} under the mix"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let first_login = tokio::time::timeout(
+        Duration::from_secs(3),
+        request(source(6), addr, "/metrics", &basic("latecomer", PASSWORD)),
+    )
+    .await;
+    assert_eq!(
+        first_login.ok().flatten(),
+        Some(200),
+        "a first login behind the guesses"
+    );
+    let after = messages().await;
+    assert!(
+        after > before,
+        "ingest stalled under the mix: {before} -> {after}"
+    );
+    let busy = mix.busy.load(std::sync::atomic::Ordering::Relaxed);
+    let denied = mix.denied.load(std::sync::atomic::Ordering::Relaxed);
+    mix.stop();
+    assert!(denied > 0, "some guesses were checked");
+    assert!(
+        busy > denied,
+        "guesses beyond the address's share are refused without a bcrypt check"
+    );
+    let (status, stderr, _) = exporter.stop("TERM");
+    assert!(status.success(), "{stderr}");
+    fake.shutdown();
+}
+
 async fn raw_exchange_async(addr: SocketAddr, bytes: Vec<u8>) -> String {
     tokio::task::spawn_blocking(move || raw_exchange(addr, &bytes))
         .await
@@ -693,6 +807,7 @@ async fn raw_exchange_async(addr: SocketAddr, bytes: Vec<u8>) -> String {
 /// README shows; a job with the wrong password stays down.
 #[tokio::test]
 async fn real_prometheus_scrapes_over_mutual_tls_with_basic_auth() {
+    let _heavy = HEAVY.lock().await;
     let dir = TempDir::new("prometheus-mtls");
     let ca = Ca::new("marketfeed CA");
     let server = ca.server("exporter");

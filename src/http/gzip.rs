@@ -36,11 +36,7 @@ pub(super) async fn gzip(request: Request, next: Next) -> Response {
     if !accepts || bytes.len() < MIN_SIZE {
         return Response::from_parts(parts, Body::from(bytes));
     }
-    // Level 1: most of the size saving for a fraction of the default level's CPU, as an exposition is very
-    // repetitive text.
-    let mut encoder = GzEncoder::new(Vec::with_capacity(bytes.len() / 8), Compression::fast());
-    let compressed = encoder.write_all(&bytes).and_then(|()| encoder.finish());
-    let Ok(compressed) = compressed else {
+    let Some(compressed) = compress(&bytes) else {
         return Response::from_parts(parts, Body::from(bytes));
     };
     parts.headers.remove(header::CONTENT_LENGTH);
@@ -48,6 +44,21 @@ pub(super) async fn gzip(request: Request, next: Next) -> Response {
         .headers
         .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     Response::from_parts(parts, Body::from(compressed))
+}
+
+/// gzip at level 1: most of the size saving for a fraction of the default level's CPU, as an exposition is very
+/// repetitive text.
+pub(super) fn compress(bytes: &[u8]) -> Option<Vec<u8>> {
+    let mut encoder = GzEncoder::new(Vec::with_capacity(bytes.len() / 8), Compression::fast());
+    encoder
+        .write_all(bytes)
+        .and_then(|()| encoder.finish())
+        .ok()
+}
+
+/// Whether the request accepts gzip.
+pub(super) fn accepted(headers: &HeaderMap) -> bool {
+    accepts_gzip(headers)
 }
 
 /// Text and JSON that nobody has encoded yet.

@@ -4,6 +4,7 @@
 //! Owns routing and response shapes: `view` builds what a symbol looks like, `query` reads the filters, `page`
 //! renders the HTML, `gzip` compresses. Reads the tracker and the registry; knows nothing of exchange sockets.
 
+mod exposition;
 mod gzip;
 mod page;
 mod query;
@@ -15,7 +16,7 @@ use std::time::Instant;
 use axum::Router;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Json, Response};
 use axum::routing::get;
 use serde::Serialize;
@@ -32,11 +33,26 @@ pub struct HttpState {
     /// Freshness state.
     pub trackers: Arc<Trackers>,
     /// The registry `/metrics` renders.
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     /// Where the metrics are served (`--web.telemetry-path`).
     pub telemetry_path: String,
     /// When the process started serving, for the status page's uptime.
     pub started: Instant,
+    /// Renders of `/metrics` shared by concurrent scrapes.
+    exposition: exposition::Exposition,
+}
+
+impl HttpState {
+    /// The state of a server that started serving now.
+    pub fn new(trackers: Arc<Trackers>, metrics: Metrics, telemetry_path: String) -> Self {
+        Self {
+            trackers,
+            metrics: Arc::new(metrics),
+            telemetry_path,
+            started: Instant::now(),
+            exposition: exposition::Exposition::default(),
+        }
+    }
 }
 
 /// The exporter's routes.
@@ -55,10 +71,29 @@ pub fn router(state: Arc<HttpState>) -> Router {
         .with_state(state)
 }
 
-async fn metrics(State(state): State<Arc<HttpState>>) -> Response {
+async fn metrics(State(state): State<Arc<HttpState>>, headers: HeaderMap) -> Response {
+    let rendered = state.exposition.current(&state.metrics).await;
+    // Compressed here, once per render, rather than per scrape by the gzip layer (which leaves an answer that
+    // already has a Content-Encoding alone).
+    if gzip::accepted(&headers)
+        && let Some(compressed) = rendered.gzip().await
+    {
+        return (
+            [
+                (header::CONTENT_TYPE, CONTENT_TYPE),
+                (header::CONTENT_ENCODING, "gzip"),
+                (header::VARY, "accept-encoding"),
+            ],
+            compressed,
+        )
+            .into_response();
+    }
     (
-        [(header::CONTENT_TYPE, CONTENT_TYPE)],
-        state.metrics.render(),
+        [
+            (header::CONTENT_TYPE, CONTENT_TYPE),
+            (header::VARY, "accept-encoding"),
+        ],
+        rendered.text.clone(),
     )
         .into_response()
 }
@@ -226,12 +261,11 @@ mod tests {
         let trackers = Arc::new(Trackers::new());
         trackers.set(Venue::BybitLinear, tracker);
         let metrics = Metrics::new(trackers.clone(), rest, build, false).unwrap();
-        router(Arc::new(HttpState {
+        router(Arc::new(HttpState::new(
             trackers,
             metrics,
-            telemetry_path: "/metrics".into(),
-            started: Instant::now(),
-        }))
+            "/metrics".into(),
+        )))
     }
 
     async fn get(uri: &str) -> (StatusCode, String, String) {

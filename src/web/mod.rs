@@ -21,6 +21,7 @@ use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 
+use auth::Verdict;
 pub use config::{WebConfig, WebConfigError};
 pub use listen::listen;
 pub use live::{Live, Settings};
@@ -38,21 +39,33 @@ pub fn secure(router: Router, live: Arc<Live>) -> Router {
 async fn guard(State(live): State<Arc<Live>>, request: Request, next: Next) -> Response {
     let settings = live.current();
     let open = OPEN_PATHS.contains(&request.uri().path());
-    let mut response = match &settings.auth {
-        Some(auth)
-            if !open
-                && !auth
-                    .check(request.headers().get(header::AUTHORIZATION))
-                    .await =>
-        {
-            unauthorized()
+    let verdict = match &settings.auth {
+        Some(auth) if !open => {
+            let peer = server::current_peer().map(|p| p.ip());
+            auth.check(request.headers().get(header::AUTHORIZATION), peer)
+                .await
         }
-        _ => next.run(request).await,
+        _ => Verdict::Allowed,
+    };
+    let mut response = match verdict {
+        Verdict::Allowed => next.run(request).await,
+        Verdict::Denied => unauthorized(),
+        Verdict::Busy => busy(),
     };
     for (name, value) in &settings.headers {
         response.headers_mut().insert(name.clone(), value.clone());
     }
     response
+}
+
+/// Too many unverified requests from this address at once: try again shortly, without a bcrypt check now.
+fn busy() -> Response {
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::RETRY_AFTER, "1")],
+        Body::from("Too many authentication attempts in progress from this address\n"),
+    )
+        .into_response()
 }
 
 fn unauthorized() -> Response {

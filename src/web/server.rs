@@ -1,16 +1,18 @@
 //! The accept loop: plain HTTP or TLS on one listener, with bounds on connections, time and header size, and a
 //! graceful drain on shutdown.
 //!
-//! Bounds, so a slow or hostile client cannot stall scrapes or ingest: at most `max_connections` at once (each
-//! holds a permit; past that, new ones wait in the kernel's backlog); a TLS handshake and a request's headers
-//! must arrive within their timeouts; a connection that moves no byte for `idle_timeout` is closed; headers
-//! over `max_header_bytes` get 431. No route reads a request body. Ingest runs on its own tasks and shares
-//! nothing with this loop but the runtime.
+//! Bounds, so a slow or hostile client cannot stall scrapes, probes or ingest: at most `max_per_peer` connections
+//! from one address (more are closed at once, so one client cannot take the slots the kubelet's probes and
+//! Prometheus need), at most `max_connections` in all (each holds a permit; past that, new ones wait in the
+//! kernel's backlog); a first byte within `first_byte_timeout`, a TLS handshake and a request's headers within
+//! theirs; a connection that moves no byte for `idle_timeout` is closed; headers over `max_header_bytes` get 431.
+//! No route reads a request body. Ingest runs on its own tasks and shares nothing with this loop but the runtime.
 
+use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -32,6 +34,10 @@ use crate::feed::stopped;
 pub struct Limits {
     /// Connections served at once.
     pub max_connections: usize,
+    /// Connections served at once from one address; more are closed as they arrive.
+    pub max_per_peer: usize,
+    /// From accept to the first byte of the request (or of the TLS handshake).
+    pub first_byte_timeout: Duration,
     /// From accept to a finished TLS handshake.
     pub handshake_timeout: Duration,
     /// From the first byte of a request to the end of its headers (hyper's `header_read_timeout`).
@@ -48,6 +54,11 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_connections: 128,
+            // Prometheus keeps one connection per target and the kubelet opens one per probe; a client needing
+            // more than 16 at once is not one of them, and the rest of the slots stay for those that are.
+            max_per_peer: 16,
+            // A client that connects and says nothing is not a scraper; it may hold a slot this long at most.
+            first_byte_timeout: Duration::from_secs(3),
             handshake_timeout: Duration::from_secs(10),
             header_timeout: Duration::from_secs(10),
             // Longer than any usual scrape interval would close kept-alive scrape connections between scrapes
@@ -74,6 +85,7 @@ pub async fn serve(
     mut stop: watch::Receiver<bool>,
 ) {
     let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let peers = Arc::new(Peers::default());
     loop {
         let permit = tokio::select! {
             permit = permits.clone().acquire_owned() => match permit {
@@ -94,6 +106,11 @@ pub async fn serve(
             },
             () = stopped(&mut stop) => break,
         };
+        let Some(slot) = peers.enter(peer.ip(), limits.max_per_peer) else {
+            // Over its share: closed at once, and the permit goes straight back to everyone else.
+            tracing::debug!(%peer, "too many connections from this address; closed");
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let connection = Connection {
             router: router.clone(),
@@ -102,8 +119,9 @@ pub async fn serve(
             stop: stop.clone(),
             peer,
             _permit: permit,
+            _slot: slot,
         };
-        tokio::spawn(connection.run(stream));
+        tokio::spawn(PEER.scope(peer, connection.run(stream)));
     }
     drop(listener);
     // Every connection holds a permit until it ends, so holding them all means every connection is done.
@@ -116,6 +134,60 @@ pub async fn serve(
     }
 }
 
+tokio::task_local! {
+    /// The client of the connection being served, for code running inside its requests (the basic-auth guard).
+    static PEER: SocketAddr;
+}
+
+/// The client address of the request being served; None outside a connection task.
+pub fn current_peer() -> Option<SocketAddr> {
+    PEER.try_with(|peer| *peer).ok()
+}
+
+/// Open connections per client address.
+#[derive(Default)]
+struct Peers(Mutex<HashMap<IpAddr, usize>>);
+
+/// One connection's place in its address's count, given back on drop.
+struct PeerSlot {
+    peers: Arc<Peers>,
+    ip: IpAddr,
+}
+
+impl Peers {
+    fn counts(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, usize>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A slot for one more connection from `ip`, or None when it already has `max`.
+    fn enter(self: &Arc<Self>, ip: IpAddr, max: usize) -> Option<PeerSlot> {
+        // An IPv4 client on the dual-stack socket arrives as ::ffff:a.b.c.d; count it once either way.
+        let ip = ip.to_canonical();
+        let mut counts = self.counts();
+        let count = counts.entry(ip).or_insert(0);
+        if *count >= max {
+            return None;
+        }
+        *count += 1;
+        Some(PeerSlot {
+            peers: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut counts = self.peers.counts();
+        if let Some(count) = counts.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.ip);
+            }
+        }
+    }
+}
+
 struct Connection {
     router: Router,
     live: Arc<Live>,
@@ -123,18 +195,28 @@ struct Connection {
     stop: watch::Receiver<bool>,
     peer: SocketAddr,
     _permit: OwnedSemaphorePermit,
+    _slot: PeerSlot,
 }
 
 impl Connection {
     async fn run(self, stream: TcpStream) {
+        // Nothing said within the first-byte deadline: not a client worth a slot.
+        let mut first = [0u8; 1];
+        match tokio::time::timeout(self.limits.first_byte_timeout, stream.peek(&mut first)).await {
+            Ok(Ok(1..)) => {}
+            Ok(_) => return,
+            Err(_) => {
+                tracing::debug!(peer = %self.peer, "no request within the first-byte deadline; closed");
+                return;
+            }
+        }
         let settings = self.live.refresh();
         let Some(tls) = settings.tls.clone() else {
             let stream = Deadline::new(stream, self.limits.idle_timeout);
             return self.http(stream).await;
         };
         let handshake = async {
-            let mut first = [0u8; 1];
-            if stream.peek(&mut first).await? == 1 && first[0] != TLS_HANDSHAKE_RECORD {
+            if first[0] != TLS_HANDSHAKE_RECORD {
                 let mut stream = stream;
                 if first[0].is_ascii_uppercase() {
                     stream.write_all(PLAIN_HTTP_ON_TLS).await?;

@@ -5,6 +5,7 @@
 // Each test binary compiles this module with `mod support;` and uses a different subset of it.
 #![allow(dead_code)]
 
+pub mod abuse;
 pub mod deploy;
 // cargo defines the binary's path for integration tests only (which build with cfg(test)), not for
 // examples/demo.rs, which compiles this module too.

@@ -131,7 +131,10 @@ impl Config {
                 })
             })
             .collect();
-        let mut warnings: Vec<String> = super::lint::idle_timeout(self).into_iter().collect();
+        let mut warnings: Vec<String> = super::lint::idle_timeout(self)
+            .into_iter()
+            .chain(super::lint::subscriptions(self))
+            .collect();
         if !late.is_empty() {
             warnings.push(format!(
                 "the stale alert can page before the exporter resubscribes a silent symbol on {}; lower {} (event-driven \

@@ -77,6 +77,25 @@ pub(super) fn idle_timeout(config: &Config) -> Option<String> {
     })
 }
 
+/// The most subscriptions one exporter is sized for: the shipped manifests' 64 MiB memory limit holds the peak
+/// measured at this count (docs/benchmarks.md).
+pub const MAX_SUBSCRIPTIONS: usize = 10_000;
+
+/// A warning when the configuration names more subscriptions than the shipped memory limit is sized for.
+pub(super) fn subscriptions(config: &Config) -> Option<String> {
+    let count: usize = config
+        .venues
+        .iter()
+        .map(|v| v.symbols.len() * v.channels.len())
+        .sum();
+    (count > MAX_SUBSCRIPTIONS).then(|| {
+        format!(
+            "{count} subscriptions: the shipped manifests' 64Mi memory limit is sized for at most {MAX_SUBSCRIPTIONS} \
+             (about 48 MiB at the peak); raise it by about 5Mi per 1000 more, or split the symbols over more pods"
+        )
+    })
+}
+
 /// Every flag, for suggestions.
 const FLAGS: [&str; 7] = [
     "--help",
@@ -191,6 +210,26 @@ mod tests {
         assert!(
             config(&[]).warnings().is_empty(),
             "the defaults need no warning"
+        );
+    }
+
+    #[test]
+    fn more_subscriptions_than_the_memory_limit_holds_is_a_warning() {
+        let symbols = |n: usize| {
+            (0..n)
+                .map(|i| format!("S{i}USDT"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let at_limit = config(&[("MARKETFEED_BINANCE_SPOT_SYMBOLS", &symbols(5000))]);
+        assert_eq!(subscriptions(&at_limit), None);
+        let over = config(&[("MARKETFEED_BINANCE_SPOT_SYMBOLS", &symbols(5001))]);
+        assert_eq!(
+            subscriptions(&over).as_deref(),
+            Some(
+                "10002 subscriptions: the shipped manifests' 64Mi memory limit is sized for at most 10000 (about 48 MiB \
+                 at the peak); raise it by about 5Mi per 1000 more, or split the symbols over more pods"
+            )
         );
     }
 

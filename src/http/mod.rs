@@ -6,6 +6,7 @@
 
 mod exposition;
 mod gzip;
+mod paced;
 mod page;
 mod query;
 mod view;
@@ -40,6 +41,9 @@ pub struct HttpState {
     pub started: Instant,
     /// Renders of `/metrics` shared by concurrent scrapes.
     exposition: exposition::Exposition,
+    /// Turns for answers that list every symbol (the API's list, the status page): each holds a few megabytes
+    /// at 10 000 subscriptions, so two are built and sent at once ([`paced`]).
+    listings: Arc<tokio::sync::Semaphore>,
 }
 
 impl HttpState {
@@ -51,23 +55,35 @@ impl HttpState {
             telemetry_path,
             started: Instant::now(),
             exposition: exposition::Exposition::default(),
+            listings: Arc::new(tokio::sync::Semaphore::new(1)),
         }
     }
 }
 
 /// The exporter's routes.
 pub fn router(state: Arc<HttpState>) -> Router {
-    Router::new()
-        .route(&state.telemetry_path, get(metrics))
+    let gzip = || axum::middleware::from_fn(gzip::gzip);
+    // `/metrics` compresses once per render itself.
+    let metrics_route = Router::new().route(&state.telemetry_path, get(metrics));
+    // Whole listings take turns, held until sent (outside gzip, so the turn covers what is written).
+    let listings = Router::new()
         .route("/", get(status_page))
+        .route("/api/v1/symbols", get(symbols))
+        .layer(gzip())
+        .layer(axum::middleware::from_fn_with_state(
+            state.listings.clone(),
+            paced::paced,
+        ));
+    Router::new()
         .route("/-/healthy", get(|| async { "Healthy\n" }))
         // Ready as soon as the configuration is loaded and we serve: a sidecar's readiness gates the whole
         // pod, so it must never follow exchange health.
         .route("/-/ready", get(|| async { "Ready\n" }))
-        .route("/api/v1/symbols", get(symbols))
         .route("/api/v1/symbols/{exchange}/{market}/{symbol}", get(symbol))
         .fallback(not_found)
-        .layer(axum::middleware::from_fn(gzip::gzip))
+        .layer(gzip())
+        .merge(listings)
+        .merge(metrics_route)
         .with_state(state)
 }
 

@@ -4,20 +4,19 @@
 //! only when scraped, so ingest never touches a metric object. Knows nothing of WebSockets or wire formats.
 
 mod process;
+mod text;
 
 use std::sync::Arc;
 
-use prometheus::core::{Collector, Desc};
-use prometheus::proto::{
-    Bucket, Counter, Gauge, Histogram, LabelPair, Metric, MetricFamily, MetricType,
-};
-use prometheus::{Encoder, Registry, TextEncoder};
+use prometheus::proto::MetricType;
+use prometheus::{Registry, TextEncoder};
 
 use crate::freshness::{Feed, Limit};
-use crate::model::{Exchange, Subscription, Venue};
+use crate::model::{Exchange, Venue};
 use crate::rest::RestStats;
-use crate::tracker::{HistogramSnapshot, Listing, Reason, Trackers, unix_now};
+use crate::tracker::{Listing, Reason, Trackers, unix_now};
 use process::ProcessMetrics;
+use text::Lines;
 
 /// Version facts exported as `marketfeed_build_info`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,14 +43,17 @@ impl BuildInfo {
 /// The Content-Type of [`Metrics::render`].
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// The exporter's registry.
+/// The exporter's metrics: the tracker's families, written straight to text, and the `process_*` families of a
+/// registry.
 pub struct Metrics {
+    collector: TrackerCollector,
     registry: Registry,
+    last_len: std::sync::atomic::AtomicUsize,
 }
 
 impl Metrics {
-    /// A registry with the tracker collector, the REST side's request metrics and build info; `process` adds
-    /// the standard `process_*` metrics.
+    /// The tracker's families, the REST side's request metrics and build info; `process` adds the standard
+    /// `process_*` metrics.
     pub fn new(
         trackers: Arc<Trackers>,
         rest: Arc<RestStats>,
@@ -59,21 +61,34 @@ impl Metrics {
         process: bool,
     ) -> prometheus::Result<Self> {
         let registry = Registry::new();
-        registry.register(Box::new(TrackerCollector::new(trackers, rest, build)?))?;
         if process {
             registry.register(Box::new(ProcessMetrics::for_self()?))?;
         }
-        Ok(Self { registry })
+        Ok(Self {
+            collector: TrackerCollector {
+                trackers,
+                rest,
+                build,
+            },
+            registry,
+            last_len: Default::default(),
+        })
     }
 
-    /// The text exposition of every metric.
+    /// The text exposition of every metric: the tracker's families in name order, then `process_*` (which sort
+    /// after `marketfeed_*`).
     pub fn render(&self) -> String {
-        let mut out = Vec::with_capacity(64 * 1024);
-        // Encoding into a Vec only fails on invalid families, which the collector never builds.
-        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+        let mut out =
+            String::with_capacity(self.last_len.load(std::sync::atomic::Ordering::Relaxed) + 4096);
+        self.collector.write(&mut out);
+        // Encoding into a String only fails on invalid families, which the process collector never builds.
+        if let Err(e) = TextEncoder::new().encode_utf8(&self.registry.gather(), &mut out) {
             tracing::error!(error = %e, "encoding metrics failed");
         }
-        String::from_utf8(out).unwrap_or_default()
+        // The next render reserves this much at once instead of doubling its way there.
+        self.last_len
+            .store(out.len(), std::sync::atomic::Ordering::Relaxed);
+        out
     }
 }
 
@@ -272,6 +287,7 @@ const CROSSCHECK_TIME: Family = Family {
     labels: &["exchange", "market", "symbol"],
 };
 
+#[cfg(test)]
 const FAMILIES: [&Family; 30] = [
     &LAST_MESSAGE,
     &LAST_EVENT,
@@ -305,208 +321,84 @@ const FAMILIES: [&Family; 30] = [
     &CROSSCHECK_TIME,
 ];
 
-/// Reads the tracker at scrape time; descriptions are built once (rust-prometheus' ProcessCollector pattern).
+/// Reads the tracker at scrape time and writes the exposition text directly.
 struct TrackerCollector {
     trackers: Arc<Trackers>,
     rest: Arc<RestStats>,
     build: BuildInfo,
-    descs: Vec<Desc>,
-}
-
-impl TrackerCollector {
-    fn new(
-        trackers: Arc<Trackers>,
-        rest: Arc<RestStats>,
-        build: BuildInfo,
-    ) -> prometheus::Result<Self> {
-        let descs = FAMILIES
-            .iter()
-            .map(|f| {
-                let labels = f.labels.iter().map(|l| (*l).to_owned()).collect();
-                Desc::new(
-                    f.name.to_owned(),
-                    f.help.to_owned(),
-                    labels,
-                    Default::default(),
-                )
-            })
-            .collect::<prometheus::Result<_>>()?;
-        Ok(Self {
-            trackers,
-            rest,
-            build,
-            descs,
-        })
-    }
-}
-
-/// Label values of one subscription: the one place their order is written.
-fn sub_labels(sub: &Subscription) -> Vec<LabelPair> {
-    labels(
-        SUB_LABELS,
-        &[
-            sub.venue.exchange().as_str(),
-            sub.venue.market().as_str(),
-            &sub.channel.name,
-            &sub.symbol,
-        ],
-    )
-}
-
-fn labels(names: &[&str], values: &[&str]) -> Vec<LabelPair> {
-    names
-        .iter()
-        .zip(values)
-        .map(|(name, value)| {
-            let mut pair = LabelPair::default();
-            pair.set_name((*name).to_owned());
-            pair.set_value((*value).to_owned());
-            pair
-        })
-        .collect()
-}
-
-fn gauge(labels: Vec<LabelPair>, value: f64) -> Metric {
-    let mut g = Gauge::default();
-    g.set_value(value);
-    let mut m = Metric::from_label(labels);
-    m.set_gauge(g);
-    m
-}
-
-fn counter(labels: Vec<LabelPair>, value: u64) -> Metric {
-    let mut c = Counter::default();
-    c.set_value(value as f64);
-    let mut m = Metric::from_label(labels);
-    m.set_counter(c);
-    m
-}
-
-fn histogram(labels: Vec<LabelPair>, snap: HistogramSnapshot) -> Metric {
-    let mut h = Histogram::default();
-    h.set_sample_count(snap.count);
-    h.set_sample_sum(snap.sum);
-    h.set_bucket(
-        snap.buckets
-            .into_iter()
-            .map(|(bound, count)| {
-                let mut b = Bucket::default();
-                b.set_upper_bound(bound);
-                b.set_cumulative_count(count);
-                b
-            })
-            .collect(),
-    );
-    let mut m = Metric::from_label(labels);
-    m.set_histogram(h);
-    m
-}
-
-fn family(f: &Family, metrics: Vec<Metric>) -> MetricFamily {
-    let mut mf = MetricFamily::default();
-    mf.set_name(f.name.to_owned());
-    mf.set_help(f.help.to_owned());
-    mf.set_field_type(f.kind);
-    mf.set_metric(metrics);
-    mf
 }
 
 fn seconds(nanos: u64) -> f64 {
     nanos as f64 / 1e9
 }
 
-impl Collector for TrackerCollector {
-    fn desc(&self) -> Vec<&Desc> {
-        self.descs.iter().collect()
-    }
+fn flag(on: bool) -> f64 {
+    if on { 1.0 } else { 0.0 }
+}
 
-    fn collect(&self) -> Vec<MetricFamily> {
+impl TrackerCollector {
+    /// Writes every family of the contract that has a sample into `out`, in name order (the order of
+    /// [`FAMILIES_BY_NAME`]), reading each value as it is written: the text is the only copy of the scrape.
+    fn write(&self, out: &mut String) {
         let trackers = self.trackers.all();
-        let n: usize = trackers.iter().map(|t| t.len()).sum();
-        let (mut last, mut event, mut messages, mut price) = (
-            Vec::with_capacity(n),
-            Vec::new(),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-        );
-        let (mut acked, mut rejections, mut resubscribes) = (
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-        );
-        for v in trackers.iter().flat_map(|t| t.subscriptions()) {
-            let l = sub_labels(v.subscription);
-            last.push(gauge(l.clone(), seconds(v.last_message_ns)));
-            if let Some(ms) = v.last_event_ms {
-                event.push(gauge(l.clone(), ms as f64 / 1e3));
-            }
-            if let Some(p) = v
-                .price
-                .and_then(|p| rust_decimal::prelude::ToPrimitive::to_f64(&p))
-            {
-                price.push(gauge(l.clone(), p));
-            }
-            messages.push(counter(l.clone(), v.messages));
-            acked.push(gauge(l.clone(), if v.acked { 1.0 } else { 0.0 }));
-            rejections.push(counter(l.clone(), v.rejections));
-            resubscribes.push(counter(l, v.resubscribes));
-        }
-
-        let (mut gaps, mut latencies) = (Vec::new(), Vec::new());
-        for (venue, channel, gap, latency) in trackers.iter().flat_map(|t| t.histograms()) {
-            let l = labels(
-                GROUP_LABELS,
-                &[venue.exchange().as_str(), venue.market().as_str(), channel],
-            );
-            gaps.push(histogram(l.clone(), gap));
-            // Channels without an exchange event time (Binance spot bookTicker and partial depth) never
-            // observe a latency; an always-empty histogram would only add series.
-            if latency.count > 0 {
-                latencies.push(histogram(l, latency));
-            }
-        }
-
-        let (mut intervals, mut late_after, mut quiet_after) = (Vec::new(), Vec::new(), Vec::new());
-        for (venue, channel, interval, limit) in trackers.iter().flat_map(|t| t.cadences()) {
-            let l = || {
-                labels(
-                    GROUP_LABELS,
-                    &[venue.exchange().as_str(), venue.market().as_str(), channel],
-                )
-            };
-            if let Some(interval) = interval {
-                intervals.push(gauge(l(), interval.as_secs_f64()));
-            }
-            match limit {
-                Limit::Late(after) => late_after.push(gauge(l(), after.as_secs_f64())),
-                Limit::Quiet(after) => quiet_after.push(gauge(l(), after.as_secs_f64())),
-            }
-        }
-
-        // Per watched market: the thresholds in force and how many symbols have each verdict. A `*` market's
-        // tracker exists (empty) before its first listing, so these are there from startup.
+        let venues = self.trackers.venues();
         let now = unix_now();
-        let (mut degraded, mut stale, mut critical, mut by_feed) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for (venue, tracker) in self.trackers.venues() {
-            let market = [venue.exchange().as_str(), venue.market().as_str()];
-            let t = tracker.thresholds();
-            degraded.push(gauge(
-                labels(MARKET_LABELS, &market),
-                t.degraded.as_secs_f64(),
-            ));
-            stale.push(gauge(labels(MARKET_LABELS, &market), t.stale.as_secs_f64()));
-            critical.push(gauge(
-                labels(MARKET_LABELS, &market),
-                t.critical.as_secs_f64(),
-            ));
-            for (feed, count) in Feed::ALL.iter().zip(tracker.feed_counts(now)) {
-                let l = labels(
-                    SYMBOLS_BY_FEED.labels,
-                    &[market[0], market[1], feed.as_str()],
-                );
-                by_feed.push(gauge(l, count as f64));
+        // Each family below in name order; a test checks the order against the names.
+        let b = &self.build;
+        Lines::new(out, &BUILD_INFO).sample(&[&b.version, &b.revision, &b.rustc_version], 1.0);
+
+        let cadences = || trackers.iter().flat_map(|t| t.cadences());
+        let mut l = Lines::new(out, &EXPECTED_INTERVAL);
+        for (venue, channel, interval, _) in cadences() {
+            if let Some(interval) = interval {
+                l.sample(&group(venue, channel), interval.as_secs_f64());
             }
+        }
+        let mut l = Lines::new(out, &LATE_AFTER);
+        for (venue, channel, _, limit) in cadences() {
+            if let Limit::Late(after) = limit {
+                l.sample(&group(venue, channel), after.as_secs_f64());
+            }
+        }
+        let mut l = Lines::new(out, &QUIET_AFTER);
+        for (venue, channel, _, limit) in cadences() {
+            if let Limit::Quiet(after) = limit {
+                l.sample(&group(venue, channel), after.as_secs_f64());
+            }
+        }
+
+        let mut l = Lines::new(out, &CLOCK_OFFSET);
+        for e in [Exchange::Binance, Exchange::Bybit] {
+            if let Some(offset) = self.trackers.clock().get(e) {
+                l.sample(&[e.as_str()], offset as f64 / 1e9);
+            }
+        }
+
+        let mut l = Lines::new(out, &CONNECT_FAILURES);
+        for (venue, tracker) in &venues {
+            for (cause, count) in tracker.connect_failures() {
+                let [exchange, market] = market(*venue);
+                l.count(&[exchange, market, &cause.label()], count);
+            }
+        }
+
+        let connections = || trackers.iter().flat_map(|t| t.connections());
+        let mut l = Lines::new(out, &CONNECTION_ESTABLISHED);
+        for c in connections().filter(|c| c.established_ns > 0) {
+            let index = c.info.index.to_string();
+            let [exchange, market] = market(c.info.venue);
+            l.sample(&[exchange, market, &index], seconds(c.established_ns));
+        }
+        let mut l = Lines::new(out, &CONNECTION_UP);
+        for c in connections() {
+            let index = c.info.index.to_string();
+            let [exchange, market] = market(c.info.venue);
+            l.sample(&[exchange, market, &index], flag(c.up));
+        }
+
+        let mut l = Lines::new(out, &CRITICAL_THRESHOLD);
+        for (venue, tracker) in &venues {
+            l.sample(&market(*venue), tracker.thresholds().critical.as_secs_f64());
         }
 
         let mut watched: Vec<Venue> = trackers
@@ -515,183 +407,179 @@ impl Collector for TrackerCollector {
             .map(|v| v.subscription.venue)
             .collect();
         watched.dedup();
-        let decode = watched
-            .into_iter()
-            .map(|venue| {
-                let l = labels(
-                    DECODE_ERRORS.labels,
-                    &[venue.exchange().as_str(), venue.market().as_str()],
-                );
-                counter(l, trackers.iter().map(|t| t.decode_errors(venue)).sum())
-            })
-            .collect();
+        let mut l = Lines::new(out, &DECODE_ERRORS);
+        for venue in watched {
+            let errors = trackers.iter().map(|t| t.decode_errors(venue)).sum();
+            l.count(&market(venue), errors);
+        }
 
-        let (mut up, mut established, mut reconnects) = (Vec::new(), Vec::new(), Vec::new());
-        for c in trackers.iter().flat_map(|t| t.connections()) {
+        let mut l = Lines::new(out, &DEGRADED_THRESHOLD);
+        for (venue, tracker) in &venues {
+            l.sample(&market(*venue), tracker.thresholds().degraded.as_secs_f64());
+        }
+
+        let histograms = || trackers.iter().flat_map(|t| t.histograms());
+        let mut l = Lines::new(out, &EVENT_LATENCY);
+        for (venue, channel, _, latency) in histograms() {
+            // Channels without an exchange event time (Binance spot bookTicker and partial depth) never
+            // observe a latency; an always-empty histogram would only add series.
+            if latency.count > 0 {
+                l.histogram(&group(venue, channel), &latency);
+            }
+        }
+
+        let mut l = Lines::new(out, &IMPLAUSIBLE_TIMES);
+        for (venue, tracker) in &venues {
+            l.count(&market(*venue), tracker.implausible_times());
+        }
+
+        let subscriptions = || trackers.iter().flat_map(|t| t.subscriptions());
+        let mut l = Lines::new(out, &LAST_EVENT);
+        for v in subscriptions() {
+            if let Some(ms) = v.last_event_ms {
+                l.sample(&sub(v.subscription), ms as f64 / 1e3);
+            }
+        }
+        let mut l = Lines::new(out, &LAST_MESSAGE);
+        for v in subscriptions() {
+            l.sample(&sub(v.subscription), seconds(v.last_message_ns));
+        }
+        let mut l = Lines::new(out, &LAST_PRICE);
+        for v in subscriptions() {
+            if let Some(p) = v
+                .price
+                .and_then(|p| rust_decimal::prelude::ToPrimitive::to_f64(&p))
+            {
+                l.sample(&sub(v.subscription), p);
+            }
+        }
+        let mut l = Lines::new(out, &MESSAGES);
+        for v in subscriptions() {
+            l.count(&sub(v.subscription), v.messages);
+        }
+
+        let mut l = Lines::new(out, &RECONNECTS);
+        for c in connections() {
             let index = c.info.index.to_string();
-            let venue = c.info.venue;
-            let values = [
-                venue.exchange().as_str(),
-                venue.market().as_str(),
-                index.as_str(),
-            ];
-            up.push(gauge(
-                labels(CONN_LABELS, &values),
-                if c.up { 1.0 } else { 0.0 },
-            ));
-            if c.established_ns > 0 {
-                established.push(gauge(
-                    labels(CONN_LABELS, &values),
-                    seconds(c.established_ns),
-                ));
-            }
+            let [exchange, market] = market(c.info.venue);
             for (reason, count) in Reason::ALL.iter().zip(c.reconnects) {
-                let l = labels(
-                    RECONNECTS.labels,
-                    &[values[0], values[1], values[2], reason.as_str()],
-                );
-                reconnects.push(counter(l, count));
+                l.count(&[exchange, market, &index, reason.as_str()], count);
             }
         }
 
-        let mut connect_failures = Vec::new();
-        let mut implausible = Vec::new();
-        for (venue, tracker) in self.trackers.venues() {
-            implausible.push(counter(
-                labels(
-                    IMPLAUSIBLE_TIMES.labels,
-                    &[venue.exchange().as_str(), venue.market().as_str()],
-                ),
-                tracker.implausible_times(),
-            ));
-            for (cause, count) in tracker.connect_failures() {
-                let l = labels(
-                    CONNECT_FAILURES.labels,
-                    &[
-                        venue.exchange().as_str(),
-                        venue.market().as_str(),
-                        &cause.label(),
-                    ],
-                );
-                connect_failures.push(counter(l, count));
+        // The REST cross-check's two families and the listing's two, from the same per-symbol state.
+        let symbols = || {
+            trackers
+                .iter()
+                .flat_map(|t| t.symbol_states().map(move |s| (t, s)))
+        };
+        let mut l = Lines::new(out, &CROSSCHECK_BEHIND);
+        for (tracker, (venue, symbol, _, check)) in symbols() {
+            let Some(check) = check else { continue };
+            // The verdict speaks of the silence it was made in: once the feed delivers again it no longer
+            // applies, and the series goes, so `feed_behind == 1` never names a symbol that recovered.
+            let silent_since_check = tracker
+                .symbol_last_message_ns(venue, symbol)
+                .is_some_and(|last| last <= check.checked_ns);
+            if let (true, Some(behind)) = (silent_since_check, check.feed_behind) {
+                let [exchange, market] = market(venue);
+                l.sample(&[exchange, market, symbol], flag(behind));
+            }
+        }
+        let mut l = Lines::new(out, &CROSSCHECK_TIME);
+        for (_, (venue, symbol, _, check)) in symbols() {
+            if let Some(check) = check {
+                let [exchange, market] = market(venue);
+                l.sample(&[exchange, market, symbol], seconds(check.checked_ns));
             }
         }
 
-        let b = &self.build;
-        let build = vec![gauge(
-            labels(
-                BUILD_INFO.labels,
-                &[&b.version, &b.revision, &b.rustc_version],
-            ),
-            1.0,
-        )];
+        let mut l = Lines::new(out, &REST_ERRORS);
+        for ((venue, endpoint, code), count) in self.rest.errors() {
+            let [exchange, market] = market(venue);
+            l.count(&[exchange, market, endpoint.as_str(), code.as_str()], count);
+        }
+        let mut l = Lines::new(out, &REST_DURATION);
+        for (venue, endpoint, snap) in self.rest.durations() {
+            let [exchange, market] = market(venue);
+            l.histogram(&[exchange, market, endpoint.as_str()], &snap);
+        }
 
-        let offsets = [Exchange::Binance, Exchange::Bybit]
-            .into_iter()
-            .filter_map(|e| {
-                let offset = self.trackers.clock().get(e)?;
-                Some(gauge(
-                    labels(CLOCK_OFFSET.labels, &[e.as_str()]),
-                    offset as f64 / 1e9,
-                ))
-            })
-            .collect();
-        let rest_durations = self
-            .rest
-            .durations()
-            .map(|(venue, endpoint, snap)| {
-                let values = [
-                    venue.exchange().as_str(),
-                    venue.market().as_str(),
-                    endpoint.as_str(),
-                ];
-                histogram(labels(REST_DURATION.labels, &values), snap)
-            })
-            .collect();
-        let rest_errors = self
-            .rest
-            .errors()
-            .into_iter()
-            .map(|((venue, endpoint, code), count)| {
-                let values = [
-                    venue.exchange().as_str(),
-                    venue.market().as_str(),
-                    endpoint.as_str(),
-                    code.as_str(),
-                ];
-                counter(labels(REST_ERRORS.labels, &values), count)
-            })
-            .collect();
-        let (mut listed, mut trading, mut behind, mut checked) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for tracker in &trackers {
-            for (venue, symbol, listing, check) in tracker.symbol_states() {
-                let values = [venue.exchange().as_str(), venue.market().as_str(), symbol];
-                let symbol_labels = || labels(SYMBOL_LISTED.labels, &values);
-                let (is_listed, is_trading) = match listing {
-                    Listing::Unknown => (None, None),
-                    Listing::Trading => (Some(1.0), Some(1.0)),
-                    Listing::Halted => (Some(1.0), Some(0.0)),
-                    Listing::Unlisted => (Some(0.0), Some(0.0)),
-                };
-                listed.extend(is_listed.map(|v| gauge(symbol_labels(), v)));
-                trading.extend(is_trading.map(|v| gauge(symbol_labels(), v)));
-                if let Some(check) = check {
-                    checked.push(gauge(symbol_labels(), seconds(check.checked_ns)));
-                    // The verdict speaks of the silence it was made in: once the feed delivers again it no longer
-                    // applies, and the series goes, so `feed_behind == 1` never names a symbol that recovered.
-                    let silent_since_check = tracker
-                        .symbol_last_message_ns(venue, symbol)
-                        .is_some_and(|last| last <= check.checked_ns);
-                    if silent_since_check {
-                        behind.extend(
-                            check
-                                .feed_behind
-                                .map(|b| gauge(symbol_labels(), if b { 1.0 } else { 0.0 })),
-                        );
-                    }
-                }
+        let mut l = Lines::new(out, &RESUBSCRIBES);
+        for v in subscriptions() {
+            l.count(&sub(v.subscription), v.resubscribes);
+        }
+
+        let mut l = Lines::new(out, &STALE_THRESHOLD);
+        for (venue, tracker) in &venues {
+            l.sample(&market(*venue), tracker.thresholds().stale.as_secs_f64());
+        }
+
+        let mut l = Lines::new(out, &ACKED);
+        for v in subscriptions() {
+            l.sample(&sub(v.subscription), flag(v.acked));
+        }
+        let mut l = Lines::new(out, &REJECTIONS);
+        for v in subscriptions() {
+            l.count(&sub(v.subscription), v.rejections);
+        }
+
+        let listing = |listing: Listing| match listing {
+            Listing::Unknown => (None, None),
+            Listing::Trading => (Some(1.0), Some(1.0)),
+            Listing::Halted => (Some(1.0), Some(0.0)),
+            Listing::Unlisted => (Some(0.0), Some(0.0)),
+        };
+        let mut l = Lines::new(out, &SYMBOL_LISTED);
+        for (_, (venue, symbol, state, _)) in symbols() {
+            if let (Some(v), _) = listing(state) {
+                let [exchange, market] = market(venue);
+                l.sample(&[exchange, market, symbol], v);
+            }
+        }
+        let mut l = Lines::new(out, &SYMBOL_TRADING);
+        for (_, (venue, symbol, state, _)) in symbols() {
+            if let (_, Some(v)) = listing(state) {
+                let [exchange, market] = market(venue);
+                l.sample(&[exchange, market, symbol], v);
             }
         }
 
-        [
-            (&LAST_MESSAGE, last),
-            (&LAST_EVENT, event),
-            (&MESSAGES, messages),
-            (&LAST_PRICE, price),
-            (&ACKED, acked),
-            (&REJECTIONS, rejections),
-            (&RESUBSCRIBES, resubscribes),
-            (&UPDATE_GAP, gaps),
-            (&EVENT_LATENCY, latencies),
-            (&EXPECTED_INTERVAL, intervals),
-            (&LATE_AFTER, late_after),
-            (&QUIET_AFTER, quiet_after),
-            (&DEGRADED_THRESHOLD, degraded),
-            (&STALE_THRESHOLD, stale),
-            (&CRITICAL_THRESHOLD, critical),
-            (&SYMBOLS_BY_FEED, by_feed),
-            (&DECODE_ERRORS, decode),
-            (&IMPLAUSIBLE_TIMES, implausible),
-            (&CONNECTION_UP, up),
-            (&CONNECTION_ESTABLISHED, established),
-            (&RECONNECTS, reconnects),
-            (&CONNECT_FAILURES, connect_failures),
-            (&BUILD_INFO, build),
-            (&CLOCK_OFFSET, offsets),
-            (&REST_DURATION, rest_durations),
-            (&REST_ERRORS, rest_errors),
-            (&SYMBOL_LISTED, listed),
-            (&SYMBOL_TRADING, trading),
-            (&CROSSCHECK_BEHIND, behind),
-            (&CROSSCHECK_TIME, checked),
-        ]
-        .into_iter()
-        // An empty family would be dropped by the registry anyway; skip building it.
-        .filter(|(_, metrics)| !metrics.is_empty())
-        .map(|(f, metrics)| family(f, metrics))
-        .collect()
+        // Per watched market: how many symbols have each verdict. A `*` market's tracker exists (empty) before
+        // its first listing, so these are there from startup.
+        let mut l = Lines::new(out, &SYMBOLS_BY_FEED);
+        for (venue, tracker) in &venues {
+            let [exchange, market] = market(*venue);
+            for (feed, count) in Feed::ALL.iter().zip(tracker.feed_counts(now)) {
+                l.sample(&[exchange, market, feed.as_str()], count as f64);
+            }
+        }
+
+        let mut l = Lines::new(out, &UPDATE_GAP);
+        for (venue, channel, gap, _) in histograms() {
+            l.histogram(&group(venue, channel), &gap);
+        }
     }
+}
+
+/// The `exchange`, `market` label values.
+fn market(venue: Venue) -> [&'static str; 2] {
+    [venue.exchange().as_str(), venue.market().as_str()]
+}
+
+/// The `exchange`, `market`, `channel` label values.
+fn group(venue: Venue, channel: &str) -> [&str; 3] {
+    [venue.exchange().as_str(), venue.market().as_str(), channel]
+}
+
+/// The label values of one subscription: the one place their order is written.
+fn sub(s: &crate::model::Subscription) -> [&str; 4] {
+    [
+        s.venue.exchange().as_str(),
+        s.venue.market().as_str(),
+        &s.channel.name,
+        &s.symbol,
+    ]
 }
 
 #[cfg(test)]
@@ -699,6 +587,7 @@ mod tests {
     use super::*;
     use crate::freshness::{Rules, Thresholds};
     use crate::model::Sample;
+    use crate::model::Subscription;
     use crate::tracker::{ClockOffsets, ConnectionInfo, CrossCheck, Tracker};
     use crate::venue::rest::Endpoint;
     use rust_decimal::Decimal;
@@ -877,6 +766,14 @@ mod tests {
         let text = Metrics::new(registry(), rest_scenario(), build(), true)
             .unwrap()
             .render();
+        // Written in name order, as a registry gathers them.
+        let types: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .collect();
+        let mut sorted = types.clone();
+        sorted.sort();
+        assert_eq!(types, sorted);
         for f in FAMILIES {
             assert!(f.name.starts_with("marketfeed_"), "{}", f.name);
             assert!(f.help.ends_with('.'), "{}", f.name);

@@ -20,16 +20,15 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
-use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use support::abuse::{Mix, Sizes, basic, request, source};
+use support::abuse::{
+    Mix, Sizes, basic, basic_auth_file, example_args, messages_total, request, source,
+};
 use support::fake::{FakeKind, FakeVenue};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 const USER: &str = "prometheus";
 const PASSWORD: &str = "scrape-secret";
@@ -64,45 +63,15 @@ impl Probe {
     }
 }
 
-async fn messages(addr: SocketAddr, auth: &str) -> f64 {
-    let Ok(mut stream) = TcpStream::connect(addr).await else {
-        return 0.0;
-    };
-    let text = format!("GET /metrics HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n");
-    if stream.write_all(text.as_bytes()).await.is_err() {
-        return 0.0;
-    }
-    let mut body = String::new();
-    let _ = stream.read_to_string(&mut body).await;
-    body.lines()
-        .filter(|l| l.starts_with("marketfeed_messages_total{"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let binary = args
-        .get(1)
-        .cloned()
-        .unwrap_or_else(|| "target/release/marketfeed_exporter".to_owned());
-    let seconds: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(20);
+    let (binary, seconds) = example_args(20);
 
     let fake = FakeVenue::start(FakeKind::BybitLinear).await;
     fake.set_data_interval(Duration::from_millis(100));
     let dir = std::env::temp_dir().join(format!("marketfeed-abuse-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let hash = bcrypt::hash(PASSWORD, 10).unwrap();
-    let web = dir.join("web.yml");
-    std::fs::write(
-        &web,
-        format!("basic_auth_users:\n  {USER}: '{hash}'\n  {LATECOMER}: '{hash}'\n"),
-    )
-    .unwrap();
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
+    let web = basic_auth_file(&dir, &[USER, LATECOMER], PASSWORD);
+    let addr = support::prom::free_addr();
     let symbols: Vec<String> = (0..20).map(|i| format!("S{i}USDT")).collect();
     let mut child = Command::new(&binary)
         .env_clear()
@@ -129,7 +98,7 @@ async fn main() {
     let mix = Mix::start(addr, Sizes::default(), &auth, &basic(USER, "wrong"));
     tokio::time::sleep(Duration::from_secs(2)).await;
 
-    let ingest_before = (Instant::now(), messages(addr, &auth).await);
+    let ingest_before = (Instant::now(), messages_total(addr, &auth).await);
     let probes = [
         ("`/-/healthy`", "/-/healthy", ""),
         ("`/-/ready`", "/-/ready", ""),
@@ -171,7 +140,7 @@ async fn main() {
     for prober in probers {
         let _ = prober.await;
     }
-    let ingest_after = (Instant::now(), messages(addr, &auth).await);
+    let ingest_after = (Instant::now(), messages_total(addr, &auth).await);
 
     println!("binary: {binary}, {seconds} s under the mix\n");
     println!("| probe from 127.0.0.1 | answered | failed (3 s) | p50 | p99 | max |");

@@ -7,13 +7,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::backoff::Backoff;
 use crate::config::{Config, VenueConfig};
 use crate::feed::stopped;
-use crate::feed::{ConnectLimiter, Connection, FeedSettings, Stream};
+use crate::feed::{ConnectLimiter, Connection, FeedSettings, Start, Stream};
 use crate::freshness::Rules;
 use crate::http::{HttpState, router};
 use crate::metrics::{BuildInfo, Metrics};
@@ -183,14 +183,21 @@ struct VenueRunner {
 }
 
 impl VenueRunner {
-    /// Builds the venue's tracker for `symbols` (carrying over what `previous` knew of them), registers it
-    /// and starts one feed per planned connection, each stopping when `shutdown` turns true.
+    /// Builds the venue's tracker for `symbols` (carrying over what `previous` knew of them) and starts one feed
+    /// per planned connection, each stopping when `shutdown` turns true. Live, the tracker is registered at once;
+    /// in `shadow`, the feeds connect and subscribe but record nothing until it turns true, the tracker is left to
+    /// the caller to register, and each feed's readiness comes back as a receiver.
     fn launch(
         &self,
         symbols: &[String],
         previous: Option<&Tracker>,
         shutdown: &watch::Receiver<bool>,
-    ) -> Vec<JoinHandle<()>> {
+        shadow: Option<&watch::Receiver<bool>>,
+    ) -> (
+        Arc<Tracker>,
+        Vec<JoinHandle<()>>,
+        Vec<oneshot::Receiver<()>>,
+    ) {
         let (subscriptions, plans) = plan(&self.config, symbols, &self.policy);
         let infos = plans.iter().map(ConnectionPlan::info).collect();
         let tracker = Tracker::new(subscriptions, infos, self.rules, unix_now())
@@ -199,11 +206,25 @@ impl VenueRunner {
             tracker.inherit(previous);
         }
         let tracker = Arc::new(tracker);
-        self.trackers.set(self.config.venue, tracker.clone());
-        plans
+        if shadow.is_none() {
+            self.trackers.set(self.config.venue, tracker.clone());
+        }
+        let mut readies = Vec::new();
+        let feeds = plans
             .into_iter()
             .enumerate()
             .map(|(id, p)| {
+                let start = match shadow {
+                    None => Start::Live,
+                    Some(live) => {
+                        let (ready, ready_rx) = oneshot::channel();
+                        readies.push(ready_rx);
+                        Start::Shadow {
+                            live: live.clone(),
+                            ready,
+                        }
+                    }
+                };
                 let connection = Connection {
                     id,
                     venue: p.venue,
@@ -215,10 +236,12 @@ impl VenueRunner {
                     tracker: tracker.clone(),
                     limiter: self.limiter.clone(),
                     outages: self.outages.clone(),
+                    start,
                 };
                 tokio::spawn(connection.run(shutdown.clone()))
             })
-            .collect()
+            .collect();
+        (tracker, feeds, readies)
     }
 
     /// For `*`: watches every symbol the venue lists as trading. Each time the listing changes, the venue's
@@ -248,12 +271,46 @@ impl VenueRunner {
                         ),
                         None => (symbols.len(), 0),
                     };
-                    if let Some(old) = current.take() {
-                        old.stop().await;
-                    }
                     let previous = self.trackers.get(venue);
                     let (stop, generation) = watch::channel(false);
-                    let feeds = self.launch(&symbols, previous.as_deref(), &generation);
+                    let feeds = match current.take() {
+                        None => {
+                            self.launch(&symbols, previous.as_deref(), &generation, None)
+                                .1
+                        }
+                        // Make before break: the new set's connections subscribe and prove they deliver while
+                        // the old ones still record; then the new tracker takes over and the old feeds close.
+                        Some(old) => {
+                            let (live, live_rx) = watch::channel(false);
+                            let (tracker, feeds, readies) = self.launch(
+                                &symbols,
+                                previous.as_deref(),
+                                &generation,
+                                Some(&live_rx),
+                            );
+                            let ready = tokio::time::timeout(
+                                HANDOVER_WAIT,
+                                futures_util::future::join_all(readies),
+                            );
+                            tokio::select! {
+                                _ = ready => {}
+                                () = stopped(&mut shutdown) => {
+                                    let _ = stop.send(true);
+                                    drain(feeds).await;
+                                    old.stop().await;
+                                    break;
+                                }
+                            }
+                            // What the old feeds recorded meanwhile, then the switch.
+                            if let Some(previous) = self.trackers.get(venue) {
+                                tracker.inherit(&previous);
+                            }
+                            self.trackers.set(venue, tracker);
+                            let _ = live.send(true);
+                            old.stop().await;
+                            feeds
+                        }
+                    };
                     // Every symbol of the set came from the trading listing just read.
                     if let Some(tracker) = self.trackers.get(venue) {
                         for symbol in &symbols {
@@ -308,6 +365,9 @@ impl Generation {
         drain(self.feeds).await;
     }
 }
+
+/// How long a `*` market's new connections may take to subscribe and deliver before they take over anyway.
+const HANDOVER_WAIT: Duration = Duration::from_secs(60);
 
 /// Waits for tasks to end, at most [`DRAIN_TIMEOUT`].
 async fn drain(tasks: Vec<JoinHandle<()>>) {
@@ -406,7 +466,7 @@ pub async fn start(config: &Config, tuning: Tuning) -> Result<Running, AppError>
         };
         if vc.all_symbols {
             // An empty tracker until the first listing arrives, so the venue is known to the API and metrics.
-            runner.launch(&[], None, &stopped);
+            runner.launch(&[], None, &stopped, None);
             let interval = tuning.rest.discovery_interval;
             tasks.push(tokio::spawn(runner.follow_listing(
                 rest.clone(),
@@ -414,7 +474,7 @@ pub async fn start(config: &Config, tuning: Tuning) -> Result<Running, AppError>
                 stopped.clone(),
             )));
         } else {
-            tasks.extend(runner.launch(&vc.symbols, None, &stopped));
+            tasks.extend(runner.launch(&vc.symbols, None, &stopped, None).1);
         }
     }
     let subscriptions: usize = trackers.all().iter().map(|t| t.len()).sum();

@@ -121,6 +121,7 @@ struct Harness {
     fake: FakeVenue,
     running: Running,
     venue: Venue,
+    started: Instant,
 }
 
 impl Harness {
@@ -141,11 +142,17 @@ impl Harness {
             fake,
             running,
             venue: venue_of(kind),
+            started: Instant::now(),
         }
     }
 
     async fn scrape(&self) -> Scrape {
         support::metrics::scrape(self.running.addr).await
+    }
+
+    /// Since the exporter started.
+    fn running_for(&self) -> Duration {
+        self.started.elapsed()
     }
 
     /// Labels of one subscription of this venue.
@@ -937,6 +944,73 @@ async fn binance_rollover_and_server_shutdown_are_not_incidents() {
         }
         h.stop().await;
     }
+}
+
+/// Make before break: ahead of the connection lifetime a new connection subscribes and delivers while the old one
+/// still records, then takes over. With every handshake delayed by 1.5 s (a reconnect would cost at least that),
+/// no update gap of any subscription exceeds its cadence (50 ms) plus one second across several rollovers, every
+/// message counts once, and the connection never goes down.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollovers_leave_no_gap() {
+    each_market_at_once(
+        &[FakeKind::BinanceSpot, FakeKind::BybitLinear],
+        |kind| async move {
+            let f = fake(kind).await;
+            f.set_handshake_delay(Duration::from_millis(1500));
+            let h = Harness::run(f, kind, "BTCUSDT,ETHUSDT", &[], |v| {
+                let mut p = fast_policy(v);
+                p.max_connection_age = Some(Duration::from_secs(4));
+                p
+            })
+            .await;
+            h.until_within("two rollovers", Duration::from_secs(30), |s| {
+                s.sum("marketfeed_reconnects_total", &[("reason", "scheduled")]) >= 2.0
+            })
+            .await;
+            let scrape = h.scrape().await;
+            for channel in h.channels() {
+                let group = h.group(channel);
+                let labels = |le: &str| {
+                    let mut l: Vec<(&str, String)> = group.to_vec();
+                    l.push(("le", le.to_owned()));
+                    l
+                };
+                let within = scrape
+                    .value("marketfeed_update_gap_seconds_bucket", &labels("1"))
+                    .unwrap();
+                let all = scrape
+                    .value("marketfeed_update_gap_seconds_bucket", &labels("+Inf"))
+                    .unwrap();
+                assert!(all > 20.0, "{kind:?} {channel}: {all} gaps");
+                assert_eq!(
+                    within, all,
+                    "{kind:?} {channel}: a gap over 1 s across a rollover"
+                );
+            }
+            let accepted = h.fake.connections_accepted();
+            assert!(accepted >= 3, "{kind:?}: {accepted} connections");
+            for reason in [
+                "server_close",
+                "error",
+                "idle_timeout",
+                "heartbeat_timeout",
+                "handshake_failed",
+            ] {
+                assert_eq!(h.reconnects(reason).await, 0.0, "{kind:?} {reason}");
+            }
+            // Once per message: the fake's frames for BTCUSDT on the first channel, counted by the exporter, never
+            // exceed what one connection at a time could have sent.
+            let messages = h.messages(h.channels()[0], "BTCUSDT").await;
+            let elapsed = h.running_for();
+            let most = elapsed.as_secs_f64() / 0.05 + 5.0;
+            assert!(
+                messages <= most,
+                "{kind:?}: {messages} messages in {elapsed:?}: counted twice"
+            );
+            h.stop().await;
+        },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

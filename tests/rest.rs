@@ -573,6 +573,9 @@ async fn star_follows_every_trading_symbol_as_listings_change() {
     );
     assert_eq!(h.api("AAAUSDT").await["listing"], "trading");
 
+    // Every handshake now takes 1.5 s: a change that broke the old connections before making the new ones would
+    // leave the continuing symbols without data for at least that long.
+    h.ws.set_handshake_delay(Duration::from_millis(1500));
     rest.set_instruments(
         "linear",
         &[
@@ -593,6 +596,20 @@ async fn star_follows_every_trading_symbol_as_listings_change() {
     );
     let (status, _) = get(h.running.addr, "/api/v1/symbols/bybit/linear/BBBUSDT").await;
     assert_eq!(status, 404, "a delisted symbol is dropped");
+    // Made before broken: no update gap over the cadence (50 ms) plus a second, for any subscription.
+    for channel in ["tickers", "orderbook.1"] {
+        let gaps = |le: &str| {
+            scrape.value(
+                "marketfeed_update_gap_seconds_bucket",
+                &[("market", "linear"), ("channel", channel), ("le", le)],
+            )
+        };
+        assert_eq!(
+            gaps("1"),
+            gaps("+Inf"),
+            "{channel}: a gap over 1 s across the listing change"
+        );
+    }
     h.until("the feed to follow", |_| {
         let subscribed = h.ws.subscribed();
         subscribed.iter().any(|k| k == "tickers.EEEUSDT")

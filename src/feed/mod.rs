@@ -8,10 +8,12 @@ mod connect;
 mod limiter;
 mod session;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 pub use limiter::ConnectLimiter;
@@ -99,6 +101,8 @@ pub struct Connection {
     pub limiter: Arc<ConnectLimiter>,
     /// The process's runs of failures, so a venue that stays unreachable logs a first line and slow summaries.
     pub outages: Arc<Outages>,
+    /// How its first session starts.
+    pub start: Start,
 }
 
 /// How a session ended.
@@ -106,54 +110,73 @@ pub struct Connection {
 enum Ending {
     /// The process is shutting down.
     Shutdown,
+    /// Its successor took over its streams (make before break).
+    Handover,
     /// The session ended for this reason; `healthy` when it had stayed up for `stable_after`.
     Lost { reason: Reason, healthy: bool },
 }
 
 impl Connection {
     /// Keeps the connection alive until `shutdown` turns true.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let config = WebSocketConfig::default()
-            // Real feeds trickle one small frame per read and tungstenite zero-fills the read buffer.
-            .read_buffer_size(16 * 1024)
-            // Bounds memory against a hostile or broken peer; the largest real frames (all-market arrays)
-            // are a few hundred KiB.
-            .max_message_size(Some(8 << 20))
-            .max_frame_size(Some(8 << 20));
+    pub async fn run(mut self, shutdown: watch::Receiver<bool>) {
+        let start = std::mem::replace(&mut self.start, Start::Live);
+        self.run_from(start, shutdown).await;
+    }
+
+    async fn run_from(&self, start: Start, mut shutdown: watch::Receiver<bool>) {
         let mut attempt = 0u32;
-        let key = format!("{} connection {}", self.venue, self.index);
+        // A successor that took over, to run as the current session next.
+        let mut carried: Option<Running<'_>> = None;
+        let mut first = Some(start);
         loop {
-            tokio::select! {
-                _ = self.limiter.acquire() => {}
-                () = stopped(&mut shutdown) => return,
-            }
-            let outcome = tokio::select! {
-                outcome = connect::connect(&self.url, config, self.settings.connect_timeout) => outcome,
-                () = stopped(&mut shutdown) => return,
-            };
-            let ending = match outcome {
-                Ok((ws, _response)) => {
-                    if let Some(outage) = self.outages.recovered(&key, std::time::Instant::now()) {
-                        tracing::info!(
-                            venue = %self.venue, connection = self.index, failed_attempts = outage.failures,
-                            outage = %human(outage.lasted), "connected again after failed attempts"
-                        );
-                    }
-                    session::Session::new(&self).run(ws, &mut shutdown).await
+            let mut current = match carried.take() {
+                Some(successor) => successor,
+                None => {
+                    let control = |handover| match first.take() {
+                        Some(Start::Shadow { live, ready }) => session::Control {
+                            live,
+                            handover,
+                            ready: Some(ready),
+                        },
+                        _ => session::Control {
+                            handover,
+                            ..session::Control::live()
+                        },
+                    };
+                    self.start_session(control, &shutdown)
                 }
-                Err(e) => self.handshake_failed(&e, attempt, &key),
             };
-            let Ending::Lost { reason, healthy } = ending else {
-                return;
+            let ending = self
+                .run_until_replaced(&mut current, &mut carried, &shutdown)
+                .await;
+            let reason = match ending {
+                Ending::Shutdown => return,
+                Ending::Handover => {
+                    self.tracker.rolled_over(self.id, Reason::Scheduled);
+                    tracing::info!(
+                        venue = %self.venue, connection = self.index,
+                        "connection lifetime near its end: a new connection took over without a gap"
+                    );
+                    attempt = 0;
+                    continue;
+                }
+                Ending::Lost { reason, healthy } => {
+                    if healthy {
+                        attempt = 0;
+                    }
+                    reason
+                }
             };
+            if carried.is_some() {
+                // A successor already carries the streams: nothing to reconnect, only why this one ended to count.
+                self.tracker.rolled_over(self.id, reason);
+                continue;
+            }
             self.tracker.connection_down(self.id, reason);
             let delay = if reason.is_planned() {
                 attempt = 0;
                 Duration::ZERO
             } else {
-                if healthy {
-                    attempt = 0;
-                }
                 let delay = self.settings.backoff.delay(attempt, fastrand::f64());
                 attempt = attempt.saturating_add(1);
                 delay
@@ -171,15 +194,127 @@ impl Connection {
         }
     }
 
+    /// A session (connect attempt included) as a future, with the handle that tells it a successor took over.
+    fn start_session(
+        &self,
+        control: impl FnOnce(watch::Receiver<bool>) -> session::Control,
+        shutdown: &watch::Receiver<bool>,
+    ) -> Running<'_> {
+        let (handover, handover_rx) = watch::channel(false);
+        let control = control(handover_rx);
+        let mut shutdown = shutdown.clone();
+        let future = async move {
+            tokio::select! {
+                _ = self.limiter.acquire() => {}
+                () = stopped(&mut shutdown) => return Ending::Shutdown,
+            }
+            self.session(control, shutdown).await
+        };
+        Running {
+            future: Box::pin(future),
+            handover,
+            live: None,
+            started: Instant::now(),
+        }
+    }
+
+    /// Runs `current` to its end. Ahead of the venue's connection lifetime a successor connects, subscribes and
+    /// proves it delivers while `current` still records; then the successor goes live, `current` closes, and the
+    /// successor is left in `carried` to run next.
+    async fn run_until_replaced<'a>(
+        &'a self,
+        current: &mut Running<'a>,
+        carried: &mut Option<Running<'a>>,
+        shutdown: &watch::Receiver<bool>,
+    ) -> Ending {
+        let rollover_at = self
+            .policy
+            .max_connection_age
+            .map(|max| current.started + max.saturating_sub(rollover_lead(max)));
+        let mut successor: Option<Running<'a>> = None;
+        let mut ready: Option<oneshot::Receiver<()>> = None;
+        let mut tried = false;
+        loop {
+            tokio::select! {
+                ending = &mut current.future => {
+                    if let Some(mut successor) = successor.take()
+                        && ending != Ending::Shutdown
+                    {
+                        // Gone before the handover (the venue closed it early, say): the successor goes live now.
+                        successor.go_live();
+                        *carried = Some(successor);
+                    }
+                    return ending;
+                }
+                () = sleep_until_some(rollover_at), if !tried && rollover_at.is_some() => {
+                    tried = true;
+                    let (live, live_rx) = watch::channel(false);
+                    let (ready_tx, ready_rx) = oneshot::channel();
+                    let mut next = self.start_session(
+                        |handover| session::Control { live: live_rx, handover, ready: Some(ready_tx) },
+                        shutdown,
+                    );
+                    next.live = Some(live);
+                    successor = Some(next);
+                    ready = Some(ready_rx);
+                }
+                ending = poll_some(successor.as_mut().map(|s| &mut s.future)), if successor.is_some() => {
+                    // The successor failed before taking over; this session carries on to its own end.
+                    tracing::debug!(venue = %self.venue, connection = self.index, ?ending, "successor connection failed");
+                    successor = None;
+                    ready = None;
+                }
+                answered = poll_some(ready.as_mut()), if ready.is_some() => {
+                    ready = None;
+                    if answered.is_ok() && let Some(next) = successor.as_mut() {
+                        next.go_live();
+                        let _ = current.handover.send(true);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Opens one session, bounded by the connect deadline, and runs it under `control`.
+    async fn session(
+        &self,
+        control: session::Control,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Ending {
+        let key = self.outage_key();
+        let outcome = tokio::select! {
+            outcome = connect::connect(&self.url, ws_config(), self.settings.connect_timeout) => outcome,
+            () = stopped(&mut shutdown) => return Ending::Shutdown,
+        };
+        match outcome {
+            Ok((ws, _response)) => {
+                if let Some(outage) = self.outages.recovered(&key, std::time::Instant::now()) {
+                    tracing::info!(
+                        venue = %self.venue, connection = self.index, failed_attempts = outage.failures,
+                        outage = %human(outage.lasted), "connected again after failed attempts"
+                    );
+                }
+                session::Session::new(self, control)
+                    .run(ws, &mut shutdown)
+                    .await
+            }
+            Err(e) => self.handshake_failed(&e, &key),
+        }
+    }
+
+    fn outage_key(&self) -> String {
+        format!("{} connection {}", self.venue, self.index)
+    }
+
     /// Counts a failed attempt by cause and logs it: in full the first time (and when the cause changes), then
     /// only in the process's shared summary of what keeps failing.
-    fn handshake_failed(&self, error: &connect::ConnectError, attempt: u32, key: &str) -> Ending {
+    fn handshake_failed(&self, error: &connect::ConnectError, key: &str) -> Ending {
         self.tracker.connect_failed(error.cause);
         let cause = error.cause.label();
         match self.outages.failed(key, &cause, std::time::Instant::now()) {
             Report::First | Report::Changed => tracing::warn!(
                 venue = %self.venue, connection = self.index, url = %self.url, cause = %cause,
-                error = %error.detail, next_attempt_within = %human(self.settings.backoff.delay(attempt, 1.0)),
+                error = %error.detail, retry_ceiling = %human(self.settings.backoff.cap),
                 "connect failed; retrying with backoff (repeats go into a summary every 5m)"
             ),
             Report::Summary { failing, detail } => {
@@ -192,6 +327,71 @@ impl Connection {
             healthy: false,
         }
     }
+}
+
+/// How a connection's first session starts.
+pub enum Start {
+    /// Recording at once.
+    Live,
+    /// Connected and subscribed but recording nothing until `live` turns true; `ready` fires when every stream
+    /// is answered and every scheduled one delivered (a `*` market's next set of symbols, made before the old
+    /// set is broken).
+    Shadow {
+        /// Turns true when this connection takes over.
+        live: watch::Receiver<bool>,
+        /// Fired once it is ready to take over.
+        ready: oneshot::Sender<()>,
+    },
+}
+
+/// A session under way: its future (connect included), the switch that tells it a successor took over, and for a
+/// successor, the switch that makes it record.
+struct Running<'a> {
+    future: Pin<Box<dyn Future<Output = Ending> + Send + 'a>>,
+    handover: watch::Sender<bool>,
+    live: Option<watch::Sender<bool>>,
+    started: Instant,
+}
+
+impl Running<'_> {
+    fn go_live(&mut self) {
+        if let Some(live) = self.live.take() {
+            let _ = live.send(true);
+        }
+    }
+}
+
+/// How long before the venue's connection lifetime a successor starts: a minute, or a quarter of a short
+/// lifetime (tests).
+fn rollover_lead(max_age: Duration) -> Duration {
+    Duration::from_secs(60).min(max_age / 4)
+}
+
+/// Sleeps until `at`, forever when None.
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Awaits the future when there is one, forever otherwise (for a `select!` branch guarded by its presence).
+async fn poll_some<F: Future + Unpin>(future: Option<&mut F>) -> F::Output {
+    match future {
+        Some(future) => future.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// WebSocket limits of every connection.
+fn ws_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        // Real feeds trickle one small frame per read and tungstenite zero-fills the read buffer.
+        .read_buffer_size(16 * 1024)
+        // Bounds memory against a hostile or broken peer; the largest real frames (all-market arrays)
+        // are a few hundred KiB.
+        .max_message_size(Some(8 << 20))
+        .max_frame_size(Some(8 << 20))
 }
 
 /// Resolves once the shutdown flag is set (or its sender is gone). Returns `()` so no watch guard, which is

@@ -62,6 +62,33 @@ struct Watch {
     refusals: u32,
 }
 
+/// How a session relates to the session it replaces or will be replaced by (make before break).
+pub(super) struct Control {
+    /// The session records into the tracker while this is true. A successor starts false and goes live at the
+    /// handover, so a message counts once while two connections carry the same streams.
+    pub(super) live: watch::Receiver<bool>,
+    /// Set when a successor has taken over: the session closes politely and ends as a handover.
+    pub(super) handover: watch::Receiver<bool>,
+    /// Fired once, when every stream is answered and every scheduled stream has delivered on this connection
+    /// (or [`READY_WITHIN`] has passed with every stream answered).
+    pub(super) ready: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Control {
+    /// A session that records from the start and is never replaced from outside.
+    pub(super) fn live() -> Self {
+        Self {
+            live: watch::channel(true).1,
+            handover: watch::channel(false).1,
+            ready: None,
+        }
+    }
+}
+
+/// A successor whose scheduled streams have not all delivered by then is ready anyway once every stream is
+/// answered: a quiet market must not keep the old connection past its lifetime.
+const READY_WITHIN: Duration = Duration::from_secs(30);
+
 /// What a frame changed, for the select loop.
 enum Outcome {
     Continue,
@@ -87,10 +114,13 @@ pub(super) struct Session<'c> {
     last_send: Option<Instant>,
     decode_error_logged: bool,
     announced: bool,
+    control: Control,
+    /// Whether each stream delivered on this connection: a successor's readiness.
+    delivered: Vec<bool>,
 }
 
 impl<'c> Session<'c> {
-    pub(super) fn new(conn: &'c Connection) -> Self {
+    pub(super) fn new(conn: &'c Connection, control: Control) -> Self {
         let start = Instant::now();
         let lookup = conn
             .streams
@@ -138,6 +168,8 @@ impl<'c> Session<'c> {
             last_send: None,
             decode_error_logged: false,
             announced: false,
+            control,
+            delivered: vec![false; conn.streams.len()],
         }
     }
 
@@ -151,9 +183,15 @@ impl<'c> Session<'c> {
         tracing::info!(venue = %conn.venue, connection = conn.index, url = %conn.url, streams = conn.streams.len(), "connected");
         let mut tick = tokio::time::interval(conn.settings.tick);
         tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut handover = self.control.handover.clone();
         let reason = loop {
             let outcome = tokio::select! {
                 () = super::stopped(shutdown) => None,
+                () = super::stopped(&mut handover) => {
+                    // The successor delivers these streams now: leave without a gap.
+                    close(&mut ws, CloseCode::Normal, "replaced by a new connection").await;
+                    return Ending::Handover;
+                }
                 frame = ws.next() => Some(self.on_message(&mut ws, frame).await),
                 _ = tick.tick() => Some(self.on_tick(&mut ws).await),
             };
@@ -255,7 +293,11 @@ impl<'c> Session<'c> {
                 if let Some(&i) = self.lookup.get(key) {
                     let stream = &conn.streams[i];
                     match venue::decode_sample(stream.kind, payload, ts_ms) {
-                        Ok(sample) => conn.tracker.record(stream.slot, unix_now(), &sample),
+                        // A successor not yet live only notes that the stream delivers here.
+                        Ok(sample) if *self.control.live.borrow() => {
+                            conn.tracker.record(stream.slot, unix_now(), &sample);
+                        }
+                        Ok(_) => self.delivered[i] = true,
                         Err(e) => self.decode_error(e.to_string()),
                     }
                 }
@@ -434,7 +476,10 @@ impl<'c> Session<'c> {
             tracing::warn!(venue = %conn.venue, connection = conn.index, stream = %first, streams = request.streams.len(), "subscribe request unanswered; reconnecting");
             return Outcome::End(Reason::SubscribeFailed);
         }
-        if let Some(reason) = self.check_silent_streams(now) {
+        if self.control.ready.is_some() {
+            self.report_ready(now);
+        } else if let Some(reason) = self.check_silent_streams(now) {
+            // Repairs are the live session's; a successor only has to prove it delivers.
             return Outcome::End(reason);
         }
         self.retry_refused(now);
@@ -524,6 +569,26 @@ impl<'c> Session<'c> {
             });
         }
         None
+    }
+
+    /// A successor is ready once every stream is answered and every scheduled stream delivered here, or, with
+    /// every stream answered, once [`READY_WITHIN`] has passed.
+    fn report_ready(&mut self, now: Instant) {
+        let answered = self
+            .states
+            .iter()
+            .all(|s| !matches!(s, StreamState::Pending));
+        let scheduled_delivered = self
+            .watches
+            .iter()
+            .zip(&self.delivered)
+            .all(|(watch, delivered)| watch.interval.is_none() || *delivered);
+        if answered
+            && (scheduled_delivered || now - self.start >= READY_WITHIN)
+            && let Some(ready) = self.control.ready.take()
+        {
+            let _ = ready.send(());
+        }
     }
 
     /// Asks again for refused streams whose wait is over, one request each (a batch with one still-refused

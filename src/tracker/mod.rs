@@ -701,6 +701,12 @@ impl Tracker {
             .collect()
     }
 
+    /// Counts a session of connection `conn` that ended for `reason` while a successor already carried its
+    /// streams: the connection never went down, so it stays up and its acks stand.
+    pub fn rolled_over(&self, conn: usize, reason: Reason) {
+        self.conn_state[conn].reconnects[reason as usize].fetch_add(1, Relaxed);
+    }
+
     /// The market's rules: its thresholds and heartbeat misses.
     pub fn rules(&self) -> Rules {
         self.rules

@@ -53,6 +53,8 @@ pub struct Sizes {
     pub scrapers: usize,
     /// Concurrent wrong-password requests in a loop, from 127.0.0.5.
     pub guessers: usize,
+    /// Each scraper and guesser waits this long between requests (zero: as fast as answered).
+    pub pause: Duration,
 }
 
 impl Default for Sizes {
@@ -62,6 +64,7 @@ impl Default for Sizes {
             slowloris: 200,
             scrapers: 1000,
             guessers: 160,
+            pause: Duration::ZERO,
         }
     }
 }
@@ -122,6 +125,7 @@ impl Mix {
         let busy = Arc::new(AtomicU64::new(0));
         for _ in 0..sizes.scrapers {
             let (stop, auth, scrapes) = (stop.clone(), auth.to_owned(), scrapes.clone());
+            let pause = sizes.pause;
             tasks.push(tokio::spawn(async move {
                 while !stop.load(Relaxed) {
                     if request(source(4), addr, "/metrics", &auth).await.is_some() {
@@ -129,14 +133,17 @@ impl Mix {
                     } else {
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
+                    tokio::time::sleep(pause).await;
                 }
             }));
         }
         for _ in 0..sizes.guessers {
             let (stop, wrong) = (stop.clone(), wrong.to_owned());
             let (denied, busy) = (denied.clone(), busy.clone());
+            let pause = sizes.pause;
             tasks.push(tokio::spawn(async move {
                 while !stop.load(Relaxed) {
+                    tokio::time::sleep(pause).await;
                     match request(source(5), addr, "/metrics", &wrong).await {
                         Some(401) => {
                             denied.fetch_add(1, Relaxed);
@@ -165,4 +172,53 @@ impl Mix {
             task.abort();
         }
     }
+}
+
+/// The sum of `marketfeed_messages_total` in one uncompressed scrape from loopback (0 when the scrape fails): the
+/// exporter's ingest so far, for the examples' rates.
+pub async fn messages_total(to: SocketAddr, auth: &str) -> f64 {
+    let Ok(mut stream) = TcpStream::connect(to).await else {
+        return 0.0;
+    };
+    let text = format!("GET /metrics HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n");
+    if stream.write_all(text.as_bytes()).await.is_err() {
+        return 0.0;
+    }
+    let mut body = String::new();
+    let _ = stream.read_to_string(&mut body).await;
+    body.lines()
+        .filter(|l| l.starts_with("marketfeed_messages_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// The examples' arguments: the binary (the release build by default) and the run's length in seconds.
+pub fn example_args(default_seconds: u64) -> (String, u64) {
+    let args: Vec<String> = std::env::args().collect();
+    let binary = args
+        .get(1)
+        .cloned()
+        .unwrap_or_else(|| "target/release/marketfeed_exporter".to_owned());
+    let seconds = args
+        .get(2)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default_seconds);
+    (binary, seconds)
+}
+
+/// Writes a web configuration in `dir` granting each of `users` the `password` (bcrypt cost 10); its path.
+pub fn basic_auth_file(
+    dir: &std::path::Path,
+    users: &[&str],
+    password: &str,
+) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let hash = bcrypt::hash(password, 10).unwrap();
+    let mut text = String::from("basic_auth_users:\n");
+    for user in users {
+        text.push_str(&format!("  {user}: '{hash}'\n"));
+    }
+    let path = dir.join("web.yml");
+    std::fs::write(&path, text).unwrap();
+    path
 }

@@ -173,7 +173,12 @@ pub(super) async fn accept_loop(
 }
 
 async fn serve(shared: Arc<Shared>, tcp: TcpStream, stop: watch::Receiver<bool>) {
-    shared.lock().attempts += 1;
+    let delay = {
+        let mut state = shared.lock();
+        state.attempts += 1;
+        state.settings.handshake_delay
+    };
+    tokio::time::sleep(delay).await;
     match shared.kind {
         FakeKind::BinanceSpot | FakeKind::BinanceUsdm => {
             serve_as::<binance::Session>(shared, tcp, stop).await

@@ -224,6 +224,12 @@ impl FakeVenue {
         self.refuse_handshake(on.then_some(503));
     }
 
+    /// Every new connection waits this long before its WebSocket handshake is answered, as a venue far away or
+    /// under load: a reconnect then costs at least this much.
+    pub fn set_handshake_delay(&self, d: Duration) {
+        self.configure(|s| s.handshake_delay = d);
+    }
+
     /// Some(status): TCP is accepted but the WebSocket handshake is answered with that HTTP status, as Binance
     /// answers 451 from a restricted location, or a proxy 403 or 429.
     pub fn refuse_handshake(&self, status: Option<u16>) {
@@ -317,6 +323,7 @@ struct Settings {
     heartbeat: bool,
     refuse: Option<u16>,
     echo_req_id: bool,
+    handshake_delay: Duration,
 }
 
 impl Default for Settings {
@@ -331,6 +338,7 @@ impl Default for Settings {
             heartbeat: true,
             refuse: None,
             echo_req_id: true,
+            handshake_delay: Duration::ZERO,
         }
     }
 }

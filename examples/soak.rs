@@ -8,8 +8,8 @@
 //! - a light HTTP abuse mix throughout: 50 silent, 50 slowloris, 50 scrapers and 2 password guessers asking once
 //!   every 2 s each.
 //!
-//! Each sample prints RSS, open file descriptors, threads and the ingest rate since the previous sample; the end
-//! compares the first ten minutes' averages with the last ten's.
+//! Each sample prints RSS, open file descriptors, threads, the runtime's tasks (`marketfeed_runtime_tasks`) and the
+//! ingest rate since the previous sample; the end compares the first ten minutes' averages with the last ten's.
 //!
 //! `cargo build --release && cargo run --release --example soak [BINARY] [SECONDS]`
 
@@ -21,7 +21,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use support::abuse::{
-    Mix, Sizes, basic, basic_auth_file, example_args, messages_total, request, source,
+    Mix, Sizes, basic, basic_auth_file, example_args, family_sum, messages_total, request,
+    scrape_text, source,
 };
 use support::fake::{FakeKind, FakeVenue};
 use support::fake_rest::{FakeRest, RestKind};
@@ -102,7 +103,8 @@ async fn main() {
         &basic(USER, "wrong"),
     );
     let scraper = {
-        let auth = auth.clone();
+        // As Prometheus asks: compressed.
+        let auth = format!("{auth}Accept-Encoding: gzip\r\n");
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             loop {
@@ -113,10 +115,10 @@ async fn main() {
     };
 
     println!("binary: {binary}, {seconds} s\n");
-    println!("| minute | RSS MiB | open fds | threads | ingest msg/s |");
-    println!("|---|---|---|---|---|");
+    println!("| minute | RSS MiB | open fds | threads | runtime tasks | ingest msg/s |");
+    println!("|---|---|---|---|---|---|");
     let start = Instant::now();
-    let mut samples: Vec<(f64, f64, f64, f64, f64)> = Vec::new();
+    let mut samples: Vec<(f64, f64, f64, f64, f64, f64)> = Vec::new();
     let mut last = (Instant::now(), messages_total(addr, &auth).await);
     let mut generation = 0;
     let mut next_churn = start + Duration::from_secs(300);
@@ -133,7 +135,8 @@ async fn main() {
             venue.reset_all();
             next_drop += Duration::from_secs(120);
         }
-        let total = messages_total(addr, &auth).await;
+        let text = scrape_text(addr, &auth).await;
+        let total = family_sum(&text, "marketfeed_messages_total");
         let rate = (total - last.1).max(0.0) / now.duration_since(last.0).as_secs_f64();
         last = (now, total);
         let sample = (
@@ -141,11 +144,12 @@ async fn main() {
             status_field(pid, "VmRSS:") / 1024.0,
             open_fds(pid) as f64,
             status_field(pid, "Threads:"),
+            family_sum(&text, "marketfeed_runtime_tasks"),
             rate,
         );
         println!(
-            "| {:.1} | {:.1} | {} | {} | {:.0} |",
-            sample.0, sample.1, sample.2, sample.3, sample.4
+            "| {:.1} | {:.1} | {} | {} | {} | {:.0} |",
+            sample.0, sample.1, sample.2, sample.3, sample.4, sample.5
         );
         samples.push(sample);
     }
@@ -157,6 +161,7 @@ async fn main() {
             picked.iter().map(|s| s.2).sum::<f64>() / n,
             picked.iter().map(|s| s.3).sum::<f64>() / n,
             picked.iter().map(|s| s.4).sum::<f64>() / n,
+            picked.iter().map(|s| s.5).sum::<f64>() / n,
         )
     };
     let minutes = seconds as f64 / 60.0;
@@ -165,7 +170,7 @@ async fn main() {
     let change = |a: f64, b: f64| if a == 0.0 { 0.0 } else { (b - a) / a * 100.0 };
     println!(
         "\nfirst vs last ten minutes: RSS {:.1} -> {:.1} MiB ({:+.1} %), fds {:.0} -> {:.0} ({:+.1} %), threads {:.0} -> {:.0}, \
-         ingest {:.0} -> {:.0} msg/s ({:+.1} %); listing generations {generation}",
+         tasks {:.0} -> {:.0} ({:+.1} %), ingest {:.0} -> {:.0} msg/s ({:+.1} %); listing generations {generation}",
         first.0,
         end.0,
         change(first.0, end.0),
@@ -177,6 +182,9 @@ async fn main() {
         first.3,
         end.3,
         change(first.3, end.3),
+        first.4,
+        end.4,
+        change(first.4, end.4),
     );
     scraper.abort();
     mix.stop();

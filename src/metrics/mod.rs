@@ -53,7 +53,7 @@ pub struct Metrics {
 
 impl Metrics {
     /// The tracker's families, the REST side's request metrics and build info; `process` adds the standard
-    /// `process_*` metrics.
+    /// `process_*` metrics and, when called inside a Tokio runtime, that runtime's task count.
     pub fn new(
         trackers: Arc<Trackers>,
         rest: Arc<RestStats>,
@@ -69,6 +69,9 @@ impl Metrics {
                 trackers,
                 rest,
                 build,
+                runtime: process
+                    .then(tokio::runtime::Handle::try_current)
+                    .and_then(Result::ok),
             },
             registry,
             last_len: Default::default(),
@@ -183,6 +186,12 @@ const DEGRADED_THRESHOLD: Family = Family {
     kind: MetricType::GAUGE,
     labels: MARKET_LABELS,
 };
+const RUNTIME_TASKS: Family = Family {
+    name: "marketfeed_runtime_tasks",
+    help: "Tasks alive in the exporter's async runtime: connections, their successors, HTTP requests and timers; a steady rise is a leak.",
+    kind: MetricType::GAUGE,
+    labels: &[],
+};
 const STALE_THRESHOLD: Family = Family {
     name: "marketfeed_stale_threshold_seconds",
     help: "Silence after which a symbol of the market is stale (MARKETFEED_STALE_AFTER or the market's own).",
@@ -288,7 +297,7 @@ const CROSSCHECK_TIME: Family = Family {
 };
 
 #[cfg(test)]
-const FAMILIES: [&Family; 30] = [
+const FAMILIES: [&Family; 31] = [
     &LAST_MESSAGE,
     &LAST_EVENT,
     &MESSAGES,
@@ -296,6 +305,7 @@ const FAMILIES: [&Family; 30] = [
     &ACKED,
     &REJECTIONS,
     &RESUBSCRIBES,
+    &RUNTIME_TASKS,
     &UPDATE_GAP,
     &EVENT_LATENCY,
     &EXPECTED_INTERVAL,
@@ -326,6 +336,8 @@ struct TrackerCollector {
     trackers: Arc<Trackers>,
     rest: Arc<RestStats>,
     build: BuildInfo,
+    /// The runtime whose tasks `marketfeed_runtime_tasks` counts (with the process metrics only).
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 fn seconds(nanos: u64) -> f64 {
@@ -508,6 +520,10 @@ impl TrackerCollector {
         let mut l = Lines::new(out, &RESUBSCRIBES);
         for v in subscriptions() {
             l.count(&sub(v.subscription), v.resubscribes);
+        }
+
+        if let Some(runtime) = &self.runtime {
+            Lines::new(out, &RUNTIME_TASKS).sample(&[], runtime.metrics().num_alive_tasks() as f64);
         }
 
         let mut l = Lines::new(out, &STALE_THRESHOLD);
@@ -763,6 +779,11 @@ mod tests {
 
     #[test]
     fn every_family_is_registered_once_and_named_by_the_contract() {
+        // Inside a runtime, so the task count is exported too.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let _inside = runtime.enter();
         let text = Metrics::new(registry(), rest_scenario(), build(), true)
             .unwrap()
             .render();

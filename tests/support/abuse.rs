@@ -174,22 +174,33 @@ impl Mix {
     }
 }
 
-/// The sum of `marketfeed_messages_total` in one uncompressed scrape from loopback (0 when the scrape fails): the
-/// exporter's ingest so far, for the examples' rates.
-pub async fn messages_total(to: SocketAddr, auth: &str) -> f64 {
+/// One uncompressed scrape of `/metrics` from loopback; empty when it fails.
+pub async fn scrape_text(to: SocketAddr, auth: &str) -> String {
+    let mut body = String::new();
     let Ok(mut stream) = TcpStream::connect(to).await else {
-        return 0.0;
+        return body;
     };
     let text = format!("GET /metrics HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n");
-    if stream.write_all(text.as_bytes()).await.is_err() {
-        return 0.0;
+    if stream.write_all(text.as_bytes()).await.is_ok() {
+        let _ = stream.read_to_string(&mut body).await;
     }
-    let mut body = String::new();
-    let _ = stream.read_to_string(&mut body).await;
-    body.lines()
-        .filter(|l| l.starts_with("marketfeed_messages_total{"))
+    body
+}
+
+/// The sum of a family's samples in an exposition.
+pub fn family_sum(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
+}
+
+/// The sum of `marketfeed_messages_total` in one scrape (0 when it fails): the exporter's ingest so far.
+pub async fn messages_total(to: SocketAddr, auth: &str) -> f64 {
+    family_sum(&scrape_text(to, auth).await, "marketfeed_messages_total")
 }
 
 /// The examples' arguments: the binary (the release build by default) and the run's length in seconds.

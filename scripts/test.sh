@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test of marketfeed_exporter: unit, integration against fake venues, and the ecosystem checks
-# with the real Prometheus tools. Installs what it needs on a fresh Debian machine with Rust.
+# Runs every test of marketfeed_exporter: the lint gate (rustfmt, clippy with warnings as errors), unit and
+# integration tests against fake venues, and the external-tools tier (the real Prometheus tools, systemd-analyze,
+# docker-compose, the Python validators, Chromium). Installs what it needs on a fresh Debian machine with Rust.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,10 +37,18 @@ fi
 # tests/deploy.rs looks here first (and falls back to the same default path).
 export DEPLOY_TOOLS_BIN="$tools/bin"
 
+# The lint gate: formatting and every clippy warning fail the run before any test.
+if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+    echo "test.sh: installing rustfmt and clippy" >&2
+    rustup component add rustfmt clippy
+fi
+cargo fmt --check
+cargo clippy --all-targets --locked --features external-tools -- -D warnings
+
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e
-cargo test --locked 2>&1 | tee "$log"
+cargo test --locked --features external-tools 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e
 # One closing line over every test binary, so a reader (or CI) sees the total without scrolling.

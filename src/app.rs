@@ -244,9 +244,10 @@ impl VenueRunner {
         (tracker, feeds, readies)
     }
 
-    /// For `*`: watches every symbol the venue lists as trading. Each time the listing changes, the venue's
-    /// feeds are stopped, its tracker rebuilt for the new set (continuing symbols keep their state, delisted
-    /// ones leave /metrics) and the feeds started again.
+    /// For `*`: watches every symbol the venue lists as trading. Each time the listing changes, a new set of
+    /// feeds and a new tracker are built for it (continuing symbols keep their state, delisted ones leave
+    /// /metrics); make before break: the new feeds subscribe and deliver while the old ones still record, then the
+    /// new tracker takes over and the old feeds are stopped.
     async fn follow_listing(
         self,
         rest: Rest,
@@ -293,7 +294,12 @@ impl VenueRunner {
                                 futures_util::future::join_all(readies),
                             );
                             tokio::select! {
-                                _ = ready => {}
+                                ready = ready => if ready.is_err() {
+                                    tracing::warn!(
+                                        %venue, waited = %crate::repeat::human(HANDOVER_WAIT),
+                                        "the new set's connections were not all delivering in time; switching anyway"
+                                    );
+                                },
                                 () = stopped(&mut shutdown) => {
                                     let _ = stop.send(true);
                                     drain(feeds).await;

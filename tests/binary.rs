@@ -589,6 +589,10 @@ async fn real_scrape_passes_promtool_and_sigint_exits_cleanly() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "external-tools"),
+    ignore = "needs promtool: ./scripts/test.sh runs it"
+)]
 fn golden_exposition_passes_promtool() {
     let golden = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),

@@ -94,7 +94,11 @@ async fn get(
     })
 }
 
+/// Only in the external-tools tier (`./scripts/test.sh`); a bare `cargo test` keeps the rest of the test.
 fn promtool_check_web_config(path: &std::path::Path) {
+    if !cfg!(feature = "external-tools") {
+        return;
+    }
     run_ok("promtool", &["check", "web-config", path.to_str().unwrap()]);
 }
 
@@ -806,6 +810,10 @@ async fn raw_exchange_async(addr: SocketAddr, bytes: Vec<u8>) -> String {
 /// The real Prometheus scrapes the binary over mutual TLS with basic auth, with the scrape configuration the
 /// README shows; a job with the wrong password stays down.
 #[tokio::test]
+#[cfg_attr(
+    not(feature = "external-tools"),
+    ignore = "needs Prometheus: ./scripts/test.sh runs it"
+)]
 async fn real_prometheus_scrapes_over_mutual_tls_with_basic_auth() {
     let _heavy = HEAVY.lock().await;
     let dir = TempDir::new("prometheus-mtls");

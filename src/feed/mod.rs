@@ -143,7 +143,7 @@ impl Connection {
                             ..session::Control::live()
                         },
                     };
-                    self.start_session(control, &shutdown)
+                    self.start_session(control, attempt, &shutdown)
                 }
             };
             let ending = self
@@ -194,10 +194,12 @@ impl Connection {
         }
     }
 
-    /// A session (connect attempt included) as a future, with the handle that tells it a successor took over.
+    /// A session (connect attempt number `attempt` included) as a future, with the handle that tells it a
+    /// successor took over.
     fn start_session(
         &self,
         control: impl FnOnce(watch::Receiver<bool>) -> session::Control,
+        attempt: u32,
         shutdown: &watch::Receiver<bool>,
     ) -> Running<'_> {
         let (handover, handover_rx) = watch::channel(false);
@@ -208,7 +210,7 @@ impl Connection {
                 _ = self.limiter.acquire() => {}
                 () = stopped(&mut shutdown) => return Ending::Shutdown,
             }
-            self.session(control, shutdown).await
+            self.session(control, attempt, shutdown).await
         };
         Running {
             future: Box::pin(future),
@@ -252,6 +254,7 @@ impl Connection {
                     let (ready_tx, ready_rx) = oneshot::channel();
                     let mut next = self.start_session(
                         |handover| session::Control { live: live_rx, handover, ready: Some(ready_tx) },
+                        0,
                         shutdown,
                     );
                     next.live = Some(live);
@@ -279,6 +282,7 @@ impl Connection {
     async fn session(
         &self,
         control: session::Control,
+        attempt: u32,
         mut shutdown: watch::Receiver<bool>,
     ) -> Ending {
         let key = self.outage_key();
@@ -298,7 +302,7 @@ impl Connection {
                     .run(ws, &mut shutdown)
                     .await
             }
-            Err(e) => self.handshake_failed(&e, &key),
+            Err(e) => self.handshake_failed(&e, attempt, &key),
         }
     }
 
@@ -308,13 +312,13 @@ impl Connection {
 
     /// Counts a failed attempt by cause and logs it: in full the first time (and when the cause changes), then
     /// only in the process's shared summary of what keeps failing.
-    fn handshake_failed(&self, error: &connect::ConnectError, key: &str) -> Ending {
+    fn handshake_failed(&self, error: &connect::ConnectError, attempt: u32, key: &str) -> Ending {
         self.tracker.connect_failed(error.cause);
         let cause = error.cause.label();
         match self.outages.failed(key, &cause, std::time::Instant::now()) {
             Report::First | Report::Changed => tracing::warn!(
                 venue = %self.venue, connection = self.index, url = %self.url, cause = %cause,
-                error = %error.detail, retry_ceiling = %human(self.settings.backoff.cap),
+                error = %error.detail, next_attempt_within = %human(self.settings.backoff.delay(attempt, 1.0)),
                 "connect failed; retrying with backoff (repeats go into a summary every 5m)"
             ),
             Report::Summary { failing, detail } => {

@@ -457,7 +457,7 @@ impl<'c> Session<'c> {
                 None if now - self.last_client_ping >= interval => {
                     self.next_id += 1;
                     if let Some(ping) = venue::ping_message(conn.venue, self.next_id) {
-                        if send(ws, ping).await.is_err() {
+                        if !send(ws, ping).await {
                             return Outcome::End(Reason::Error);
                         }
                         self.ping_outstanding = Some(now);
@@ -629,7 +629,7 @@ impl<'c> Session<'c> {
             Op::Subscribe => venue::subscribe_message(conn.venue, &keys, id),
             Op::Unsubscribe => venue::unsubscribe_message(conn.venue, &keys, id),
         };
-        if send(ws, text).await.is_err() {
+        if !send(ws, text).await {
             return Outcome::End(Reason::Error);
         }
         self.last_send = Some(now);
@@ -638,11 +638,12 @@ impl<'c> Session<'c> {
     }
 }
 
-async fn send(ws: &mut Socket, text: String) -> Result<(), ()> {
-    match tokio::time::timeout(WRITE_TIMEOUT, ws.send(Message::text(text))).await {
-        Ok(Ok(())) => Ok(()),
-        _ => Err(()),
-    }
+/// Sends one text frame; false when it failed or did not leave within [`WRITE_TIMEOUT`].
+async fn send(ws: &mut Socket, text: String) -> bool {
+    matches!(
+        tokio::time::timeout(WRITE_TIMEOUT, ws.send(Message::text(text))).await,
+        Ok(Ok(()))
+    )
 }
 
 /// Closes politely and waits briefly for the venue's close reply, so the venue sees a clean close.

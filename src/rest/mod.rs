@@ -166,9 +166,9 @@ pub fn spawn(
 }
 
 impl Shared {
-    /// Makes one budgeted request and returns the body of a 2xx answer. Failures are counted (and a
-    /// rate-limit answer backs the whole host off) before the error is returned.
-    async fn fetch(&self, to: &Endpointed, request: &RestRequest) -> Result<String, ()> {
+    /// Makes one budgeted request and returns the body of a 2xx answer, or None once a failure has been counted
+    /// and logged (and a rate-limit answer has backed the whole host off): the caller has nothing left to report.
+    async fn fetch(&self, to: &Endpointed, request: &RestRequest) -> Option<String> {
         self.fetch_sent(to, request).await.map(|(body, _)| body)
     }
 
@@ -177,7 +177,7 @@ impl Shared {
         &self,
         to: &Endpointed,
         request: &RestRequest,
-    ) -> Result<(String, u64), ()> {
+    ) -> Option<(String, u64)> {
         to.budget.acquire(request.weight).await;
         let url = format!("{}{}", to.base_url, request.path);
         let sent = unix_now();
@@ -208,13 +208,13 @@ impl Shared {
                 };
                 self.failed(to, request.endpoint, code, None, &root_cause(&e))
                     .await;
-                return Err(());
+                return None;
             }
         };
         match wire::classify_status(to.venue, status, retry_after.as_deref()) {
             None => {
                 self.succeeded(to, request.endpoint);
-                Ok((body, sent))
+                Some((body, sent))
             }
             Some(failure) => {
                 let excerpt: String = body.chars().take(200).collect();
@@ -226,7 +226,7 @@ impl Shared {
                     &excerpt,
                 )
                 .await;
-                Err(())
+                None
             }
         }
     }
@@ -335,7 +335,7 @@ async fn clock(shared: Arc<Shared>, to: Endpointed, mut shutdown: watch::Receive
             () = stopped(&mut shutdown) => return,
         };
         let received = unix_now();
-        if let Ok((body, sent)) = answer {
+        if let Some((body, sent)) = answer {
             match wire::parse_server_time(to.venue, &body) {
                 Ok(server_ns) => {
                     let rtt = received.saturating_sub(sent);
@@ -447,7 +447,7 @@ async fn listing(
     let mut cursor: Option<String> = None;
     for _ in 0..MAX_PAGES {
         let request = wire::instruments_request(to.venue, status, cursor.as_deref());
-        let body = shared.fetch(to, &request).await.ok()?;
+        let body = shared.fetch(to, &request).await?;
         let page = match wire::parse_instruments(to.venue, &body) {
             Ok(page) => page,
             Err(e) => {
@@ -518,7 +518,7 @@ async fn cross_check(shared: Arc<Shared>, to: Endpointed, mut shutdown: watch::R
                 body = shared.fetch(&to, &request) => body,
                 () = stopped(&mut shutdown) => return,
             };
-            let Ok(body) = body else { continue };
+            let Some(body) = body else { continue };
             let ticker = match wire::parse_ticker(to.venue, &body) {
                 Ok(ticker) => ticker,
                 Err(e) => {

@@ -12,7 +12,6 @@ use tokio::task::JoinHandle;
 
 use crate::backoff::Backoff;
 use crate::config::{Config, VenueConfig};
-use crate::feed::stopped;
 use crate::feed::{ConnectLimiter, Connection, FeedSettings, Start, Stream};
 use crate::freshness::Rules;
 use crate::http::{HttpState, router};
@@ -20,6 +19,7 @@ use crate::metrics::{BuildInfo, Metrics};
 use crate::model::{Exchange, Subscription, Venue};
 use crate::repeat::Outages;
 use crate::rest::{self, Rest, RestSettings, RestStats, RestTarget};
+use crate::shutdown::stopped;
 use crate::tracker::{ConnectionInfo, Listing, Tracker, Trackers, unix_now};
 use crate::venue::{self, Policy};
 use crate::web::{self, Limits, Live, WebConfigError};

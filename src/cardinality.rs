@@ -94,7 +94,7 @@ fn count(config: &Config, extra: Option<Venue>, added: usize) -> usize {
             rest.observe(vc.venue, endpoint, Duration::from_millis(50));
         }
     }
-    for exchange in [Exchange::Binance, Exchange::Bybit] {
+    for exchange in Exchange::ALL {
         trackers.clock().set(exchange, 0);
     }
     let Ok(metrics) = Metrics::new(trackers, rest, BuildInfo::current(), true) else {

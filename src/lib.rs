@@ -11,6 +11,7 @@
 //!   verdict, when a silent subscription is repaired. Pure functions.
 //! - [`tracker`]: lock-free freshness state per subscription and per connection, judged by the market's rules.
 //! - [`backoff`]: capped exponential backoff with full jitter, a pure function.
+//! - [`shutdown`]: the process-wide stop flag every long-running task watches.
 //! - [`repeat`]: collapsing a failure that repeats into a first line, slow summaries and a recovery line.
 //! - [`metrics`]: the registry and the scrape-time collector over the tracker.
 //! - [`http`]: `/metrics`, the live status page, probes and the JSON API, gzip.
@@ -29,6 +30,7 @@ pub mod metrics;
 pub mod model;
 pub mod repeat;
 pub mod rest;
+pub mod shutdown;
 pub mod tracker;
 pub mod venue;
 pub mod web;

@@ -17,6 +17,17 @@ pub enum Exchange {
 }
 
 impl Exchange {
+    /// Every exchange, in index order: what drives every per-exchange list (clock offsets, metrics, summaries).
+    pub const ALL: [Exchange; 2] = [Exchange::Binance, Exchange::Bybit];
+
+    /// Its position in [`Exchange::ALL`], for per-exchange arrays.
+    pub const fn index(self) -> usize {
+        match self {
+            Exchange::Binance => 0,
+            Exchange::Bybit => 1,
+        }
+    }
+
     /// The label value: `binance` or `bybit`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -25,6 +36,18 @@ impl Exchange {
         }
     }
 }
+
+// A new exchange fails to compile here until it is in `Exchange::ALL` too (and in `index`, at its position).
+const _: () = {
+    let mut i = 0;
+    while i < Exchange::ALL.len() {
+        assert!(Exchange::ALL[i].index() == i);
+        i += 1;
+    }
+    match Exchange::Binance {
+        Exchange::Binance | Exchange::Bybit => {}
+    }
+};
 
 /// A market within an exchange, as it appears in the `market` label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

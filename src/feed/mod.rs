@@ -18,6 +18,8 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 pub use limiter::ConnectLimiter;
 
+use crate::shutdown::stopped;
+
 use crate::backoff::Backoff;
 use crate::model::{ChannelKind, Venue};
 use crate::repeat::{Outages, Report, human};
@@ -396,10 +398,4 @@ fn ws_config() -> WebSocketConfig {
         // are a few hundred KiB.
         .max_message_size(Some(8 << 20))
         .max_frame_size(Some(8 << 20))
-}
-
-/// Resolves once the shutdown flag is set (or its sender is gone). Returns `()` so no watch guard, which is
-/// not `Send`, is held inside a `select!`.
-pub(crate) async fn stopped(shutdown: &mut watch::Receiver<bool>) {
-    let _ = shutdown.wait_for(|stop| *stop).await;
 }

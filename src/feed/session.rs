@@ -186,8 +186,8 @@ impl<'c> Session<'c> {
         let mut handover = self.control.handover.clone();
         let reason = loop {
             let outcome = tokio::select! {
-                () = super::stopped(shutdown) => None,
-                () = super::stopped(&mut handover) => {
+                () = crate::shutdown::stopped(shutdown) => None,
+                () = crate::shutdown::stopped(&mut handover) => {
                     // The successor delivers these streams now: leave without a gap.
                     close(&mut ws, CloseCode::Normal, "replaced by a new connection").await;
                     return Ending::Handover;

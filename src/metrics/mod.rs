@@ -380,7 +380,7 @@ impl TrackerCollector {
         }
 
         let mut l = Lines::new(out, &CLOCK_OFFSET);
-        for e in [Exchange::Binance, Exchange::Bybit] {
+        for e in Exchange::ALL {
             if let Some(offset) = self.trackers.clock().get(e) {
                 l.sample(&[e.as_str()], offset as f64 / 1e9);
             }

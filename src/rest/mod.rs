@@ -20,9 +20,9 @@ use tokio::time::Instant;
 pub use budget::Budget;
 pub use stats::RestStats;
 
-use crate::feed::stopped;
 use crate::model::{Exchange, Venue};
 use crate::repeat::{Outages, Report, human};
+use crate::shutdown::stopped;
 use crate::tracker::{CrossCheck, Listing, MAX_APPLIED_OFFSET_NS, Tracker, Trackers, unix_now};
 use crate::venue::rest::{self as wire, Endpoint, RestDecodeError, RestFailure, RestRequest};
 
@@ -173,11 +173,7 @@ impl Shared {
     }
 
     /// [`Shared::fetch`], also returning when the request left (after any budget wait), for round trips.
-    async fn fetch_sent(
-        &self,
-        to: &Endpointed,
-        request: &RestRequest,
-    ) -> Option<(String, u64)> {
+    async fn fetch_sent(&self, to: &Endpointed, request: &RestRequest) -> Option<(String, u64)> {
         to.budget.acquire(request.weight).await;
         let url = format!("{}{}", to.base_url, request.path);
         let sent = unix_now();

@@ -214,23 +214,23 @@ const NO_OFFSET: i64 = i64::MIN;
 
 /// Each exchange's clock minus ours, in nanoseconds, shared by every tracker of the process.
 #[derive(Debug)]
-pub struct ClockOffsets([AtomicI64; 2]);
+pub struct ClockOffsets([AtomicI64; Exchange::ALL.len()]);
 
 impl Default for ClockOffsets {
     fn default() -> Self {
-        Self([AtomicI64::new(NO_OFFSET), AtomicI64::new(NO_OFFSET)])
+        Self(std::array::from_fn(|_| AtomicI64::new(NO_OFFSET)))
     }
 }
 
 impl ClockOffsets {
     /// Sets an exchange's offset.
     pub fn set(&self, exchange: Exchange, offset_ns: i64) {
-        self.0[exchange as usize].store(offset_ns.max(NO_OFFSET + 1), Relaxed);
+        self.0[exchange.index()].store(offset_ns.max(NO_OFFSET + 1), Relaxed);
     }
 
     /// An exchange's offset; None before the first measurement.
     pub fn get(&self, exchange: Exchange) -> Option<i64> {
-        let offset = self.0[exchange as usize].load(Relaxed);
+        let offset = self.0[exchange.index()].load(Relaxed);
         (offset != NO_OFFSET).then_some(offset)
     }
 
@@ -238,7 +238,7 @@ impl ClockOffsets {
     /// [`MAX_APPLIED_OFFSET_NS`] (exported and warned about, not applied).
     #[inline]
     fn correction(&self, exchange: Exchange) -> i64 {
-        let offset = self.0[exchange as usize].load(Relaxed);
+        let offset = self.0[exchange.index()].load(Relaxed);
         if offset == NO_OFFSET || offset.unsigned_abs() > MAX_APPLIED_OFFSET_NS {
             0
         } else {

@@ -27,7 +27,7 @@ use tokio::time::{Instant, Sleep};
 use tokio_rustls::TlsAcceptor;
 
 use super::live::Live;
-use crate::feed::stopped;
+use crate::shutdown::stopped;
 
 /// Bounds on what one client can hold.
 #[derive(Debug, Clone, Copy)]

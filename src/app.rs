@@ -20,6 +20,7 @@ use crate::model::{Exchange, Subscription, Venue};
 use crate::repeat::Outages;
 use crate::rest::{self, Rest, RestSettings, RestStats, RestTarget};
 use crate::shutdown::stopped;
+use crate::supervise::{self, Task};
 use crate::tracker::{ConnectionInfo, Listing, Tracker, Trackers, unix_now};
 use crate::venue::{self, Policy};
 use crate::web::{self, Limits, Live, WebConfigError};
@@ -172,6 +173,7 @@ pub struct Running {
 }
 
 /// Everything needed to (re)start one venue's feeds.
+#[derive(Clone)]
 struct VenueRunner {
     config: VenueConfig,
     rules: Rules,
@@ -236,9 +238,28 @@ impl VenueRunner {
                     tracker: tracker.clone(),
                     limiter: self.limiter.clone(),
                     outages: self.outages.clone(),
-                    start,
                 };
-                tokio::spawn(connection.run(shutdown.clone()))
+                let connection = Arc::new(connection);
+                let mut first = Some(start);
+                let stop = shutdown.clone();
+                supervise::spawn(
+                    Task::Feed,
+                    connection.name(),
+                    self.trackers.restarts(),
+                    shutdown.clone(),
+                    move |restarted| {
+                        let connection = connection.clone();
+                        // A shadow start is the first run's; a restart records at once.
+                        let start = first.take().unwrap_or(Start::Live);
+                        let stop = stop.clone();
+                        async move {
+                            if restarted > 0 {
+                                connection.panicked();
+                            }
+                            connection.run(start, stop).await;
+                        }
+                    },
+                )
             })
             .collect();
         (tracker, feeds, readies)
@@ -375,13 +396,15 @@ impl Generation {
 /// How long a `*` market's new connections may take to subscribe and deliver before they take over anyway.
 const HANDOVER_WAIT: Duration = Duration::from_secs(60);
 
-/// Waits for tasks to end, at most [`DRAIN_TIMEOUT`].
+/// Waits for tasks to end, at most [`DRAIN_TIMEOUT`]; one that failed is logged, not discarded.
 async fn drain(tasks: Vec<JoinHandle<()>>) {
-    if tokio::time::timeout(DRAIN_TIMEOUT, futures_util::future::join_all(tasks))
-        .await
-        .is_err()
-    {
-        tracing::warn!("tasks did not stop in time");
+    match tokio::time::timeout(DRAIN_TIMEOUT, futures_util::future::join_all(tasks)).await {
+        Ok(ended) => {
+            for error in ended.into_iter().filter_map(Result::err) {
+                tracing::error!(error = %error, "a task failed while stopping");
+            }
+        }
+        Err(_) => tracing::warn!("tasks did not stop in time"),
     }
 }
 
@@ -474,11 +497,19 @@ pub async fn start(config: &Config, tuning: Tuning) -> Result<Running, AppError>
             // An empty tracker until the first listing arrives, so the venue is known to the API and metrics.
             runner.launch(&[], None, &stopped, None);
             let interval = tuning.rest.discovery_interval;
-            tasks.push(tokio::spawn(runner.follow_listing(
-                rest.clone(),
-                interval,
+            let follow = stopped.clone();
+            let rest = rest.clone();
+            tasks.push(supervise::spawn(
+                Task::Listing,
+                vc.venue.to_string(),
+                trackers.restarts(),
                 stopped.clone(),
-            )));
+                move |_| {
+                    runner
+                        .clone()
+                        .follow_listing(rest.clone(), interval, follow.clone())
+                },
+            ));
         } else {
             tasks.extend(runner.launch(&vc.symbols, None, &stopped, None).1);
         }

@@ -12,6 +12,7 @@
 //! - [`tracker`]: lock-free freshness state per subscription and per connection, judged by the market's rules.
 //! - [`backoff`]: capped exponential backoff with full jitter, a pure function.
 //! - [`shutdown`]: the process-wide stop flag every long-running task watches.
+//! - [`supervise`]: long-running tasks restarted (and counted) when they panic.
 //! - [`repeat`]: collapsing a failure that repeats into a first line, slow summaries and a recovery line.
 //! - [`metrics`]: the registry and the scrape-time collector over the tracker.
 //! - [`http`]: `/metrics`, the live status page, probes and the JSON API, gzip.
@@ -31,6 +32,7 @@ pub mod model;
 pub mod repeat;
 pub mod rest;
 pub mod shutdown;
+pub mod supervise;
 pub mod tracker;
 pub mod venue;
 pub mod web;

@@ -103,8 +103,6 @@ pub struct Connection {
     pub limiter: Arc<ConnectLimiter>,
     /// The process's runs of failures, so a venue that stays unreachable logs a first line and slow summaries.
     pub outages: Arc<Outages>,
-    /// How its first session starts.
-    pub start: Start,
 }
 
 /// How a session ended.
@@ -119,13 +117,8 @@ enum Ending {
 }
 
 impl Connection {
-    /// Keeps the connection alive until `shutdown` turns true.
-    pub async fn run(mut self, shutdown: watch::Receiver<bool>) {
-        let start = std::mem::replace(&mut self.start, Start::Live);
-        self.run_from(start, shutdown).await;
-    }
-
-    async fn run_from(&self, start: Start, mut shutdown: watch::Receiver<bool>) {
+    /// Keeps the connection alive until `shutdown` turns true, its first session starting as `start`.
+    pub async fn run(&self, start: Start, mut shutdown: watch::Receiver<bool>) {
         let mut attempt = 0u32;
         // A successor that took over, to run as the current session next.
         let mut carried: Option<Running<'_>> = None;
@@ -309,7 +302,17 @@ impl Connection {
     }
 
     fn outage_key(&self) -> String {
+        self.name()
+    }
+
+    /// `binance spot connection 0`: how logs name it.
+    pub fn name(&self) -> String {
         format!("{} connection {}", self.venue, self.index)
+    }
+
+    /// The bookkeeping of a run that ended in a panic: the connection is down, its acks gone.
+    pub fn panicked(&self) {
+        self.tracker.connection_down(self.id, Reason::Error);
     }
 
     /// Counts a failed attempt by cause and logs it: in full the first time (and when the cause changes), then

@@ -14,6 +14,7 @@ use prometheus::{Registry, TextEncoder};
 use crate::freshness::{Feed, Limit};
 use crate::model::{Exchange, Venue};
 use crate::rest::RestStats;
+use crate::supervise::Task;
 use crate::tracker::{Listing, Reason, Trackers, unix_now};
 use process::ProcessMetrics;
 use text::Lines;
@@ -192,6 +193,12 @@ const RUNTIME_TASKS: Family = Family {
     kind: MetricType::GAUGE,
     labels: &[],
 };
+const TASK_RESTARTS: Family = Family {
+    name: "marketfeed_task_restarts_total",
+    help: "Long-running tasks (feed connections, listing followers, REST pollers) restarted after a panic, by kind of task.",
+    kind: MetricType::COUNTER,
+    labels: &["task"],
+};
 const STALE_THRESHOLD: Family = Family {
     name: "marketfeed_stale_threshold_seconds",
     help: "Silence after which a symbol of the market is stale (MARKETFEED_STALE_AFTER or the market's own).",
@@ -297,7 +304,7 @@ const CROSSCHECK_TIME: Family = Family {
 };
 
 #[cfg(test)]
-const FAMILIES: [&Family; 31] = [
+const FAMILIES: [&Family; 32] = [
     &LAST_MESSAGE,
     &LAST_EVENT,
     &MESSAGES,
@@ -306,6 +313,7 @@ const FAMILIES: [&Family; 31] = [
     &REJECTIONS,
     &RESUBSCRIBES,
     &RUNTIME_TASKS,
+    &TASK_RESTARTS,
     &UPDATE_GAP,
     &EVENT_LATENCY,
     &EXPECTED_INTERVAL,
@@ -569,6 +577,12 @@ impl TrackerCollector {
             for (feed, count) in Feed::ALL.iter().zip(tracker.feed_counts(now)) {
                 l.sample(&[exchange, market, feed.as_str()], count as f64);
             }
+        }
+
+        let restarts = self.trackers.restarts();
+        let mut l = Lines::new(out, &TASK_RESTARTS);
+        for task in Task::ALL {
+            l.count(&[task.as_str()], restarts.get(task));
         }
 
         let mut l = Lines::new(out, &UPDATE_GAP);

@@ -23,6 +23,7 @@ pub use stats::RestStats;
 use crate::model::{Exchange, Venue};
 use crate::repeat::{Outages, Report, human};
 use crate::shutdown::stopped;
+use crate::supervise::{self, Task};
 use crate::tracker::{CrossCheck, Listing, MAX_APPLIED_OFFSET_NS, Tracker, Trackers, unix_now};
 use crate::venue::rest::{self as wire, Endpoint, RestDecodeError, RestFailure, RestRequest};
 
@@ -144,25 +145,52 @@ pub fn spawn(
         // One clock per exchange: the first watched venue of it answers for its markets.
         if !clocked.contains(&target.venue.exchange()) {
             clocked.push(target.venue.exchange());
-            tasks.push(tokio::spawn(clock(
-                shared.clone(),
-                endpoint.clone(),
-                shutdown.clone(),
-            )));
+            tasks.push(supervised(
+                Task::RestClock,
+                clock,
+                &shared,
+                &endpoint,
+                shutdown,
+            ));
         }
-        tasks.push(tokio::spawn(discovery(
-            shared.clone(),
-            endpoint.clone(),
-            shutdown.clone(),
-        )));
-        tasks.push(tokio::spawn(cross_check(
-            shared.clone(),
-            endpoint.clone(),
-            shutdown.clone(),
-        )));
+        tasks.push(supervised(
+            Task::RestDiscovery,
+            discovery,
+            &shared,
+            &endpoint,
+            shutdown,
+        ));
+        tasks.push(supervised(
+            Task::RestCrossCheck,
+            cross_check,
+            &shared,
+            &endpoint,
+            shutdown,
+        ));
         endpoints.push(endpoint);
     }
     Ok((Rest { shared, endpoints }, tasks))
+}
+
+/// Spawns one of the REST loops for `endpoint` under supervision: restarted (and counted) if it panics.
+fn supervised<Fut>(
+    task: Task,
+    run: fn(Arc<Shared>, Endpointed, watch::Receiver<bool>) -> Fut,
+    shared: &Arc<Shared>,
+    endpoint: &Endpointed,
+    shutdown: &watch::Receiver<bool>,
+) -> JoinHandle<()>
+where
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (shared, endpoint, stop) = (shared.clone(), endpoint.clone(), shutdown.clone());
+    supervise::spawn(
+        task,
+        format!("{} {}", endpoint.venue, endpoint.base_url),
+        shared.trackers.restarts(),
+        shutdown.clone(),
+        move |_| run(shared.clone(), endpoint.clone(), stop.clone()),
+    )
 }
 
 impl Shared {

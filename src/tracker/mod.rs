@@ -860,6 +860,7 @@ impl Tracker {
 pub struct Trackers {
     venues: RwLock<Vec<(Venue, Arc<Tracker>)>>,
     clock: Arc<ClockOffsets>,
+    restarts: Arc<crate::supervise::Restarts>,
 }
 
 impl Trackers {
@@ -871,6 +872,11 @@ impl Trackers {
     /// The clock offsets every tracker of the process shares.
     pub fn clock(&self) -> Arc<ClockOffsets> {
         self.clock.clone()
+    }
+
+    /// The process's task restarts after a panic.
+    pub fn restarts(&self) -> Arc<crate::supervise::Restarts> {
+        self.restarts.clone()
     }
 
     /// Sets (or replaces) a venue's tracker, keeping venues in label order.

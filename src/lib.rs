@@ -10,6 +10,7 @@
 //! - [`freshness`]: what fresh means: thresholds and status, scheduled-channel deadlines, the live / quiet / late
 //!   verdict, when a silent subscription is repaired. Pure functions.
 //! - [`tracker`]: lock-free freshness state per subscription and per connection, judged by the market's rules.
+//! - [`bucket`]: the token-bucket arithmetic both limiters share, a pure value told the time.
 //! - [`backoff`]: capped exponential backoff with full jitter, a pure function.
 //! - [`shutdown`]: the process-wide stop flag every long-running task watches.
 //! - [`supervise`]: long-running tasks restarted (and counted) when they panic.
@@ -22,6 +23,7 @@
 
 pub mod app;
 pub mod backoff;
+pub mod bucket;
 pub mod cardinality;
 pub mod config;
 pub mod feed;

@@ -8,46 +8,30 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+use crate::bucket::TokenBucket;
+
 /// Connection-attempt budget shared by every connection to one exchange.
 #[derive(Debug)]
 pub struct ConnectLimiter {
-    burst: f64,
-    refill: Duration,
-    state: Mutex<(f64, Instant)>,
+    bucket: Mutex<TokenBucket>,
 }
 
 impl ConnectLimiter {
     /// At most `burst` attempts at once, then one per `refill`.
     pub fn new(burst: u32, refill: Duration) -> Self {
-        let burst = f64::from(burst.max(1));
         Self {
-            burst,
-            refill,
-            state: Mutex::new((burst, Instant::now())),
+            bucket: Mutex::new(TokenBucket::every(burst, refill, Instant::now())),
         }
     }
 
     /// Waits until an attempt is allowed and takes it.
     pub async fn acquire(&self) {
         loop {
-            let wait = {
-                let mut state = self.state.lock().await;
-                let (tokens, last) = &mut *state;
-                let now = Instant::now();
-                if !self.refill.is_zero() {
-                    *tokens = (*tokens + (now - *last).as_secs_f64() / self.refill.as_secs_f64())
-                        .min(self.burst);
-                } else {
-                    *tokens = self.burst;
-                }
-                *last = now;
-                if *tokens >= 1.0 {
-                    *tokens -= 1.0;
-                    return;
-                }
-                self.refill.mul_f64(1.0 - *tokens)
-            };
-            tokio::time::sleep(wait).await;
+            let taken = self.bucket.lock().await.take(1.0, Instant::now());
+            match taken {
+                Ok(()) => return,
+                Err(wait) => tokio::time::sleep(wait).await,
+            }
         }
     }
 }

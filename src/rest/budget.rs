@@ -6,42 +6,35 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+use crate::bucket::TokenBucket;
 use crate::venue::rest::RestBudget;
 
 #[derive(Debug)]
 struct State {
-    tokens: f64,
-    last: Instant,
+    bucket: TokenBucket,
     blocked_until: Option<Instant>,
 }
 
 /// Weight budget shared by every request to one REST host.
 #[derive(Debug)]
 pub struct Budget {
-    capacity: f64,
-    per: Duration,
     state: Mutex<State>,
 }
 
 impl Budget {
     /// At most `budget.weight` units in any `budget.per`, starting full.
     pub fn new(budget: RestBudget) -> Self {
-        let capacity = f64::from(budget.weight.max(1));
         Self {
-            capacity,
-            per: budget.per,
             state: Mutex::new(State {
-                tokens: capacity,
-                last: Instant::now(),
+                bucket: TokenBucket::per(budget.weight, budget.per, Instant::now()),
                 blocked_until: None,
             }),
         }
     }
 
-    /// Waits until `weight` units are available and no back-off is in force, then takes them.
+    /// Waits until `weight` units are available and no back-off is in force, then takes them. A request heavier
+    /// than the whole bucket still goes out once the bucket is full.
     pub async fn acquire(&self, weight: u32) {
-        // A request heavier than the whole bucket still goes out once the bucket is full.
-        let weight = f64::from(weight).min(self.capacity);
         loop {
             let wait = {
                 let mut s = self.state.lock().await;
@@ -50,15 +43,10 @@ impl Budget {
                     Some(until) if until > now => until - now,
                     _ => {
                         s.blocked_until = None;
-                        let rate = self.capacity / self.per.as_secs_f64().max(1e-9);
-                        s.tokens =
-                            (s.tokens + (now - s.last).as_secs_f64() * rate).min(self.capacity);
-                        s.last = now;
-                        if s.tokens >= weight {
-                            s.tokens -= weight;
-                            return;
+                        match s.bucket.take(f64::from(weight), now) {
+                            Ok(()) => return,
+                            Err(wait) => wait,
                         }
-                        Duration::from_secs_f64((weight - s.tokens) / rate)
                     }
                 }
             };

@@ -180,6 +180,24 @@ pub enum ChannelKind {
 }
 
 impl ChannelKind {
+    /// The exchange whose payload shape this is.
+    pub fn exchange(self) -> Exchange {
+        match self {
+            ChannelKind::BinanceBookTicker
+            | ChannelKind::BinanceTrade
+            | ChannelKind::BinanceMarkPrice
+            | ChannelKind::BinanceKline
+            | ChannelKind::BinanceTicker
+            | ChannelKind::BinanceSpotPartialDepth
+            | ChannelKind::BinanceDepthUpdate => Exchange::Binance,
+            ChannelKind::BybitOrderbook
+            | ChannelKind::BybitOrderbookLevels
+            | ChannelKind::BybitPublicTrade
+            | ChannelKind::BybitTickers
+            | ChannelKind::BybitKline => Exchange::Bybit,
+        }
+    }
+
     /// Which channel's price is a symbol's reference price when several carry one: the lowest rank wins, whichever
     /// spoke last. The mid of the best bid and ask comes first (what an order would meet now), then a trade's price,
     /// a ticker's last price, a kline's close, and the mark price (an index-derived fair value) last. `None`: no

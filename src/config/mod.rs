@@ -6,11 +6,11 @@
 //! per-market thresholds, and the warning when an alert can page before the exporter repairs) are in
 //! [`freshness`].
 //!
-//! - [`flags`]: the command line;
-//! - [`env`]: the `MARKETFEED_*` variables, read and each value checked;
-//! - [`error`]: `ConfigError`, one per problem, and `ConfigErrors`;
-//! - [`help`]: `--help`;
-//! - [`freshness`] and [`lint`]: the freshness settings, and values that parse but cannot be meant.
+//! - `flags`: the command line;
+//! - `env`: the `MARKETFEED_*` variables, read and each value checked;
+//! - `error`: `ConfigError`, one per problem, and `ConfigErrors`;
+//! - `help`: `--help`;
+//! - `freshness` and `lint`: the freshness settings, and values that parse but cannot be meant.
 //!
 //! This file holds `Config` and `VenueConfig`, the defaults, and `Config::load`, which puts them together.
 

@@ -261,7 +261,7 @@ impl Shared {
             to,
             endpoint,
             &error.code_label(),
-            error.failure(),
+            wire::decode_failure(to.venue, error),
             &error.to_string(),
         )
         .await;

@@ -8,12 +8,12 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::Text;
-use super::rest::{
+use crate::model::Venue;
+use crate::venue::rest_wire::{
     Endpoint, InstrumentsPage, QueryValue, RestBudget, RestDecodeError, RestFailure, RestRequest,
     RestTicker, instrument, price, retry_after,
 };
-use crate::model::Venue;
+use crate::venue::wire::Text;
 
 pub(super) const SPOT_URL: &str = "https://api.binance.com";
 pub(super) const USDM_URL: &str = "https://fapi.binance.com";
@@ -217,12 +217,12 @@ mod tests {
 
     use rust_decimal::Decimal;
 
-    use super::super::rest::{
+    use crate::model::Venue;
+    use crate::venue::rest::{
         Endpoint, Instrument, InstrumentsPage, RestDecodeError, RestFailure, RestRequest,
         RestTicker, classify_status, instruments_request, parse_instruments, parse_server_time,
         parse_ticker, ticker_request, time_request,
     };
-    use crate::model::Venue;
 
     const VENUES: [Venue; 2] = [Venue::BinanceSpot, Venue::BinanceUsdm];
 
@@ -433,8 +433,14 @@ mod tests {
                 "{venue}"
             );
         }
-        // A Binance code never asks for Bybit's pacing.
-        assert_eq!(venue_error(-1003, "").failure(), None);
+        // Binance paces by HTTP status only: no code inside an answer, not even Bybit's rate-limit code, asks for
+        // a pause.
+        for code in [-1003, 10006] {
+            assert_eq!(
+                crate::venue::rest::decode_failure(Venue::BinanceSpot, &venue_error(code, "")),
+                None
+            );
+        }
     }
 
     #[test]

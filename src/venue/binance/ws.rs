@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{
-    BookSide, DecodeError, Frame, Heartbeat, JsonStrings, Policy, RequestId, Text, book_mid,
-    decimal, field, mid, non_null, request_id, scan,
-};
 use crate::model::{ChannelKind, Sample, Venue};
+use crate::venue::scan;
+use crate::venue::wire::{
+    BookSide, DecodeError, Frame, Heartbeat, JsonStrings, Policy, RequestId, Text, book_mid,
+    decimal, field, mid, non_null, request_id,
+};
 
 pub(super) const SPOT_URL: &str = "wss://stream.binance.com:9443";
 pub(super) const USDM_URL: &str = "wss://fstream.binance.com";
@@ -432,11 +433,11 @@ mod tests {
 
     use rust_decimal::Decimal;
 
-    use super::super::{
+    use crate::model::{ChannelKind, Sample, Venue};
+    use crate::venue::{
         DecodeError, Frame, assert_outcome, decode_frame, decode_sample, parse_channel,
         ping_message, route, subscribe_message, unsubscribe_message, wire_key,
     };
-    use crate::model::{ChannelKind, Sample, Venue};
 
     fn dec(text: &str) -> Decimal {
         text.parse().unwrap()

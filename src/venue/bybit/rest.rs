@@ -8,12 +8,13 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::rest::{
+use crate::model::Venue;
+use crate::venue::rest_wire::{
     Endpoint, InstrumentsPage, QueryValue, RestBudget, RestDecodeError, RestFailure, RestRequest,
     RestTicker, instrument, price, retry_after,
 };
-use super::{First, Text, scan};
-use crate::model::Venue;
+use crate::venue::scan;
+use crate::venue::wire::{First, Text};
 
 pub(super) const URL: &str = "https://api.bybit.com";
 
@@ -299,12 +300,12 @@ mod tests {
 
     use rust_decimal::Decimal;
 
-    use super::super::rest::{
+    use crate::model::Venue;
+    use crate::venue::rest::{
         Endpoint, Instrument, InstrumentsPage, RestDecodeError, RestFailure, RestRequest,
         RestTicker, classify_status, instruments_request, parse_instruments, parse_server_time,
         parse_ticker, ticker_request, time_request,
     };
-    use crate::model::Venue;
 
     const VENUES: [Venue; 3] = [Venue::BybitSpot, Venue::BybitLinear, Venue::BybitInverse];
 
@@ -579,9 +580,10 @@ mod tests {
                 assert_eq!(parse_ticker(venue, body).as_ref(), Err(expected), "{venue}");
             }
         }
-        assert_eq!(params.failure(), None);
+        let failure = |e| crate::venue::rest::decode_failure(Venue::BybitLinear, e);
+        assert_eq!(failure(&params), None);
         assert_eq!(
-            visits.failure(),
+            failure(&visits),
             Some(RestFailure::RateLimited {
                 retry_after: Duration::from_secs(60)
             })

@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{
-    BookSide, DecodeError, First, Frame, Heartbeat, JsonStrings, Last, Policy, RequestId, Text,
-    book_mid, decimal, field, non_null, request_id, scan,
-};
 use crate::model::{ChannelKind, Sample, Venue};
+use crate::venue::scan;
+use crate::venue::wire::{
+    BookSide, DecodeError, First, Frame, Heartbeat, JsonStrings, Last, Policy, RequestId, Text,
+    book_mid, decimal, field, non_null, request_id,
+};
 
 pub(super) const SPOT_URL: &str = "wss://stream.bybit.com/v5/public/spot";
 pub(super) const LINEAR_URL: &str = "wss://stream.bybit.com/v5/public/linear";
@@ -308,11 +309,11 @@ pub(super) fn decode_kline(payload: &str, ts_ms: Option<i64>) -> Result<Sample, 
 mod tests {
     use rust_decimal::Decimal;
 
-    use super::super::{
+    use crate::model::{ChannelKind, Sample, Venue};
+    use crate::venue::{
         DecodeError, Frame, assert_outcome, decode_frame, decode_sample, parse_channel,
         ping_message, route, subscribe_message, unsubscribe_message, wire_key,
     };
-    use crate::model::{ChannelKind, Sample, Venue};
 
     const VENUES: [Venue; 3] = [Venue::BybitSpot, Venue::BybitLinear, Venue::BybitInverse];
 

@@ -1,0 +1,294 @@
+//! The wire vocabulary every exchange shares: request ids, decoded frames and their errors, heartbeat and limit
+//! policies as data, URL path fixes, and the JSON helpers the decoders use (`First`, `Last`, borrowed `Text`,
+//! checked decimals and book mids). A leaf: it knows no exchange.
+
+use std::borrow::Cow;
+use std::fmt::{self, Write as _};
+use std::marker::PhantomData;
+use std::str::FromStr;
+use std::time::Duration;
+
+use rust_decimal::Decimal;
+use serde::de::{Deserialize, Deserializer, IgnoredAny, SeqAccess, Visitor};
+
+use super::scan;
+
+/// Our id for a control request; the venue echoes it in its reply.
+pub type RequestId = u64;
+
+/// One decoded WebSocket text frame, borrowing from the frame's text.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Frame<'a> {
+    /// A market-data message: `key` is the wire stream/topic name exactly as sent by the venue
+    /// (Binance combined-stream "stream" field, e.g. "btcusdt@bookTicker"; Bybit "topic", e.g.
+    /// "orderbook.1.BTCUSDT"), `payload` the raw JSON text of the data part (Binance "data", Bybit
+    /// "data"), `ts_ms` Bybit's top-level "ts" (None on Binance).
+    Data {
+        /// Stream or topic name, the key the feed maps to a subscription slot.
+        key: &'a str,
+        /// Raw JSON of the data part, for [`decode_sample`].
+        payload: &'a str,
+        /// Bybit's envelope `ts` in ms since the Unix epoch.
+        ts_ms: Option<i64>,
+    },
+    /// A subscribe/unsubscribe request of ours was accepted (Binance `{"result":null,"id":N}`;
+    /// Bybit `success:true`, op subscribe/unsubscribe).
+    Ack {
+        /// The id we sent with the request; None when the venue did not echo a numeric one (Bybit's
+        /// documented linear ack shows `"req_id":""`), and the oldest open request is meant.
+        id: Option<RequestId>,
+    },
+    /// A request was refused (Binance `{"error":{"code":..,"msg":..},"id":N}` and the docs' flat
+    /// `{"code","msg","id"}` form; Bybit `success:false`). `id` is None when absent or not numeric.
+    Rejected {
+        /// The id we sent with the request, when the venue echoed it as a number.
+        id: Option<RequestId>,
+        /// The venue's own message.
+        reason: Cow<'a, str>,
+    },
+    /// Bybit's JSON pong (spot, linear/inverse shapes, and the `{"op":"pong"}` option shape).
+    Pong,
+    /// Binance serverShutdown event, raw `{"e":"serverShutdown",...}` or combined
+    /// `{"stream":"!serverShutdown","data":{...}}`.
+    ServerShutdown,
+    /// A well-formed control frame we don't act on (e.g. LIST_SUBSCRIPTIONS result, Bybit ack
+    /// without a numeric `req_id`).
+    Other,
+}
+
+/// Why a frame or payload could not be decoded. The feed counts these; none is fatal to a
+/// connection.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// Not JSON, or JSON whose fields have the wrong types for the expected shape.
+    #[error("malformed message: {0}")]
+    Malformed(String),
+    /// Valid JSON, but none of the venue's known shapes.
+    #[error("unexpected message shape: {0}")]
+    UnexpectedShape(&'static str),
+    /// A price field that is not a decimal number, or a mid price out of range.
+    #[error("`{0}` is not a decimal number in range")]
+    BadNumber(&'static str),
+}
+
+impl From<serde_json::Error> for DecodeError {
+    fn from(err: serde_json::Error) -> Self {
+        DecodeError::Malformed(err.to_string())
+    }
+}
+
+impl From<scan::ScanError> for DecodeError {
+    fn from(err: scan::ScanError) -> Self {
+        DecodeError::Malformed(err.to_string())
+    }
+}
+
+/// How a connection proves it is alive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Heartbeat {
+    /// The server sends WebSocket pings; we answer with a pong echoing the payload. No ping within
+    /// `timeout` => heartbeat dead.
+    ServerPing {
+        /// Longest silence from the server's pinger before the connection counts as dead.
+        timeout: Duration,
+    },
+    /// We send the venue's JSON ping every `interval` and expect its pong within `timeout`.
+    ClientPing {
+        /// Time between our pings.
+        interval: Duration,
+        /// Deadline for the pong after each ping.
+        timeout: Duration,
+    },
+}
+
+/// Per-venue limits and heartbeat policy as data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// Most streams (topics) one connection may carry.
+    pub max_streams_per_connection: usize,
+    /// Most streams named in one subscribe or unsubscribe request.
+    pub max_args_per_request: usize,
+    /// Minimum spacing of our control messages on one connection.
+    pub request_interval: Duration,
+    /// Who pings whom, and the deadlines.
+    pub heartbeat: Heartbeat,
+    /// Age at which to replace a connection before the venue cuts it; `None` when it does not.
+    pub max_connection_age: Option<Duration>,
+    /// Connection attempts per exchange that may be made back to back (token bucket size).
+    pub connect_burst: u32,
+    /// Time to earn back one connection attempt.
+    pub connect_refill: Duration,
+}
+
+/// A configured base URL whose path the exporter would extend wrongly: why, and the path it should have.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathFix {
+    /// One clause saying what is wrong, e.g. "the exporter appends /stream itself".
+    pub why: String,
+    /// The path the base URL should have instead (possibly empty).
+    pub path: String,
+}
+
+/// Removes every trailing occurrence of the `suffixes` (first match wins each round): the path kept and
+/// the part removed. None when nothing matched.
+pub(super) fn strip_suffixes<'a>(path: &'a str, suffixes: &[&str]) -> Option<(&'a str, &'a str)> {
+    let path = path.trim_end_matches('/');
+    let mut kept = path;
+    while let Some(suffix) = suffixes.iter().find(|s| kept.ends_with(*s)) {
+        kept = &kept[..kept.len() - suffix.len()];
+    }
+    (kept.len() < path.len()).then(|| (kept, &path[kept.len()..]))
+}
+
+/// Parses a request id the venue echoed back; ids of ours are plain unsigned integers.
+pub(super) fn request_id(text: &str) -> Option<RequestId> {
+    text.parse().ok()
+}
+
+/// Parses a decimal price field; `field` names it in the error.
+pub(super) fn decimal(field: &'static str, text: &str) -> Result<Decimal, DecodeError> {
+    Decimal::from_str(text).map_err(|_| DecodeError::BadNumber(field))
+}
+
+/// `(bid + ask) / 2`, checked because both come from the peer and `Decimal`'s `+` panics on
+/// overflow.
+pub(super) fn mid(bid: Decimal, ask: Decimal) -> Result<Decimal, DecodeError> {
+    bid.checked_add(ask)
+        .map(|sum| sum / Decimal::TWO)
+        .ok_or(DecodeError::BadNumber("bid + ask"))
+}
+
+/// Mid of the first level of each side; `None` when either side is empty.
+pub(super) fn book_mid(
+    bids: BookSide<'_>,
+    asks: BookSide<'_>,
+) -> Result<Option<Decimal>, DecodeError> {
+    match (bids.0, asks.0) {
+        (Some((bid, _)), Some((ask, _))) => {
+            mid(decimal("bid", bid)?, decimal("ask", ask)?).map(Some)
+        }
+        _ => Ok(None),
+    }
+}
+
+/// One book level, `["price", "qty"]` on both venues; only the price is read.
+pub(super) type Level<'a> = (&'a str, IgnoredAny);
+
+/// One side of a book, best level first; only that level is kept.
+pub(super) type BookSide<'a> = First<Level<'a>>;
+
+/// The first element of a JSON array; the rest are skipped without being built, so no `Vec`.
+pub(super) struct First<T>(pub(super) Option<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for First<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct FirstVisitor<T>(PhantomData<T>);
+
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for FirstVisitor<T> {
+            type Value = First<T>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an array")
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<First<T>, A::Error> {
+                let first = seq.next_element()?;
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(First(first))
+            }
+        }
+
+        deserializer.deserialize_seq(FirstVisitor(PhantomData))
+    }
+}
+
+/// The last element of a JSON array; every element is decoded, but only one is kept.
+pub(super) struct Last<T>(pub(super) Option<T>);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Last<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct LastVisitor<T>(PhantomData<T>);
+
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for LastVisitor<T> {
+            type Value = Last<T>;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an array")
+            }
+
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Last<T>, A::Error> {
+                let mut last = None;
+                while let Some(item) = seq.next_element()? {
+                    last = Some(item);
+                }
+                Ok(Last(last))
+            }
+        }
+
+        deserializer.deserialize_seq(LastVisitor(PhantomData))
+    }
+}
+
+/// A JSON string that borrows from the frame unless it contains escapes (venue error messages may).
+#[derive(serde::Deserialize)]
+#[serde(transparent)]
+pub(super) struct Text<'a>(#[serde(borrow)] pub(super) Cow<'a, str>);
+
+/// Decodes a member's raw value from [`scan::pick`]. Absent and `null` are both `None`, as for an
+/// `Option` field of a derived `Deserialize`.
+pub(super) fn field<'a, T: Deserialize<'a>>(
+    raw: Option<&'a str>,
+) -> Result<Option<T>, DecodeError> {
+    Ok(raw
+        .map(serde_json::from_str::<Option<T>>)
+        .transpose()?
+        .flatten())
+}
+
+/// A raw member value that is present and not `null`.
+pub(super) fn non_null(raw: Option<&str>) -> Option<&str> {
+    raw.filter(|raw| *raw != "null")
+}
+
+/// Displays string slices as a JSON array of strings; `format!` over it cannot fail, unlike
+/// `serde_json::to_string`.
+pub(super) struct JsonStrings<'a>(pub(super) &'a [&'a str]);
+
+impl fmt::Display for JsonStrings<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_char('[')?;
+        for (i, item) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_char(',')?;
+            }
+            f.write_char('"')?;
+            for c in item.chars() {
+                match c {
+                    '"' => f.write_str("\\\"")?,
+                    '\\' => f.write_str("\\\\")?,
+                    c if c < ' ' => write!(f, "\\u{:04x}", u32::from(c))?,
+                    c => f.write_char(c)?,
+                }
+            }
+            f.write_char('"')?;
+        }
+        f.write_char(']')
+    }
+}
+
+/// The decoder tests' one comparison: `Some(outcome)` must be exactly what came out; `None` stands for any
+/// `Malformed` error, whose wording is serde_json's.
+#[cfg(test)]
+pub(crate) fn assert_outcome<T: fmt::Debug + PartialEq>(
+    got: Result<T, DecodeError>,
+    expected: Option<Result<T, DecodeError>>,
+    case: &str,
+) {
+    match expected {
+        Some(expected) => assert_eq!(got, expected, "{case}"),
+        None => assert!(
+            matches!(got, Err(DecodeError::Malformed(_))),
+            "{case}: {got:?}"
+        ),
+    }
+}

@@ -7,6 +7,7 @@
 mod connect;
 mod limiter;
 mod session;
+mod session_core;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -6,9 +6,10 @@
 //! or slow venue only shows in `marketfeed_rest_*` metrics. Wire formats come from [`crate::venue::rest`].
 
 mod budget;
+mod decide;
 mod stats;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,8 +25,9 @@ use crate::model::{Exchange, Venue};
 use crate::repeat::{Outages, Report, human};
 use crate::shutdown::stopped;
 use crate::supervise::{self, Task};
-use crate::tracker::{CrossCheck, Listing, MAX_APPLIED_OFFSET_NS, Tracker, Trackers, unix_now};
+use crate::tracker::{CrossCheck, Listing, Tracker, Trackers, unix_now};
 use crate::venue::rest::{self as wire, Endpoint, RestDecodeError, RestFailure, RestRequest};
+use decide::{ClockFilter, Crossing};
 
 /// Cadences and deadlines of the REST side.
 #[derive(Debug, Clone)]
@@ -342,16 +344,13 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     root.to_string()
 }
 
-/// How many clock samples the offset is chosen from.
-const CLOCK_SAMPLES: usize = 5;
-
 /// Polls the venue's server time. Each sample's offset assumes the server read its clock halfway through
 /// the round trip, so its error is at most half the round trip; of the last few samples the one with the
 /// shortest round trip wins (the minimum-delay filter NTP uses).
 async fn clock(shared: Arc<Shared>, to: Endpointed, mut shutdown: watch::Receiver<bool>) {
     let exchange = to.venue.exchange();
     let request = wire::time_request(to.venue);
-    let mut samples: VecDeque<(u64, i64)> = VecDeque::new();
+    let mut filter = ClockFilter::default();
     loop {
         // The round trip is timed from when the request left, not from before a budget or back-off wait.
         let answer = tokio::select! {
@@ -362,42 +361,33 @@ async fn clock(shared: Arc<Shared>, to: Endpointed, mut shutdown: watch::Receive
         if let Some((body, sent)) = answer {
             match wire::parse_server_time(to.venue, &body) {
                 Ok(server_ns) => {
-                    let rtt = received.saturating_sub(sent);
-                    let midpoint = i64::try_from(sent + rtt / 2).unwrap_or(i64::MAX);
-                    samples.push_back((rtt, server_ns.saturating_sub(midpoint)));
-                    if samples.len() > CLOCK_SAMPLES {
-                        samples.pop_front();
+                    let (offset, best_rtt) = filter.add(sent, received, server_ns);
+                    let clock = shared.trackers.clock();
+                    let previous = clock.get(exchange);
+                    if previous.is_none() {
+                        tracing::info!(
+                            exchange = exchange.as_str(),
+                            offset_ms = offset as f64 / 1e6,
+                            rtt_ms = best_rtt as f64 / 1e6,
+                            "clock offset measured"
+                        );
                     }
-                    if let Some(&(best_rtt, offset)) = samples.iter().min_by_key(|(rtt, _)| *rtt) {
-                        let clock = shared.trackers.clock();
-                        let previous = clock.get(exchange);
-                        if previous.is_none() {
-                            tracing::info!(
-                                exchange = exchange.as_str(),
-                                offset_ms = offset as f64 / 1e6,
-                                rtt_ms = best_rtt as f64 / 1e6,
-                                "clock offset measured"
-                            );
-                        }
-                        // Said once per crossing of the bound, either way.
-                        let beyond = |o: i64| o.unsigned_abs() > MAX_APPLIED_OFFSET_NS;
-                        match (previous.is_some_and(beyond), beyond(offset)) {
-                            (false, true) => tracing::warn!(
-                                exchange = exchange.as_str(),
-                                offset = %human(Duration::from_nanos(offset.unsigned_abs())),
-                                ahead = offset > 0,
-                                "the venue's clock and ours differ by more than 5m: the offset is exported but not \
-                                 applied to event latency; check this host's NTP and the REST URL"
-                            ),
-                            (true, false) => tracing::info!(
-                                exchange = exchange.as_str(),
-                                offset_ms = offset as f64 / 1e6,
-                                "clock offset back within 5m: applied to event latency again"
-                            ),
-                            _ => {}
-                        }
-                        clock.set(exchange, offset);
+                    match decide::crossing(previous, offset) {
+                        Crossing::Beyond => tracing::warn!(
+                            exchange = exchange.as_str(),
+                            offset = %human(Duration::from_nanos(offset.unsigned_abs())),
+                            ahead = offset > 0,
+                            "the venue's clock and ours differ by more than 5m: the offset is exported but not \
+                             applied to event latency; check this host's NTP and the REST URL"
+                        ),
+                        Crossing::Back => tracing::info!(
+                            exchange = exchange.as_str(),
+                            offset_ms = offset as f64 / 1e6,
+                            "clock offset back within 5m: applied to event latency again"
+                        ),
+                        Crossing::None => {}
                     }
+                    clock.set(exchange, offset);
                 }
                 Err(e) => shared.undecodable(&to, Endpoint::Time, &e).await,
             }
@@ -550,16 +540,8 @@ async fn cross_check(shared: Arc<Shared>, to: Endpointed, mut shutdown: watch::R
                     continue;
                 }
             };
-            let traded_since = ticker
-                .trade_time_ms
-                .map(|ms| (ms as u64).saturating_mul(1_000_000) > last_ns);
-            let moved = feed_price.map(|p| p != ticker.price);
-            // Either signal proves the feed missed an update; with neither available the check is inconclusive.
-            let feed_behind = match (traded_since, moved) {
-                (Some(true), _) | (_, Some(true)) => Some(true),
-                (None, None) => None,
-                _ => Some(false),
-            };
+            let feed_behind =
+                decide::feed_behind(ticker.trade_time_ms, ticker.price, last_ns, feed_price);
             let previous = tracker.cross_check(to.venue, symbol);
             tracker.set_cross_check(
                 to.venue,

@@ -9,9 +9,7 @@
 //! minutes (`MARKETFEED_BYBIT_LINEAR_DEGRADED_AFTER`, `_STALE_AFTER`), so the alert shows within a minute;
 //! everything else is as shipped.
 
-#[allow(unused_imports)]
-#[path = "../tests/support/mod.rs"]
-mod support;
+use marketfeed_testkit as support;
 
 use std::time::Duration;
 

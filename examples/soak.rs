@@ -13,9 +13,7 @@
 //!
 //! `cargo build --release && cargo run --release --example soak [BINARY] [SECONDS]`
 
-#[allow(unused_imports)]
-#[path = "../tests/support/mod.rs"]
-mod support;
+use marketfeed_testkit as support;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -42,8 +42,8 @@ if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 
     echo "test.sh: installing rustfmt and clippy" >&2
     rustup component add rustfmt clippy
 fi
-cargo fmt --check
-cargo clippy --all-targets --locked --features external-tools -- -D warnings
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked --features external-tools -- -D warnings
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

@@ -1,7 +1,7 @@
 //! The real binary: flags, configuration errors and their exit code, serving without network, a real
 //! scrape linted by `promtool check metrics`, and a clean exit on SIGTERM and SIGINT.
 
-mod support;
+use marketfeed_testkit as support;
 
 use std::time::{Duration, Instant};
 
@@ -570,7 +570,10 @@ async fn real_scrape_passes_promtool_and_sigint_exits_cleanly() {
             .contains("content-type: text/plain; version=0.0.4"),
         "{head}"
     );
-    support::promtool::check_metrics(&body);
+    // The external-tools tier only (`./scripts/test.sh`); a bare `cargo test` keeps the rest of the test.
+    if cfg!(feature = "external-tools") {
+        support::promtool::check_metrics(&body);
+    }
     assert!(body.contains("process_resident_memory_bytes"));
     assert!(body.contains("marketfeed_build_info{"));
     let (status, stderr, elapsed) = exporter.stop("INT");

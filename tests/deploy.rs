@@ -4,7 +4,10 @@
 //! `amtool`), and every environment the files give the exporter with the real binary's `--check-config`.
 //! No Docker engine or cluster is involved: images are not built and nothing is applied.
 
-mod support;
+// Needs programs from outside Rust: the external-tools tier (`./scripts/test.sh`).
+#![cfg(feature = "external-tools")]
+
+use marketfeed_testkit as support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
@@ -343,7 +346,7 @@ fn systemd_root(with_binary: bool) -> TempDir {
     if with_binary {
         let exec = directive(&unit, "ExecStart");
         let binary = exec.split_whitespace().next().expect("a program");
-        std::fs::copy(exporter::BIN, dest(binary)).expect("copy the binary");
+        std::fs::copy(exporter::bin(), dest(binary)).expect("copy the binary");
     }
     root
 }
@@ -1186,7 +1189,7 @@ fn exporter_stays_inside_the_units_system_call_filter() {
     let mut child = Command::new("strace")
         .args(["-f", "-qq", "-o"])
         .arg(&trace)
-        .arg(exporter::BIN)
+        .arg(exporter::bin())
         .arg(format!("--web.listen-address={addr}"))
         .env_clear()
         .env("MARKETFEED_BYBIT_LINEAR_SYMBOLS", "BTCUSDT")
@@ -1354,7 +1357,9 @@ fn dockerfile_is_pinned_non_root_and_consistent_with_the_repository() {
             .all(|b| b.contains("cargo build --release --locked")),
         "{builds:?}"
     );
-    let binary = Path::new(exporter::BIN)
+    let binary = exporter::bin();
+    let binary = binary
+        .as_path()
         .file_name()
         .expect("binary name")
         .to_string_lossy();
@@ -1392,7 +1397,15 @@ fn dockerfile_is_pinned_non_root_and_consistent_with_the_repository() {
             );
         }
     }
-    for needed in ["Cargo.toml", "Cargo.lock", "build.rs", "src", "benches"] {
+    // Cargo loads every workspace member's manifest, even for a build that never compiles it.
+    for needed in [
+        "Cargo.toml",
+        "Cargo.lock",
+        "build.rs",
+        "src",
+        "benches",
+        "testkit/Cargo.toml",
+    ] {
         assert!(
             allowed.contains(&needed),
             ".dockerignore must let {needed} through"

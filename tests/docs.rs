@@ -3,7 +3,7 @@
 //! docs/reference.md name exists; the README's `curl` excerpts have the shape of the real binary's answers, and its
 //! `--check-config` example passes. No network: the binary runs against closed loopback ports.
 
-mod support;
+use marketfeed_testkit as support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;

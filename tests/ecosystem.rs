@@ -2,7 +2,10 @@
 //! Prometheus tools (`promtool`, `amtool`, `prometheus`, `prometheus-alertmanager`) and run end to end against
 //! the exporter fed by a fake venue.
 
-mod support;
+// Needs programs from outside Rust: the external-tools tier (`./scripts/test.sh`).
+#![cfg(feature = "external-tools")]
+
+use marketfeed_testkit as support;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

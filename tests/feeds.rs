@@ -6,7 +6,7 @@
 //! The freshness scenarios at the end keep the production cadence deadlines (`MARKETFEED_HEARTBEAT_MISSES`
 //! at its default), so they wait seconds, and run every market at once.
 
-mod support;
+use marketfeed_testkit as support;
 
 use std::collections::BTreeMap;
 use std::future::Future;

@@ -2,7 +2,10 @@
 //! (Debian's `chromium`, which `./scripts/test.sh` installs). The test leaves a screenshot of the page in the target
 //! directory (`target/tmp/status-page.png`) for people to look at.
 
-mod support;
+// Needs programs from outside Rust: the external-tools tier (`./scripts/test.sh`).
+#![cfg(feature = "external-tools")]
+
+use marketfeed_testkit as support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

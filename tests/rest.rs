@@ -2,7 +2,7 @@
 //! payload shapes: clock offset and the latency it corrects, instrument listings with pagination, the
 //! cross-check of stale symbols, rate limits and bans honoured, and a broken REST side leaving ingest alone.
 
-mod support;
+use marketfeed_testkit as support;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

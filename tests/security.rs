@@ -4,7 +4,7 @@
 //! hostile clients (slowloris, idle sockets, oversized headers) against scrapes and ingest, and the whole abuse mix
 //! (silent connections, slowloris, a thousand greedy scrapers, a password flood) against the binary's probes.
 
-mod support;
+use marketfeed_testkit as support;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};

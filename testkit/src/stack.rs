@@ -18,7 +18,11 @@ use super::prom::{self, Process, TempDir, Webhook};
 
 /// Where the repository's files are.
 pub fn repo(path: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(path)
+    // This crate sits in the repository's `testkit/`.
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("testkit/ has a parent")
+        .join(path)
 }
 
 /// Reads a repository file.

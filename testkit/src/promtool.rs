@@ -3,12 +3,8 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-/// Lints an exposition with `promtool check metrics`; any finding fails the test. Only in the external-tools
-/// tier (`./scripts/test.sh`); a bare `cargo test` skips the lint and keeps the rest of the test.
+/// Lints an exposition with `promtool check metrics`; any finding fails the test.
 pub fn check_metrics(exposition: &str) {
-    if !cfg!(feature = "external-tools") {
-        return;
-    }
     let mut child = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(Stdio::piped())

@@ -6,13 +6,28 @@ use std::time::{Duration, Instant};
 
 use super::prom::free_addr;
 
-/// The binary cargo built for this test run.
-pub const BIN: &str = env!("CARGO_BIN_EXE_marketfeed_exporter");
+/// The binary cargo built beside the running test or example (`target/<profile>/marketfeed_exporter`), or
+/// `MARKETFEED_BIN` when set.
+pub fn bin() -> std::path::PathBuf {
+    if let Some(path) = std::env::var_os("MARKETFEED_BIN") {
+        return path.into();
+    }
+    let exe = std::env::current_exe().expect("the test's own path");
+    // target/<profile>/deps/<test>-<hash> or target/<profile>/examples/<example>.
+    let profile = exe
+        .parent()
+        .and_then(|dir| dir.parent())
+        .expect("the test runs from cargo's target directory");
+    profile.join(format!(
+        "marketfeed_exporter{}",
+        std::env::consts::EXE_SUFFIX
+    ))
+}
 
 /// The binary with an environment holding only `vars` (plus PATH), so the developer's own MARKETFEED_*
 /// variables cannot leak into a test.
 pub fn command(vars: &[(&str, &str)], args: &[&str]) -> Command {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = Command::new(bin());
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .args(args);

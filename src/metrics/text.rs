@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use prometheus::proto::MetricType;
 
-use super::Family;
+use super::families::Family;
 use crate::tracker::HistogramSnapshot;
 
 /// Writes one family's samples into the exposition: its `# HELP` and `# TYPE` lines before the first sample, and

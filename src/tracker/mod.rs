@@ -6,8 +6,8 @@
 //! [`Tracker::subscription`] and friends.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rust_decimal::Decimal;
@@ -15,11 +15,20 @@ use rust_decimal::Decimal;
 use crate::freshness::{ChannelClock, Feed, Limit, Rules, Thresholds, symbol_feed};
 use crate::model::{Exchange, Sample, Subscription, Venue};
 
+mod clock;
 mod histogram;
+mod listing;
 mod price;
+mod reason;
+mod registry;
 
+pub use clock::{ClockOffsets, MAX_APPLIED_OFFSET_NS, PLAUSIBLE_FUTURE_NS, PLAUSIBLE_PAST_NS};
 pub use histogram::{AtomicHistogram, HistogramSnapshot};
+use listing::SymbolState;
+pub use listing::{CrossCheck, Listing};
 use price::PriceCell;
+pub use reason::{Cause, Reason};
+pub use registry::Trackers;
 
 /// Nanoseconds since the Unix epoch: the one clock type the tracker stores.
 pub type UnixNanos = u64;
@@ -43,208 +52,8 @@ pub const LATENCY_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-/// Why a connection ended; the `reason` label of `marketfeed_reconnects_total`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Reason {
-    /// Planned rollover before the venue's 24 h connection limit, or the venue closing at that limit.
-    Scheduled,
-    /// The venue announced a shutdown (Binance `serverShutdown`).
-    ServerShutdown,
-    /// The venue closed the socket (close frame or end of stream).
-    ServerClose,
-    /// No data message at all on the connection for the idle timeout.
-    IdleTimeout,
-    /// The heartbeat deadline passed (no server ping, or no pong to our ping).
-    HeartbeatTimeout,
-    /// A subscribe request got no answer in time.
-    SubscribeFailed,
-    /// TCP, TLS or WebSocket handshake failed.
-    HandshakeFailed,
-    /// A transport error (reset, protocol violation, write failure).
-    Error,
-    /// The venue sent a frame the WebSocket layer cannot accept (a text frame that is not UTF-8, a message over
-    /// the size bound); RFC 6455 says to fail the connection, and the library ends the stream.
-    InvalidFrame,
-}
-
-impl Reason {
-    /// Every reason, in label order; pre-initialised in metrics.
-    pub const ALL: [Reason; 9] = [
-        Reason::Scheduled,
-        Reason::ServerShutdown,
-        Reason::ServerClose,
-        Reason::IdleTimeout,
-        Reason::HeartbeatTimeout,
-        Reason::SubscribeFailed,
-        Reason::HandshakeFailed,
-        Reason::Error,
-        Reason::InvalidFrame,
-    ];
-
-    /// The label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::Scheduled => "scheduled",
-            Reason::ServerShutdown => "server_shutdown",
-            Reason::ServerClose => "server_close",
-            Reason::IdleTimeout => "idle_timeout",
-            Reason::HeartbeatTimeout => "heartbeat_timeout",
-            Reason::SubscribeFailed => "subscribe_failed",
-            Reason::HandshakeFailed => "handshake_failed",
-            Reason::Error => "error",
-            Reason::InvalidFrame => "invalid_frame",
-        }
-    }
-
-    /// Planned events (rollover, announced shutdown) are not incidents and skip the backoff.
-    pub fn is_planned(self) -> bool {
-        matches!(self, Reason::Scheduled | Reason::ServerShutdown)
-    }
-}
-
-/// Why a connection attempt failed; the `cause` label of `marketfeed_connect_failures_total`. Bounded: HTTP
-/// statuses are the only open part, and a venue answers a handshake with a handful of them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Cause {
-    /// The host name did not resolve.
-    Dns,
-    /// Nothing listens on the port (TCP reset).
-    Refused,
-    /// A phase after the lookup (TCP, TLS, WebSocket upgrade) did not finish within the connect timeout.
-    Timeout,
-    /// The TLS handshake failed: certificate, protocol, or not TLS at all on the other side.
-    Tls,
-    /// The venue answered the WebSocket upgrade with this HTTP status (451 geo-block, 403, 429).
-    Http(u16),
-    /// The upgrade answer was not a valid WebSocket handshake.
-    Protocol,
-    /// Any other socket error (unreachable network, reset during the upgrade).
-    Io,
-}
-
-impl Cause {
-    /// The causes exported from startup at 0; `http_<status>` series appear with their first occurrence.
-    pub const FIXED: [Cause; 6] = [
-        Cause::Dns,
-        Cause::Refused,
-        Cause::Timeout,
-        Cause::Tls,
-        Cause::Protocol,
-        Cause::Io,
-    ];
-
-    /// The label value: `dns`, `refused`, `timeout`, `tls`, `http_451`, `protocol`, `io`.
-    pub fn label(self) -> std::borrow::Cow<'static, str> {
-        match self {
-            Cause::Dns => "dns".into(),
-            Cause::Refused => "refused".into(),
-            Cause::Timeout => "timeout".into(),
-            Cause::Tls => "tls".into(),
-            Cause::Http(status) => format!("http_{status}").into(),
-            Cause::Protocol => "protocol".into(),
-            Cause::Io => "io".into(),
-        }
-    }
-}
-
-/// What the venue's REST instrument list says of a symbol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Listing {
-    /// Not looked up yet (or the lookup failed so far).
-    Unknown,
-    /// Listed and trading.
-    Trading,
-    /// Listed but not trading (halted, break, pre-launch, delivering).
-    Halted,
-    /// Not in the venue's list at all.
-    Unlisted,
-}
-
-impl Listing {
-    fn from_u8(v: u8) -> Self {
-        match v {
-            1 => Listing::Trading,
-            2 => Listing::Halted,
-            3 => Listing::Unlisted,
-            _ => Listing::Unknown,
-        }
-    }
-}
-
-/// The last REST cross-check of a stale symbol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CrossCheck {
-    /// When it was made.
-    pub checked_ns: UnixNanos,
-    /// The REST ticker's price.
-    pub rest_price: Decimal,
-    /// Some(true) when REST shows a trade or price the feed never delivered: the feed is broken, not the
-    /// market quiet. Some(false) when REST agrees with the feed's last trade. None when neither side had a
-    /// comparable last-trade price or time.
-    pub feed_behind: Option<bool>,
-}
-
-/// Per-symbol state fed by the REST side.
-#[derive(Debug, Default)]
-struct SymbolState {
-    listing: AtomicU8,
-    /// Rare writes and reads (REST cadence, scrape): a lock is fine here, off the ingest path.
-    cross_check: Mutex<Option<CrossCheck>>,
-}
-
-/// Locks a mutex of plain counters, recovering it if a panicking holder poisoned it (the data stays valid).
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// The largest clock offset applied to event times: 5 minutes. A host whose clock drifted by minutes is
-/// corrected; an offset of hours says the REST answer or the host clock is broken, and applying it would turn
-/// every latency into nonsense, so it is exported and warned about instead.
-pub const MAX_APPLIED_OFFSET_NS: u64 = 300_000_000_000;
-
-/// Event times further in the past than this (after the clock correction) are not believed: a venue's replay
-/// or a broken field, not a latency.
-pub const PLAUSIBLE_PAST_NS: u64 = 3_600_000_000_000;
-
-/// Event times further in the future than this (after the clock correction) are not believed.
-pub const PLAUSIBLE_FUTURE_NS: u64 = 60_000_000_000;
-
-/// Marks "offset not measured yet".
-const NO_OFFSET: i64 = i64::MIN;
-
-/// Each exchange's clock minus ours, in nanoseconds, shared by every tracker of the process.
-#[derive(Debug)]
-pub struct ClockOffsets([AtomicI64; Exchange::ALL.len()]);
-
-impl Default for ClockOffsets {
-    fn default() -> Self {
-        Self(std::array::from_fn(|_| AtomicI64::new(NO_OFFSET)))
-    }
-}
-
-impl ClockOffsets {
-    /// Sets an exchange's offset.
-    pub fn set(&self, exchange: Exchange, offset_ns: i64) {
-        self.0[exchange.index()].store(offset_ns.max(NO_OFFSET + 1), Relaxed);
-    }
-
-    /// An exchange's offset; None before the first measurement.
-    pub fn get(&self, exchange: Exchange) -> Option<i64> {
-        let offset = self.0[exchange.index()].load(Relaxed);
-        (offset != NO_OFFSET).then_some(offset)
-    }
-
-    /// The offset to subtract from an event time: zero until measured, and zero when the measurement is beyond
-    /// [`MAX_APPLIED_OFFSET_NS`] (exported and warned about, not applied).
-    #[inline]
-    fn correction(&self, exchange: Exchange) -> i64 {
-        let offset = self.0[exchange.index()].load(Relaxed);
-        if offset == NO_OFFSET || offset.unsigned_abs() > MAX_APPLIED_OFFSET_NS {
-            0
-        } else {
-            offset
-        }
-    }
 }
 
 /// Hot state of one subscription.
@@ -850,68 +659,6 @@ impl Tracker {
                 established_ns: c.established_ns.load(Relaxed),
                 reconnects: std::array::from_fn(|i| c.reconnects[i].load(Relaxed)),
             })
-    }
-}
-
-/// The process's trackers, one per watched venue. A venue watching every listed symbol gets a new tracker
-/// whenever its listing changes; everything else keeps its tracker for the process's life. Feeds hold their
-/// venue's tracker directly, so this lock is taken only by scrapes, API calls and listing changes.
-#[derive(Debug, Default)]
-pub struct Trackers {
-    venues: RwLock<Vec<(Venue, Arc<Tracker>)>>,
-    clock: Arc<ClockOffsets>,
-    restarts: Arc<crate::supervise::Restarts>,
-}
-
-impl Trackers {
-    /// No venue yet.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// The clock offsets every tracker of the process shares.
-    pub fn clock(&self) -> Arc<ClockOffsets> {
-        self.clock.clone()
-    }
-
-    /// The process's task restarts after a panic.
-    pub fn restarts(&self) -> Arc<crate::supervise::Restarts> {
-        self.restarts.clone()
-    }
-
-    /// Sets (or replaces) a venue's tracker, keeping venues in label order.
-    pub fn set(&self, venue: Venue, tracker: Arc<Tracker>) {
-        if let Ok(mut venues) = self.venues.write() {
-            match venues.iter_mut().find(|(v, _)| *v == venue) {
-                Some(entry) => entry.1 = tracker,
-                None => {
-                    venues.push((venue, tracker));
-                    venues.sort_by_key(|(v, _)| *v);
-                }
-            }
-        }
-    }
-
-    /// A venue's tracker.
-    pub fn get(&self, venue: Venue) -> Option<Arc<Tracker>> {
-        let venues = self.venues.read().ok()?;
-        venues
-            .iter()
-            .find(|(v, _)| *v == venue)
-            .map(|(_, t)| t.clone())
-    }
-
-    /// Every venue with its tracker, in venue order.
-    pub fn venues(&self) -> Vec<(Venue, Arc<Tracker>)> {
-        self.venues.read().map(|v| v.clone()).unwrap_or_default()
-    }
-
-    /// Every tracker, in venue order.
-    pub fn all(&self) -> Vec<Arc<Tracker>> {
-        self.venues
-            .read()
-            .map(|v| v.iter().map(|(_, t)| t.clone()).collect())
-            .unwrap_or_default()
     }
 }
 

@@ -10,7 +10,6 @@ use std::time::Duration;
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::backoff::Backoff;
 use crate::config::{Config, VenueConfig};
 use crate::feed::{ConnectLimiter, Connection, FeedSettings, Start, Stream};
 use crate::freshness::Rules;
@@ -34,18 +33,8 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct Tuning {
     /// The venue's limits and heartbeat.
     pub policy: Arc<dyn Fn(Venue) -> Policy + Send + Sync>,
-    /// Reconnect backoff.
-    pub backoff: Backoff,
-    /// See [`FeedSettings::refusal_backoff`].
-    pub refusal_backoff: Backoff,
-    /// See [`FeedSettings::stable_after`].
-    pub stable_after: Duration,
-    /// See [`FeedSettings::connect_timeout`].
-    pub connect_timeout: Duration,
-    /// See [`FeedSettings::ack_timeout`].
-    pub ack_timeout: Duration,
-    /// See [`FeedSettings::tick`].
-    pub tick: Duration,
+    /// Feed timing; its `idle_timeout` and `resubscribe_after` are the configuration's and are replaced by it.
+    pub feed: FeedSettings,
     /// Whether to export `process_*` metrics (off in golden tests, whose output must not vary).
     pub process_metrics: bool,
     /// Cadences of the REST side.
@@ -56,15 +45,9 @@ pub struct Tuning {
 
 impl Default for Tuning {
     fn default() -> Self {
-        let feed = FeedSettings::new(Duration::ZERO, Duration::ZERO);
         Self {
             policy: Arc::new(venue::policy),
-            backoff: feed.backoff,
-            refusal_backoff: feed.refusal_backoff,
-            stable_after: feed.stable_after,
-            connect_timeout: feed.connect_timeout,
-            ack_timeout: feed.ack_timeout,
-            tick: feed.tick,
+            feed: FeedSettings::new(Duration::ZERO, Duration::ZERO),
             process_metrics: true,
             rest: RestSettings::default(),
             web_limits: Limits::default(),
@@ -481,13 +464,9 @@ pub async fn start(config: &Config, tuning: Tuning) -> Result<Running, AppError>
             rules: config.rules(vc),
             policy,
             settings: FeedSettings {
-                backoff: tuning.backoff,
-                refusal_backoff: tuning.refusal_backoff,
-                stable_after: tuning.stable_after,
-                connect_timeout: tuning.connect_timeout,
-                ack_timeout: tuning.ack_timeout,
-                tick: tuning.tick,
-                ..FeedSettings::new(config.idle_timeout, config.resubscribe_after)
+                idle_timeout: config.idle_timeout,
+                resubscribe_after: config.resubscribe_after,
+                ..tuning.feed.clone()
             },
             limiter,
             trackers: trackers.clone(),

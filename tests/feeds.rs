@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use marketfeed_exporter::app::{self, Running, Tuning};
 use marketfeed_exporter::backoff::Backoff;
 use marketfeed_exporter::config::{Config, parse_flags};
+use marketfeed_exporter::feed::FeedSettings;
 use marketfeed_exporter::model::Venue;
 use marketfeed_exporter::venue::{self, Heartbeat, Policy};
 use support::fake::{FakeKind, FakeVenue};
@@ -65,18 +66,21 @@ fn fast_policy(venue: Venue) -> Policy {
 fn tuning(policy: impl Fn(Venue) -> Policy + Send + Sync + 'static) -> Tuning {
     Tuning {
         policy: Arc::new(policy),
-        backoff: Backoff {
-            base: Duration::from_millis(50),
-            cap: Duration::from_millis(300),
+        feed: FeedSettings {
+            backoff: Backoff {
+                base: Duration::from_millis(50),
+                cap: Duration::from_millis(300),
+            },
+            refusal_backoff: Backoff {
+                base: Duration::from_millis(400),
+                cap: Duration::from_millis(1600),
+            },
+            stable_after: Duration::from_secs(2),
+            connect_timeout: Duration::from_secs(2),
+            ack_timeout: Duration::from_secs(2),
+            tick: Duration::from_millis(20),
+            ..FeedSettings::new(Duration::ZERO, Duration::ZERO)
         },
-        refusal_backoff: Backoff {
-            base: Duration::from_millis(400),
-            cap: Duration::from_millis(1600),
-        },
-        stable_after: Duration::from_secs(2),
-        connect_timeout: Duration::from_secs(2),
-        ack_timeout: Duration::from_secs(2),
-        tick: Duration::from_millis(20),
         process_metrics: false,
         ..Tuning::default()
     }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use marketfeed_exporter::app::{self, Running, Tuning};
 use marketfeed_exporter::backoff::Backoff;
 use marketfeed_exporter::config::{Config, parse_flags};
+use marketfeed_exporter::feed::FeedSettings;
 use marketfeed_exporter::model::Venue;
 use marketfeed_exporter::rest::RestSettings;
 use support::fake::{FakeKind, FakeVenue};
@@ -22,11 +23,14 @@ const WAIT: Duration = Duration::from_secs(20);
 
 fn tuning() -> Tuning {
     Tuning {
-        backoff: Backoff {
-            base: Duration::from_millis(50),
-            cap: Duration::from_millis(300),
+        feed: FeedSettings {
+            backoff: Backoff {
+                base: Duration::from_millis(50),
+                cap: Duration::from_millis(300),
+            },
+            tick: Duration::from_millis(20),
+            ..FeedSettings::new(Duration::ZERO, Duration::ZERO)
         },
-        tick: Duration::from_millis(20),
         process_metrics: false,
         rest: RestSettings {
             clock_interval: Duration::from_millis(300),

@@ -11,7 +11,7 @@
 //! Each sample prints RSS, open file descriptors, threads, the runtime's tasks (`marketfeed_runtime_tasks`) and the
 //! ingest rate since the previous sample; the end compares the first ten minutes' averages with the last ten's.
 //!
-//! `cargo build --release && cargo run --release --example soak [BINARY] [SECONDS]`
+//! `cargo build --release && cargo run --release --example soak [BINARY] [SECONDS] [CHURN_SECS] [DROP_SECS]`
 
 use marketfeed_testkit as support;
 
@@ -54,6 +54,17 @@ fn listing(generation: usize) -> Vec<(String, &'static str)> {
 #[tokio::main]
 async fn main() {
     let (binary, seconds) = example_args(3600);
+    // Optional third and fourth arguments: seconds between listing changes and between forced drops, to
+    // compress an hour's churn into a short run.
+    let every = |n: usize, default: u64| {
+        Duration::from_secs(
+            std::env::args()
+                .nth(n)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(default),
+        )
+    };
+    let (churn_every, drop_every) = (every(3, 300), every(4, 120));
 
     let venue = FakeVenue::start(FakeKind::BybitLinear).await;
     venue.set_data_interval(Duration::from_secs(1));
@@ -112,26 +123,28 @@ async fn main() {
         })
     };
 
-    println!("binary: {binary}, {seconds} s\n");
+    println!(
+        "binary: {binary}, {seconds} s, listing change every {churn_every:?}, drops every {drop_every:?}\n"
+    );
     println!("| minute | RSS MiB | open fds | threads | runtime tasks | ingest msg/s |");
     println!("|---|---|---|---|---|---|");
     let start = Instant::now();
     let mut samples: Vec<(f64, f64, f64, f64, f64, f64)> = Vec::new();
     let mut last = (Instant::now(), messages_total(addr, &auth).await);
     let mut generation = 0;
-    let mut next_churn = start + Duration::from_secs(300);
-    let mut next_drop = start + Duration::from_secs(120);
+    let mut next_churn = start + churn_every;
+    let mut next_drop = start + drop_every;
     while start.elapsed() < Duration::from_secs(seconds) {
         tokio::time::sleep(Duration::from_secs(30)).await;
         let now = Instant::now();
         if now >= next_churn {
             generation += 1;
             set(generation);
-            next_churn += Duration::from_secs(300);
+            next_churn += churn_every;
         }
         if now >= next_drop {
             venue.reset_all();
-            next_drop += Duration::from_secs(120);
+            next_drop += drop_every;
         }
         let text = scrape_text(addr, &auth).await;
         let total = family_sum(&text, "marketfeed_messages_total");

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::{Config, VenueConfig};
@@ -181,7 +181,7 @@ impl VenueRunner {
     ) -> (
         Arc<Tracker>,
         Vec<JoinHandle<()>>,
-        Vec<oneshot::Receiver<()>>,
+        Vec<watch::Receiver<bool>>,
     ) {
         let (subscriptions, plans) = plan(&self.config, symbols, &self.policy);
         let infos = plans.iter().map(ConnectionPlan::info).collect();
@@ -202,11 +202,11 @@ impl VenueRunner {
                 let start = match shadow {
                     None => Start::Live,
                     Some(live) => {
-                        let (ready, ready_rx) = oneshot::channel();
+                        let (ready, ready_rx) = watch::channel(false);
                         readies.push(ready_rx);
                         Start::Shadow {
                             live: live.clone(),
-                            ready,
+                            ready: Arc::new(ready),
                         }
                     }
                 };
@@ -293,10 +293,13 @@ impl VenueRunner {
                                 &generation,
                                 Some(&live_rx),
                             );
-                            let ready = tokio::time::timeout(
-                                HANDOVER_WAIT,
-                                futures_util::future::join_all(readies),
+                            // A feed whose task ended (shutdown) drops its flag: nothing left to wait for.
+                            let all_ready = futures_util::future::join_all(
+                                readies.into_iter().map(|mut ready| async move {
+                                    let _ = ready.wait_for(|ready| *ready).await;
+                                }),
                             );
+                            let ready = tokio::time::timeout(HANDOVER_WAIT, all_ready);
                             tokio::select! {
                                 ready = ready => if ready.is_err() {
                                     tracing::warn!(

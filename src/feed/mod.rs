@@ -14,7 +14,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 pub use limiter::ConnectLimiter;
@@ -123,16 +123,21 @@ impl Connection {
         let mut attempt = 0u32;
         // A successor that took over, to run as the current session next.
         let mut carried: Option<Running<'_>> = None;
-        let mut first = Some(start);
+        // In shadow, every session until the switch is one: a shadow session the venue drops is retried in shadow
+        // and must still prove it delivers before the new set takes over.
+        let shadow = match start {
+            Start::Shadow { live, ready } => Some((live, ready)),
+            Start::Live => None,
+        };
         loop {
             let mut current = match carried.take() {
                 Some(successor) => successor,
                 None => {
-                    let control = |handover| match first.take() {
-                        Some(Start::Shadow { live, ready }) => session::Control {
-                            live,
+                    let control = |handover| match &shadow {
+                        Some((live, ready)) if !*live.borrow() => session::Control {
+                            live: live.clone(),
                             handover,
-                            ready: Some(ready),
+                            ready: Some(ready.clone()),
                         },
                         _ => session::Control {
                             handover,
@@ -230,7 +235,7 @@ impl Connection {
             .max_connection_age
             .map(|max| current.started + max.saturating_sub(rollover_lead(max)));
         let mut successor: Option<Running<'a>> = None;
-        let mut ready: Option<oneshot::Receiver<()>> = None;
+        let mut ready: Option<watch::Receiver<bool>> = None;
         let mut tried = false;
         loop {
             tokio::select! {
@@ -247,7 +252,8 @@ impl Connection {
                 () = sleep_until_some(rollover_at), if !tried && rollover_at.is_some() => {
                     tried = true;
                     let (live, live_rx) = watch::channel(false);
-                    let (ready_tx, ready_rx) = oneshot::channel();
+                    let (ready_tx, ready_rx) = watch::channel(false);
+                    let ready_tx = Arc::new(ready_tx);
                     let mut next = self.start_session(
                         |handover| session::Control { live: live_rx, handover, ready: Some(ready_tx) },
                         0,
@@ -263,9 +269,9 @@ impl Connection {
                     successor = None;
                     ready = None;
                 }
-                answered = poll_some(ready.as_mut()), if ready.is_some() => {
+                answered = turned_true(ready.as_mut()), if ready.is_some() => {
                     ready = None;
-                    if answered.is_ok() && let Some(next) = successor.as_mut() {
+                    if answered && let Some(next) = successor.as_mut() {
                         next.go_live();
                         let _ = current.handover.send(true);
                     }
@@ -349,8 +355,8 @@ pub enum Start {
     Shadow {
         /// Turns true when this connection takes over.
         live: watch::Receiver<bool>,
-        /// Fired once it is ready to take over.
-        ready: oneshot::Sender<()>,
+        /// Turned true once it is ready to take over (by whichever of its sessions gets there).
+        ready: Arc<watch::Sender<bool>>,
     },
 }
 
@@ -381,6 +387,15 @@ fn rollover_lead(max_age: Duration) -> Duration {
 async fn sleep_until_some(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// True once the flag turns true, false if its sender is gone first; forever without a flag (for a `select!`
+/// branch guarded by its presence).
+async fn turned_true(flag: Option<&mut watch::Receiver<bool>>) -> bool {
+    match flag {
+        Some(flag) => flag.wait_for(|ready| *ready).await.is_ok(),
         None => std::future::pending().await,
     }
 }

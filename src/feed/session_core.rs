@@ -83,9 +83,9 @@ pub(super) struct Control {
     pub(super) live: watch::Receiver<bool>,
     /// Set when a successor has taken over: the session closes politely and ends as a handover.
     pub(super) handover: watch::Receiver<bool>,
-    /// Fired once, when every stream is answered and every scheduled stream has delivered on this connection
-    /// (or [`READY_WITHIN`] has passed with every stream answered).
-    pub(super) ready: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Turned true once, when every stream is answered and every scheduled stream has delivered on this
+    /// connection (or [`READY_WITHIN`] has passed with every stream answered).
+    pub(super) ready: Option<std::sync::Arc<watch::Sender<bool>>>,
 }
 
 impl Control {
@@ -502,7 +502,7 @@ impl<'c> Core<'c> {
             && (scheduled_delivered || now - self.start >= READY_WITHIN)
             && let Some(ready) = self.control.ready.take()
         {
-            let _ = ready.send(());
+            ready.send_replace(true);
         }
     }
 
@@ -989,11 +989,11 @@ mod tests {
             clock.unix(),
         );
         let (live_tx, live) = watch::channel(false);
-        let (ready_tx, mut ready) = tokio::sync::oneshot::channel();
+        let (ready_tx, ready) = watch::channel(false);
         let control = Control {
             live,
             handover: watch::channel(false).1,
-            ready: Some(ready_tx),
+            ready: Some(Arc::new(ready_tx)),
         };
         let mut core = Core::new(&conn, control, clock.now());
         let (out, _) = tick(&mut core, &clock);
@@ -1001,11 +1001,11 @@ mod tests {
         clock.advance(200 * MS);
         tick(&mut core, &clock);
         // Answered, but the scheduled stream has not delivered here yet.
-        assert!(ready.try_recv().is_err());
+        assert!(!*ready.borrow());
         core.on_text(&bybit_book("BTCUSDT"), &clock);
         clock.advance(100 * MS);
         tick(&mut core, &clock);
-        assert!(ready.try_recv().is_ok());
+        assert!(*ready.borrow());
         let messages: u64 = conn.tracker.subscriptions().map(|v| v.messages).sum();
         assert_eq!(messages, 0, "a successor records nothing before it is live");
         live_tx.send(true).unwrap();

@@ -1,12 +1,14 @@
 //! Does a `*` market's rebuild leak? The exporter in process (so the listing can be re-read every second, which
 //! the binary's 10-minute refresh does not allow), a fake Bybit linear venue listing 1000 symbols (2000
 //! subscriptions) of which ten change after each rebuild and `CHURN_SECS`, each change a make-before-break
-//! rebuild. Prints the
-//! process's RSS every `SAMPLE_SECS` with the number of rebuilds so far: a leak grows with the rebuilds, the
-//! allocator's high-water mark levels off. Not part of the test command; docs/benchmarks.md has a run.
+//! rebuild. Every ten rebuilds it prints the process's RSS and its live heap (a counting allocator): a leak grows
+//! the live heap with the rebuilds, fragmentation only the RSS. Not part of the test command; docs/benchmarks.md
+//! has a run.
 //!
 //! `cargo run --release --example rebuilds [REBUILDS] [CHURN_SECS]`
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicIsize, Ordering::Relaxed};
 use std::time::Duration;
 
 use marketfeed_exporter::app::{self, Tuning};
@@ -16,6 +18,39 @@ use marketfeed_exporter::rest::RestSettings;
 use marketfeed_testkit as support;
 use support::fake::{FakeKind, FakeVenue};
 use support::fake_rest::{FakeRest, RestKind};
+
+/// The system allocator, counting the bytes live on the heap: a leak grows them, fragmentation only RSS.
+struct Counting;
+
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: every call is forwarded unchanged to the system allocator; only a counter is added.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Relaxed);
+        // SAFETY: the caller's contract is the system allocator's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as isize, Relaxed);
+        // SAFETY: as above.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(new_size as isize - layout.size() as isize, Relaxed);
+        // SAFETY: as above.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+fn live_mib() -> f64 {
+    LIVE.load(Relaxed) as f64 / (1024.0 * 1024.0)
+}
 
 fn rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
@@ -81,9 +116,12 @@ async fn main() {
     let running = app::start(&config, tuning).await.unwrap();
     // Everything subscribed and flowing before the first sample.
     tokio::time::sleep(Duration::from_secs(10)).await;
+    venue.forget_history();
+    rest.forget_history();
     println!(
-        "| rebuilds | RSS MiB |\n|---|---|\n| 0 | {:.1} |",
-        rss_mib()
+        "| rebuilds | RSS MiB | live heap MiB |\n|---|---|---|\n| 0 | {:.1} | {:.2} |",
+        rss_mib(),
+        live_mib()
     );
     for generation in 1..=rebuilds {
         set(generation);
@@ -99,8 +137,11 @@ async fn main() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         tokio::time::sleep(Duration::from_secs(churn_secs)).await;
+        // The fakes log every request for the tests; dropped here, the live heap is the exporter's.
+        venue.forget_history();
+        rest.forget_history();
         if generation % 10 == 0 {
-            println!("| {generation} | {:.1} |", rss_mib());
+            println!("| {generation} | {:.1} | {:.2} |", rss_mib(), live_mib());
         }
     }
     running.stop().await;

@@ -273,6 +273,14 @@ impl FakeVenue {
         keys
     }
 
+    /// Forgets the client frames and connection paths recorded so far, so a long run's memory is the exporter's,
+    /// not this log's.
+    pub fn forget_history(&self) {
+        let mut st = self.shared.lock();
+        st.client_messages = Vec::new();
+        st.paths = Vec::new();
+    }
+
     /// Every text frame received from clients, in arrival order.
     pub fn client_messages(&self) -> Vec<String> {
         self.shared.lock().client_messages.clone()

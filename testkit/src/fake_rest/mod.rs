@@ -195,6 +195,17 @@ impl FakeRest {
         self.shared.lock().malformed = on;
     }
 
+    /// Forgets the requests recorded before the last minute (the rate window), so a long run's memory is the
+    /// exporter's, not this log's.
+    pub fn forget_history(&self) {
+        let mut st = self.shared.lock();
+        let Some(cutoff) = Instant::now().checked_sub(WEIGHT_WINDOW) else {
+            return;
+        };
+        st.hits.retain(|h| h.at >= cutoff);
+        st.hits.shrink_to_fit();
+    }
+
     /// Every request so far as arrival time and path with query (as sent, still percent-encoded), in order.
     pub fn requests(&self) -> Vec<(Instant, String)> {
         let st = self.shared.lock();

@@ -16,8 +16,7 @@ use marketfeed_exporter::config::{Config, parse_flags};
 use marketfeed_exporter::model::Venue;
 use marketfeed_exporter::rest::RestSettings;
 use marketfeed_testkit as support;
-use support::fake::{FakeKind, FakeVenue};
-use support::fake_rest::{FakeRest, RestKind};
+use support::churn::Churn;
 
 /// The system allocator, counting the bytes live on the heap: a leak grows them, fragmentation only RSS.
 struct Counting;
@@ -62,15 +61,6 @@ fn rss_mib() -> f64 {
         / 1024.0
 }
 
-fn listing(generation: usize) -> Vec<(String, &'static str)> {
-    (0..1000)
-        .map(|i| {
-            let i = if i < 10 { i + 10_000 * generation } else { i };
-            (format!("S{i}USDT"), "Trading")
-        })
-        .collect()
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let arg = |n: usize, default: u64| {
@@ -86,17 +76,8 @@ async fn main() {
             .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
             .init();
     }
-    let venue = FakeVenue::start(FakeKind::BybitLinear).await;
-    venue.set_data_interval(Duration::from_secs(1));
-    // Bybit's own cut after 10 minutes without a client ping (the fake scales it down for the tests).
-    venue.set_idle_cut(Duration::from_secs(600));
-    let rest = FakeRest::start(RestKind::Bybit).await;
-    let set = |generation: usize| {
-        let list = listing(generation);
-        let pairs: Vec<(&str, &str)> = list.iter().map(|(s, t)| (s.as_str(), *t)).collect();
-        rest.set_instruments("linear", &pairs);
-    };
-    set(0);
+    let churn = Churn::start().await;
+    let (venue, rest) = (&churn.venue, &churn.rest);
     let vars = [
         ("MARKETFEED_BYBIT_LINEAR_SYMBOLS", "*".to_owned()),
         ("MARKETFEED_BYBIT_LINEAR_URL", venue.base_url()),
@@ -124,9 +105,9 @@ async fn main() {
         live_mib()
     );
     for generation in 1..=rebuilds {
-        set(generation);
+        churn.list(generation);
         // Until the new set is the one recorded (the rebuild done), then a pause with both sets gone quiet.
-        let newest = format!("S{}USDT", 10_000 * generation);
+        let newest = Churn::newest(generation);
         let rebuilt = || {
             running
                 .trackers

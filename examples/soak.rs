@@ -22,8 +22,7 @@ use support::abuse::{
     Mix, Sizes, basic, basic_auth_file, example_args, family_sum, messages_total, request,
     scrape_text, source,
 };
-use support::fake::{FakeKind, FakeVenue};
-use support::fake_rest::{FakeRest, RestKind};
+use support::churn::Churn;
 
 const USER: &str = "prometheus";
 const PASSWORD: &str = "soak-secret";
@@ -41,16 +40,6 @@ fn open_fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
 }
 
-fn listing(generation: usize) -> Vec<(String, &'static str)> {
-    // 1000 symbols; each generation replaces ten of them.
-    (0..1000)
-        .map(|i| {
-            let i = if i < 10 { i + 10_000 * generation } else { i };
-            (format!("S{i}USDT"), "Trading")
-        })
-        .collect()
-}
-
 #[tokio::main]
 async fn main() {
     let (binary, seconds) = example_args(3600);
@@ -66,17 +55,8 @@ async fn main() {
     };
     let (churn_every, drop_every) = (every(3, 300), every(4, 120));
 
-    let venue = FakeVenue::start(FakeKind::BybitLinear).await;
-    venue.set_data_interval(Duration::from_secs(1));
-    // Bybit's own cut after 10 minutes without a client ping (the fake scales it down for the tests).
-    venue.set_idle_cut(Duration::from_secs(600));
-    let rest = FakeRest::start(RestKind::Bybit).await;
-    let set = |generation: usize| {
-        let list = listing(generation);
-        let pairs: Vec<(&str, &str)> = list.iter().map(|(s, t)| (s.as_str(), *t)).collect();
-        rest.set_instruments("linear", &pairs);
-    };
-    set(0);
+    let churn = Churn::start().await;
+    let (venue, rest) = (&churn.venue, &churn.rest);
     let dir = std::env::temp_dir().join(format!("marketfeed-soak-{}", std::process::id()));
     let web = basic_auth_file(&dir, &[USER], PASSWORD);
     let addr = support::prom::free_addr();
@@ -139,7 +119,7 @@ async fn main() {
         let now = Instant::now();
         if now >= next_churn {
             generation += 1;
-            set(generation);
+            churn.list(generation);
             next_churn += churn_every;
         }
         if now >= next_drop {

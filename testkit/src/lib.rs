@@ -3,6 +3,7 @@
 //! checks' tools. Owns no tests itself.
 
 pub mod abuse;
+pub mod churn;
 pub mod deploy;
 pub mod exporter;
 pub mod fake;

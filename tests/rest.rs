@@ -139,24 +139,20 @@ impl Harness {
     }
 }
 
-/// The venue's clock runs 300 ms ahead of ours: the offset is measured, and event latency (receive time minus
-/// event time) is corrected by it instead of reading about zero.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn clock_offset_is_measured_and_corrects_event_latency() {
-    let rest = FakeRest::start(RestKind::BinanceUsdm).await;
-    rest.set_clock_offset(300);
-    let h = Harness::start(FakeKind::BinanceUsdm, &rest.base_url(), "BTCUSDT", &[]).await;
+/// The exchange's clock offset, once measured.
+async fn clock_offset(h: &Harness) -> f64 {
     let binance = [("exchange", "binance")];
-    let scrape = h
-        .until("the clock offset", |s| {
-            s.value("marketfeed_clock_offset_seconds", &binance)
-                .is_some()
-        })
-        .await;
-    let offset = scrape
-        .value("marketfeed_clock_offset_seconds", &binance)
-        .unwrap();
-    assert!((0.28..0.32).contains(&offset), "offset {offset}");
+    h.until("the clock offset", |s| {
+        s.value("marketfeed_clock_offset_seconds", &binance)
+            .is_some()
+    })
+    .await
+    .value("marketfeed_clock_offset_seconds", &binance)
+    .unwrap()
+}
+
+/// The mean event latency of `markPrice@1s` over at least three more messages, and the scrape it ended on.
+async fn mean_latency_over_three(h: &Harness) -> (f64, Scrape) {
     let latency = |s: &Scrape| {
         let l = [("channel", "markPrice@1s")];
         (
@@ -166,10 +162,22 @@ async fn clock_offset_is_measured_and_corrects_event_latency() {
     };
     let (sum0, count0) = latency(&h.scrape().await);
     let scrape = h
-        .until("corrected latencies", |s| latency(s).1 >= count0 + 3.0)
+        .until("more latencies", |s| latency(s).1 >= count0 + 3.0)
         .await;
     let (sum1, count1) = latency(&scrape);
-    let mean = (sum1 - sum0) / (count1 - count0);
+    ((sum1 - sum0) / (count1 - count0), scrape)
+}
+
+/// The venue's clock runs 300 ms ahead of ours: the offset is measured, and event latency (receive time minus
+/// event time) is corrected by it instead of reading about zero.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clock_offset_is_measured_and_corrects_event_latency() {
+    let rest = FakeRest::start(RestKind::BinanceUsdm).await;
+    rest.set_clock_offset(300);
+    let h = Harness::start(FakeKind::BinanceUsdm, &rest.base_url(), "BTCUSDT", &[]).await;
+    let offset = clock_offset(&h).await;
+    assert!((0.28..0.32).contains(&offset), "offset {offset}");
+    let (mean, _) = mean_latency_over_three(&h).await;
     assert!(
         (0.25..0.45).contains(&mean),
         "mean corrected latency {mean} s"
@@ -187,29 +195,9 @@ async fn a_clock_offset_beyond_the_bound_is_exported_not_applied() {
     rest.set_clock_offset(3_600_000);
     let h = Harness::start(FakeKind::BinanceUsdm, &rest.base_url(), "BTCUSDT", &[]).await;
     let binance = [("exchange", "binance")];
-    let scrape = h
-        .until("the clock offset", |s| {
-            s.value("marketfeed_clock_offset_seconds", &binance)
-                .is_some()
-        })
-        .await;
-    let offset = scrape
-        .value("marketfeed_clock_offset_seconds", &binance)
-        .unwrap();
+    let offset = clock_offset(&h).await;
     assert!((3599.9..3600.1).contains(&offset), "offset {offset}");
-    let latency = |s: &Scrape| {
-        let l = [("channel", "markPrice@1s")];
-        (
-            s.sum("marketfeed_event_latency_seconds_sum", &l),
-            s.sum("marketfeed_event_latency_seconds_count", &l),
-        )
-    };
-    let (sum0, count0) = latency(&h.scrape().await);
-    let scrape = h
-        .until("more latencies", |s| latency(s).1 >= count0 + 3.0)
-        .await;
-    let (sum1, count1) = latency(&scrape);
-    let mean = (sum1 - sum0) / (count1 - count0);
+    let (mean, scrape) = mean_latency_over_three(&h).await;
     assert!((0.0..0.2).contains(&mean), "mean latency {mean} s");
     assert_eq!(
         scrape.sum("marketfeed_implausible_timestamps_total", &binance),

@@ -1,5 +1,5 @@
 //! The metric contract: every family's name, help, type and label names, in one place (docs/reference.md lists
-//! them for people; a test checks each is exported once).
+//! them for people; `collect::WRITERS` lists them with their writers, in name order).
 
 use prometheus::proto::MetricType;
 
@@ -209,39 +209,3 @@ pub(super) const CROSSCHECK_TIME: Family = Family {
     kind: MetricType::GAUGE,
     labels: &["exchange", "market", "symbol"],
 };
-
-#[cfg(test)]
-pub(super) const FAMILIES: [&Family; 32] = [
-    &LAST_MESSAGE,
-    &LAST_EVENT,
-    &MESSAGES,
-    &LAST_PRICE,
-    &ACKED,
-    &REJECTIONS,
-    &RESUBSCRIBES,
-    &RUNTIME_TASKS,
-    &TASK_RESTARTS,
-    &UPDATE_GAP,
-    &EVENT_LATENCY,
-    &EXPECTED_INTERVAL,
-    &LATE_AFTER,
-    &QUIET_AFTER,
-    &DEGRADED_THRESHOLD,
-    &STALE_THRESHOLD,
-    &CRITICAL_THRESHOLD,
-    &SYMBOLS_BY_FEED,
-    &DECODE_ERRORS,
-    &IMPLAUSIBLE_TIMES,
-    &CONNECTION_UP,
-    &CONNECTION_ESTABLISHED,
-    &RECONNECTS,
-    &CONNECT_FAILURES,
-    &BUILD_INFO,
-    &CLOCK_OFFSET,
-    &REST_DURATION,
-    &REST_ERRORS,
-    &SYMBOL_LISTED,
-    &SYMBOL_TRADING,
-    &CROSSCHECK_BEHIND,
-    &CROSSCHECK_TIME,
-];

@@ -96,7 +96,6 @@ impl Metrics {
 
 #[cfg(test)]
 mod tests {
-    use super::families::FAMILIES;
     use super::*;
     use crate::freshness::{Rules, Thresholds};
     use crate::model::Subscription;
@@ -293,7 +292,7 @@ mod tests {
         let mut sorted = types.clone();
         sorted.sort();
         assert_eq!(types, sorted);
-        for f in FAMILIES {
+        for (f, _) in collect::WRITERS {
             assert!(f.name.starts_with("marketfeed_"), "{}", f.name);
             assert!(f.help.ends_with('.'), "{}", f.name);
             assert_eq!(

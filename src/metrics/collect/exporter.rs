@@ -1,0 +1,23 @@
+//! Families about the exporter itself: build facts, its runtime's tasks, supervised restarts.
+
+use super::Scrape;
+use crate::metrics::text::Lines;
+use crate::supervise::Task;
+
+pub(super) fn build_info(s: &Scrape<'_>, l: &mut Lines<'_>) {
+    let b = &s.collector.build;
+    l.sample(&[&b.version, &b.revision, &b.rustc_version], 1.0);
+}
+
+pub(super) fn runtime_tasks(s: &Scrape<'_>, l: &mut Lines<'_>) {
+    if let Some(runtime) = &s.collector.runtime {
+        l.sample(&[], runtime.metrics().num_alive_tasks() as f64);
+    }
+}
+
+pub(super) fn task_restarts(s: &Scrape<'_>, l: &mut Lines<'_>) {
+    let restarts = s.collector.trackers.restarts();
+    for task in Task::ALL {
+        l.count(&[task.as_str()], restarts.get(task));
+    }
+}

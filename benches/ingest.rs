@@ -141,7 +141,7 @@ fn ingest(
         panic!("{}: not a data frame", case.name)
     };
     let slot = *lookup.get(key).expect("known key");
-    let sample = venue::decode_sample(kind, payload, ts_ms).expect("decodes");
+    let sample = venue::decode_sample(case.venue, kind, payload, ts_ms).expect("decodes");
     // The fixtures were recorded years ago: shift the clock back so their event times read as 5 ms old, and
     // the latency path is measured rather than the implausible-time one.
     tracker.record(slot, unix_now().wrapping_sub(shift), &sample);
@@ -169,10 +169,12 @@ fn bench_ingest() {
             .into_iter()
             .collect();
         let shift = match venue::decode_frame(case.venue, &case.frame) {
-            Ok(Frame::Data { payload, ts_ms, .. }) => venue::decode_sample(kind, payload, ts_ms)
-                .ok()
-                .and_then(|s| s.event_time_ms)
-                .map_or(0, |ms| unix_now() - (ms as u64) * 1_000_000 - 5_000_000),
+            Ok(Frame::Data { payload, ts_ms, .. }) => {
+                venue::decode_sample(case.venue, kind, payload, ts_ms)
+                    .ok()
+                    .and_then(|s| s.event_time_ms)
+                    .map_or(0, |ms| unix_now() - (ms as u64) * 1_000_000 - 5_000_000)
+            }
             _ => 0,
         };
         for _ in 0..10_000 {

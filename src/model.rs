@@ -143,76 +143,42 @@ impl fmt::Display for Venue {
     }
 }
 
-/// What a channel's payload looks like, which decides how a price and an event time are read from it.
+/// What a channel's messages say about the market, which decides which price they carry and how it ranks.
 ///
-/// The venue module maps a configured channel name (`markPrice@1s`, `orderbook.1`) to one of these.
+/// Venue-neutral: each exchange's folder under `src/venue/` maps its channel names (`markPrice@1s`, `orderbook.1`)
+/// to one of these and decodes a payload by its venue and kind, since one kind can have several wire shapes (Binance
+/// spot and USD-M send partial depth differently).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ChannelKind {
-    /// Binance `<s>@bookTicker`: best bid `b` / ask `a`; `E` on USD-M only.
-    BinanceBookTicker,
-    /// Binance `<s>@aggTrade` and `<s>@trade`: price `p`, event time `E`.
-    BinanceTrade,
-    /// Binance USD-M `<s>@markPrice[@1s]`: mark price `p`, event time `E`.
-    BinanceMarkPrice,
-    /// Binance `<s>@kline_<interval>`: close `k.c`, event time `E`.
-    BinanceKline,
-    /// Binance `<s>@ticker` and `<s>@miniTicker`: last price `c`, event time `E`.
-    BinanceTicker,
-    /// Binance spot partial depth `<s>@depth<5|10|20>[@100ms|@1000ms]`: `bids`/`asks`, no event
-    /// time.
-    BinanceSpotPartialDepth,
-    /// Binance USD-M partial depth `<s>@depth<5|10|20>[@100ms|@500ms]`, sent in the
-    /// `depthUpdate` shape: `b`/`a` levels, event time `E`. Diff depth (`<s>@depth`) is not
-    /// offered: its levels are changes, not the top of the book.
-    BinanceDepthUpdate,
-    /// Bybit `orderbook.1`: snapshots only, so `data.b`/`data.a` start with the best levels (mid
-    /// price); top-level `ts`.
-    BybitOrderbook,
-    /// Bybit `orderbook.<50|200|1000>`: deltas list changed levels (size `"0"` deletes one), so the
-    /// first level is not the best and no price is read; top-level `ts`.
-    BybitOrderbookLevels,
-    /// Bybit `publicTrade`: `data[].p` and `data[].T`.
-    BybitPublicTrade,
-    /// Bybit `tickers`: `data.lastPrice` (absent in sparse deltas), top-level `ts`.
-    BybitTickers,
-    /// Bybit `kline.<interval>`: `data[].close`, top-level `ts`.
-    BybitKline,
+    /// The best bid and ask (Binance `bookTicker`, Bybit `orderbook.1` snapshots): the price is their mid.
+    BookTop,
+    /// The top levels of the book, whole in every message (Binance partial depth): the mid of the first levels.
+    BookLevels,
+    /// Changed levels of a deeper book (Bybit `orderbook.<50|200|1000>` deltas, where a size of `0` deletes a
+    /// level): the first level is not the best, so no price.
+    BookDeltas,
+    /// Trades (Binance `aggTrade` and `trade`, Bybit `publicTrade`): the trade price.
+    Trade,
+    /// A rolling ticker (Binance `ticker` and `miniTicker`, Bybit `tickers`): the last traded price.
+    Ticker,
+    /// Candles (Binance `kline_<interval>`, Bybit `kline.<interval>`): the close.
+    Kline,
+    /// The mark price of a derivative (Binance USD-M `markPrice`): an index-derived fair value.
+    MarkPrice,
 }
 
 impl ChannelKind {
-    /// The exchange whose payload shape this is.
-    pub fn exchange(self) -> Exchange {
-        match self {
-            ChannelKind::BinanceBookTicker
-            | ChannelKind::BinanceTrade
-            | ChannelKind::BinanceMarkPrice
-            | ChannelKind::BinanceKline
-            | ChannelKind::BinanceTicker
-            | ChannelKind::BinanceSpotPartialDepth
-            | ChannelKind::BinanceDepthUpdate => Exchange::Binance,
-            ChannelKind::BybitOrderbook
-            | ChannelKind::BybitOrderbookLevels
-            | ChannelKind::BybitPublicTrade
-            | ChannelKind::BybitTickers
-            | ChannelKind::BybitKline => Exchange::Bybit,
-        }
-    }
-
     /// Which channel's price is a symbol's reference price when several carry one: the lowest rank wins, whichever
     /// spoke last. The mid of the best bid and ask comes first (what an order would meet now), then a trade's price,
-    /// a ticker's last price, a kline's close, and the mark price (an index-derived fair value) last. `None`: no
-    /// price (Bybit's deeper books send changed levels only).
+    /// a ticker's last price, a kline's close, and the mark price last. `None`: no price.
     pub fn price_rank(self) -> Option<u8> {
         match self {
-            ChannelKind::BinanceBookTicker
-            | ChannelKind::BinanceSpotPartialDepth
-            | ChannelKind::BinanceDepthUpdate
-            | ChannelKind::BybitOrderbook => Some(0),
-            ChannelKind::BinanceTrade | ChannelKind::BybitPublicTrade => Some(1),
-            ChannelKind::BinanceTicker | ChannelKind::BybitTickers => Some(2),
-            ChannelKind::BinanceKline | ChannelKind::BybitKline => Some(3),
-            ChannelKind::BinanceMarkPrice => Some(4),
-            ChannelKind::BybitOrderbookLevels => None,
+            ChannelKind::BookTop | ChannelKind::BookLevels => Some(0),
+            ChannelKind::Trade => Some(1),
+            ChannelKind::Ticker => Some(2),
+            ChannelKind::Kline => Some(3),
+            ChannelKind::MarkPrice => Some(4),
+            ChannelKind::BookDeltas => None,
         }
     }
 
@@ -221,12 +187,7 @@ impl ChannelKind {
     pub fn price_is_last_trade(self) -> bool {
         matches!(
             self,
-            ChannelKind::BinanceTrade
-                | ChannelKind::BinanceKline
-                | ChannelKind::BinanceTicker
-                | ChannelKind::BybitPublicTrade
-                | ChannelKind::BybitTickers
-                | ChannelKind::BybitKline
+            ChannelKind::Trade | ChannelKind::Ticker | ChannelKind::Kline
         )
     }
 }

@@ -145,20 +145,22 @@ fn mutate(rng: &mut fastrand::Rng, text: &str) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
-const KINDS: [ChannelKind; 12] = [
-    ChannelKind::BinanceBookTicker,
-    ChannelKind::BinanceTrade,
-    ChannelKind::BinanceMarkPrice,
-    ChannelKind::BinanceKline,
-    ChannelKind::BinanceTicker,
-    ChannelKind::BinanceSpotPartialDepth,
-    ChannelKind::BinanceDepthUpdate,
-    ChannelKind::BybitOrderbook,
-    ChannelKind::BybitOrderbookLevels,
-    ChannelKind::BybitPublicTrade,
-    ChannelKind::BybitTickers,
-    ChannelKind::BybitKline,
+/// Every payload decoder: each market's reading of each kind (one kind can have a shape per market).
+const KINDS: [ChannelKind; 7] = [
+    ChannelKind::BookTop,
+    ChannelKind::BookLevels,
+    ChannelKind::BookDeltas,
+    ChannelKind::Trade,
+    ChannelKind::Ticker,
+    ChannelKind::Kline,
+    ChannelKind::MarkPrice,
 ];
+
+fn decoders() -> impl Iterator<Item = (Venue, ChannelKind)> {
+    Venue::ALL
+        .into_iter()
+        .flat_map(|venue| KINDS.map(|kind| (venue, kind)))
+}
 
 /// What the session does with a text frame, and what the tracker does with the sample, for every kind: the
 /// tracker's arithmetic (gaps, latency, price cell) sees whatever a decoder lets through.
@@ -173,8 +175,8 @@ fn ingest(venue: Venue, tracker: &Tracker, text: &str) {
             text.contains(key) || key.is_empty() || !key.is_ascii(),
             "key from nowhere: {key}"
         );
-        for kind in KINDS {
-            if let Ok(sample) = venue::decode_sample(kind, payload, ts_ms) {
+        for (venue, kind) in decoders() {
+            if let Ok(sample) = venue::decode_sample(venue, kind, payload, ts_ms) {
                 tracker.record(0, unix_now(), &sample);
             }
         }
@@ -216,8 +218,8 @@ fn websocket_frames_and_payloads() {
         let text = mutate(&mut rng, seed);
         ingest(*venue, &tracker, &text);
         // The payload decoders also meet text that is no envelope at all.
-        for kind in KINDS {
-            let _ = venue::decode_sample(kind, &text, None);
+        for (venue, kind) in decoders() {
+            let _ = venue::decode_sample(venue, kind, &text, None);
         }
     }
     // Whatever went through, the tracker's state reads back.

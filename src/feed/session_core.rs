@@ -220,7 +220,7 @@ impl<'c> Core<'c> {
                 self.got_data = true;
                 if let Some(&i) = self.lookup.get(key) {
                     let stream = &conn.streams[i];
-                    match venue::decode_sample(stream.kind, payload, ts_ms) {
+                    match venue::decode_sample(conn.venue, stream.kind, payload, ts_ms) {
                         // A successor not yet live only notes that the stream delivers here.
                         Ok(sample) if *self.control.live.borrow() => {
                             conn.tracker.record(stream.slot, clock.unix(), &sample);

@@ -675,7 +675,7 @@ mod tests {
             venue: Venue::BinanceSpot,
             channel: Channel {
                 name: "aggTrade".into(),
-                kind: ChannelKind::BinanceTrade,
+                kind: ChannelKind::Trade,
                 interval: None,
             },
             symbol: symbol.into(),

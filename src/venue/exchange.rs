@@ -43,9 +43,11 @@ pub trait WsExchange: Sync {
     fn ping(&self, id: RequestId) -> Option<String>;
     /// Classifies one text frame, splitting market data into key and payload without copying. Hot path.
     fn decode_frame<'a>(&self, text: &'a str) -> Result<Frame<'a>, DecodeError>;
-    /// Decodes a data payload of one of this exchange's channel kinds. Hot path: no allocation.
+    /// Decodes a data payload of one of this exchange's channels by its market and kind. Hot path: no
+    /// allocation.
     fn decode_sample(
         &self,
+        venue: Venue,
         kind: ChannelKind,
         payload: &str,
         ts_ms: Option<i64>,

@@ -139,13 +139,14 @@ pub fn decode_frame(venue: Venue, text: &str) -> Result<Frame<'_>, DecodeError> 
 /// used as event time where the kind says so. Hot path: dispatched statically.
 #[inline]
 pub fn decode_sample(
+    venue: Venue,
     kind: ChannelKind,
     payload: &str,
     ts_ms: Option<i64>,
 ) -> Result<Sample, DecodeError> {
-    match kind.exchange() {
-        Exchange::Binance => Binance.decode_sample(kind, payload, ts_ms),
-        Exchange::Bybit => Bybit.decode_sample(kind, payload, ts_ms),
+    match venue.exchange() {
+        Exchange::Binance => Binance.decode_sample(venue, kind, payload, ts_ms),
+        Exchange::Bybit => Bybit.decode_sample(venue, kind, payload, ts_ms),
     }
 }
 
@@ -243,23 +244,20 @@ mod tests {
     #[test]
     fn default_channels_parse_to_their_kinds_and_routes() {
         use ChannelKind::*;
-        let bybit = [
-            ("orderbook.1", BybitOrderbook, ""),
-            ("tickers", BybitTickers, ""),
-        ];
+        let bybit = [("orderbook.1", BookTop, ""), ("tickers", Ticker, "")];
         let cases = [
             (
                 Venue::BinanceSpot,
                 [
-                    ("depth5", BinanceSpotPartialDepth, "/stream"),
-                    ("aggTrade", BinanceTrade, "/stream"),
+                    ("depth5", BookLevels, "/stream"),
+                    ("aggTrade", Trade, "/stream"),
                 ],
             ),
             (
                 Venue::BinanceUsdm,
                 [
-                    ("markPrice@1s", BinanceMarkPrice, "/market/stream"),
-                    ("bookTicker", BinanceBookTicker, "/public/stream"),
+                    ("markPrice@1s", MarkPrice, "/market/stream"),
+                    ("bookTicker", BookTop, "/public/stream"),
                 ],
             ),
             (Venue::BybitSpot, bybit),
@@ -376,7 +374,7 @@ mod tests {
         let huge = Decimal::MAX.to_string();
         let payload = format!(r#"{{"b":"{huge}","a":"{huge}"}}"#);
         assert_eq!(
-            decode_sample(ChannelKind::BinanceBookTicker, &payload, None),
+            decode_sample(Venue::BinanceSpot, ChannelKind::BookTop, &payload, None),
             Err(DecodeError::BadNumber("bid + ask"))
         );
     }
@@ -407,18 +405,7 @@ mod tests {
     fn damaged_frames_are_handled() {
         use ChannelKind::*;
         let kinds = [
-            BinanceBookTicker,
-            BinanceTrade,
-            BinanceMarkPrice,
-            BinanceKline,
-            BinanceTicker,
-            BinanceSpotPartialDepth,
-            BinanceDepthUpdate,
-            BybitOrderbook,
-            BybitOrderbookLevels,
-            BybitPublicTrade,
-            BybitTickers,
-            BybitKline,
+            BookTop, BookLevels, BookDeltas, Trade, Ticker, Kline, MarkPrice,
         ];
         // On one line as on the wire (keys sorted, which no decoder minds), but for the pong, which
         // keeps the docs' whitespace.
@@ -465,8 +452,10 @@ mod tests {
             for venue in [Venue::BinanceSpot, Venue::BybitLinear] {
                 match decode_frame(venue, text) {
                     Ok(Frame::Data { payload, ts_ms, .. }) => {
-                        for kind in kinds {
-                            let _ = decode_sample(kind, payload, ts_ms);
+                        for (market, kind) in
+                            Venue::ALL.into_iter().flat_map(|v| kinds.map(|k| (v, k)))
+                        {
+                            let _ = decode_sample(market, kind, payload, ts_ms);
                         }
                     }
                     Err(DecodeError::Malformed(_)) => {}
@@ -492,7 +481,7 @@ mod tests {
                 "malformed message: expected a key at byte 1",
             ),
             (
-                decode_sample(ChannelKind::BinanceTrade, "{", None).unwrap_err(),
+                decode_sample(Venue::BinanceSpot, ChannelKind::Trade, "{", None).unwrap_err(),
                 "malformed message: EOF while parsing an object at line 1 column 1",
             ),
         ];

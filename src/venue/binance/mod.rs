@@ -88,21 +88,25 @@ impl WsExchange for Binance {
     #[inline]
     fn decode_sample(
         &self,
+        venue: Venue,
         kind: ChannelKind,
         payload: &str,
         _ts_ms: Option<i64>,
     ) -> Result<Sample, DecodeError> {
         match kind {
-            ChannelKind::BinanceBookTicker => ws::decode_book_ticker(payload),
-            ChannelKind::BinanceTrade => ws::decode_trade(payload),
-            ChannelKind::BinanceMarkPrice => ws::decode_mark_price(payload),
-            ChannelKind::BinanceKline => ws::decode_kline(payload),
-            ChannelKind::BinanceTicker => ws::decode_ticker(payload),
-            ChannelKind::BinanceSpotPartialDepth => ws::decode_spot_partial_depth(payload),
-            ChannelKind::BinanceDepthUpdate => ws::decode_depth_update(payload),
-            _ => Err(DecodeError::UnexpectedShape(
-                "a channel of another exchange",
-            )),
+            ChannelKind::BookTop => ws::decode_book_ticker(payload),
+            ChannelKind::Trade => ws::decode_trade(payload),
+            ChannelKind::MarkPrice => ws::decode_mark_price(payload),
+            ChannelKind::Kline => ws::decode_kline(payload),
+            ChannelKind::Ticker => ws::decode_ticker(payload),
+            // USD-M sends partial depth in the `depthUpdate` shape, spot in its own.
+            ChannelKind::BookLevels if venue == Venue::BinanceUsdm => {
+                ws::decode_depth_update(payload)
+            }
+            ChannelKind::BookLevels => ws::decode_spot_partial_depth(payload),
+            ChannelKind::BookDeltas => {
+                Err(DecodeError::UnexpectedShape("a kind Binance does not send"))
+            }
         }
     }
 }

@@ -78,12 +78,12 @@ const USDM_DEPTH_SPEEDS: [&str; 2] = ["100ms", "500ms"];
 pub(super) fn parse_channel(venue: Venue, name: &str) -> Result<ChannelKind, String> {
     let usdm = venue == Venue::BinanceUsdm;
     match name {
-        "bookTicker" => Ok(ChannelKind::BinanceBookTicker),
-        "aggTrade" => Ok(ChannelKind::BinanceTrade),
+        "bookTicker" => Ok(ChannelKind::BookTop),
+        "aggTrade" => Ok(ChannelKind::Trade),
         // `@trade` is not in the USD-M catalogue.
-        "trade" if !usdm => Ok(ChannelKind::BinanceTrade),
-        "markPrice" | "markPrice@1s" if usdm => Ok(ChannelKind::BinanceMarkPrice),
-        "ticker" | "miniTicker" => Ok(ChannelKind::BinanceTicker),
+        "trade" if !usdm => Ok(ChannelKind::Trade),
+        "markPrice" | "markPrice@1s" if usdm => Ok(ChannelKind::MarkPrice),
+        "ticker" | "miniTicker" => Ok(ChannelKind::Ticker),
         _ => match (name.strip_prefix("kline_"), name.strip_prefix("depth")) {
             (Some(interval), _) => parse_kline(venue, name, interval),
             (_, Some(depth)) => parse_depth(venue, name, depth),
@@ -99,7 +99,7 @@ fn parse_kline(venue: Venue, name: &str, interval: &str) -> Result<ChannelKind, 
         _ => &KLINE_INTERVALS[..],
     };
     if intervals.contains(&interval) {
-        return Ok(ChannelKind::BinanceKline);
+        return Ok(ChannelKind::Kline);
     }
     Err(format!(
         "unknown kline interval {interval:?} in channel {name:?} for {venue} (supported: {})",
@@ -120,12 +120,12 @@ fn parse_depth(venue: Venue, name: &str, depth: &str) -> Result<ChannelKind, Str
              its updates carry no top of book (use depth5, depth10 or depth20)"
         ));
     }
-    let (speeds, kind): (&[&str], _) = match venue {
-        Venue::BinanceUsdm => (&USDM_DEPTH_SPEEDS, ChannelKind::BinanceDepthUpdate),
-        _ => (&SPOT_DEPTH_SPEEDS, ChannelKind::BinanceSpotPartialDepth),
+    let speeds: &[&str] = match venue {
+        Venue::BinanceUsdm => &USDM_DEPTH_SPEEDS,
+        _ => &SPOT_DEPTH_SPEEDS,
     };
     if DEPTH_LEVELS.contains(&levels) && speed.is_none_or(|speed| speeds.contains(&speed)) {
-        Ok(kind)
+        Ok(ChannelKind::BookLevels)
     } else {
         Err(unknown_channel(venue, name))
     }
@@ -166,9 +166,7 @@ fn unknown_channel(venue: Venue, name: &str) -> String {
 
 pub(super) fn route(venue: Venue, kind: ChannelKind) -> &'static str {
     match (venue, kind) {
-        (Venue::BinanceUsdm, ChannelKind::BinanceBookTicker | ChannelKind::BinanceDepthUpdate) => {
-            "/public/stream"
-        }
+        (Venue::BinanceUsdm, ChannelKind::BookTop | ChannelKind::BookLevels) => "/public/stream",
         (Venue::BinanceUsdm, _) => "/market/stream",
         _ => "/stream",
     }
@@ -265,7 +263,7 @@ pub(super) fn decode_frame(text: &str) -> Result<Frame<'_>, DecodeError> {
 ///  "a":"1943.65","A":"182.433","T":1785121247583,"E":1785121247584,"st":1}
 /// ```
 #[derive(Deserialize)]
-struct BinanceBookTicker<'a> {
+struct BookTop<'a> {
     #[serde(rename = "b")]
     bid: &'a str,
     #[serde(rename = "a")]
@@ -275,7 +273,7 @@ struct BinanceBookTicker<'a> {
 }
 
 pub(super) fn decode_book_ticker(payload: &str) -> Result<Sample, DecodeError> {
-    let ticker: BinanceBookTicker<'_> = serde_json::from_str(payload)?;
+    let ticker: BookTop<'_> = serde_json::from_str(payload)?;
     let price = mid(decimal("b", ticker.bid)?, decimal("a", ticker.ask)?)?;
     Ok(Sample {
         event_time_ms: ticker.event_time,
@@ -291,7 +289,7 @@ pub(super) fn decode_book_ticker(payload: &str) -> Result<Sample, DecodeError> {
 ///  "q":"58.00000000","f":19862790,"l":19862790,"T":1633998523963,"m":false,"M":true}
 /// ```
 #[derive(Deserialize)]
-struct BinanceTrade<'a> {
+struct Trade<'a> {
     #[serde(rename = "p")]
     price: &'a str,
     #[serde(rename = "E")]
@@ -299,7 +297,7 @@ struct BinanceTrade<'a> {
 }
 
 pub(super) fn decode_trade(payload: &str) -> Result<Sample, DecodeError> {
-    let trade: BinanceTrade<'_> = serde_json::from_str(payload)?;
+    let trade: Trade<'_> = serde_json::from_str(payload)?;
     Ok(Sample {
         event_time_ms: Some(trade.event_time),
         price: Some(decimal("p", trade.price)?),
@@ -315,7 +313,7 @@ pub(super) fn decode_trade(payload: &str) -> Result<Sample, DecodeError> {
 ///  "T":1562306400000,"st":1}
 /// ```
 #[derive(Deserialize)]
-struct BinanceMarkPrice<'a> {
+struct MarkPrice<'a> {
     #[serde(rename = "p")]
     mark_price: &'a str,
     #[serde(rename = "E")]
@@ -323,7 +321,7 @@ struct BinanceMarkPrice<'a> {
 }
 
 pub(super) fn decode_mark_price(payload: &str) -> Result<Sample, DecodeError> {
-    let mark: BinanceMarkPrice<'_> = serde_json::from_str(payload)?;
+    let mark: MarkPrice<'_> = serde_json::from_str(payload)?;
     Ok(Sample {
         event_time_ms: Some(mark.event_time),
         price: Some(decimal("p", mark.mark_price)?),
@@ -338,14 +336,14 @@ pub(super) fn decode_mark_price(payload: &str) -> Result<Sample, DecodeError> {
 ///  "l":"0.35220000",...,"x":false,...}}
 /// ```
 #[derive(Deserialize)]
-struct BinanceKline<'a> {
+struct Kline<'a> {
     #[serde(rename = "E")]
     event_time: i64,
     #[serde(rename = "k", borrow)]
     bar: BinanceKlineBar<'a>,
 }
 
-/// The `k` object of [`BinanceKline`]; `c` is the close so far.
+/// The `k` object of [`Kline`]; `c` is the close so far.
 #[derive(Deserialize)]
 struct BinanceKlineBar<'a> {
     #[serde(rename = "c")]
@@ -353,7 +351,7 @@ struct BinanceKlineBar<'a> {
 }
 
 pub(super) fn decode_kline(payload: &str) -> Result<Sample, DecodeError> {
-    let kline: BinanceKline<'_> = serde_json::from_str(payload)?;
+    let kline: Kline<'_> = serde_json::from_str(payload)?;
     Ok(Sample {
         event_time_ms: Some(kline.event_time),
         price: Some(decimal("k.c", kline.bar.close)?),
@@ -368,7 +366,7 @@ pub(super) fn decode_kline(payload: &str) -> Result<Sample, DecodeError> {
 ///  "l":"0.0010","v":"10000","q":"18"}
 /// ```
 #[derive(Deserialize)]
-struct BinanceTicker<'a> {
+struct Ticker<'a> {
     #[serde(rename = "c")]
     last_price: &'a str,
     #[serde(rename = "E")]
@@ -376,7 +374,7 @@ struct BinanceTicker<'a> {
 }
 
 pub(super) fn decode_ticker(payload: &str) -> Result<Sample, DecodeError> {
-    let ticker: BinanceTicker<'_> = serde_json::from_str(payload)?;
+    let ticker: Ticker<'_> = serde_json::from_str(payload)?;
     Ok(Sample {
         event_time_ms: Some(ticker.event_time),
         price: Some(decimal("c", ticker.last_price)?),
@@ -387,7 +385,7 @@ pub(super) fn decode_ticker(payload: &str) -> Result<Sample, DecodeError> {
 /// (binance-spot-api-docs web-socket-streams.md, "Partial Book Depth Streams"):
 /// `{"lastUpdateId":160,"bids":[["0.0024","10"]],"asks":[["0.0026","100"]]}`.
 #[derive(Deserialize)]
-struct BinanceSpotPartialDepth<'a> {
+struct SpotPartialDepth<'a> {
     #[serde(borrow)]
     bids: BookSide<'a>,
     #[serde(borrow)]
@@ -395,7 +393,7 @@ struct BinanceSpotPartialDepth<'a> {
 }
 
 pub(super) fn decode_spot_partial_depth(payload: &str) -> Result<Sample, DecodeError> {
-    let depth: BinanceSpotPartialDepth<'_> = serde_json::from_str(payload)?;
+    let depth: SpotPartialDepth<'_> = serde_json::from_str(payload)?;
     Ok(Sample {
         event_time_ms: None,
         price: book_mid(depth.bids, depth.asks)?,
@@ -410,7 +408,7 @@ pub(super) fn decode_spot_partial_depth(payload: &str) -> Result<Sample, DecodeE
 ///  "u":390497878,"pu":390497794,"b":[["7403.89","0.002"],...],"a":[["7405.96","3.340"],...]}
 /// ```
 #[derive(Deserialize)]
-struct BinanceDepthUpdate<'a> {
+struct DepthUpdate<'a> {
     #[serde(rename = "E")]
     event_time: i64,
     #[serde(rename = "b", borrow)]
@@ -420,7 +418,7 @@ struct BinanceDepthUpdate<'a> {
 }
 
 pub(super) fn decode_depth_update(payload: &str) -> Result<Sample, DecodeError> {
-    let depth: BinanceDepthUpdate<'_> = serde_json::from_str(payload)?;
+    let depth: DepthUpdate<'_> = serde_json::from_str(payload)?;
     Ok(Sample {
         event_time_ms: Some(depth.event_time),
         price: book_mid(depth.bids, depth.asks)?,
@@ -595,7 +593,7 @@ mod tests {
             };
             assert_eq!(got_key, key);
             assert_eq!(
-                decode_sample(kind, payload, None),
+                decode_sample(venue, kind, payload, None),
                 Ok(Sample {
                     event_time_ms: event_time,
                     price: Some(dec(price))
@@ -697,32 +695,36 @@ mod tests {
     #[test]
     fn rejects_bad_payloads() {
         use ChannelKind::*;
+        use Venue::{BinanceSpot as Spot, BinanceUsdm as Usdm};
         let bad = |field| Err(DecodeError::BadNumber(field));
         let none = Ok(Sample {
             event_time_ms: None,
             price: None,
         });
         let cases = [
-            (BinanceTrade, r#"{"E":1,"p":"abc"}"#, Some(bad("p"))),
-            (BinanceTrade, r#"{"E":1,"p":""}"#, Some(bad("p"))),
-            (BinanceTrade, r#"{"E":1}"#, None),
-            (BinanceTrade, r#"{"E":"1","p":"1"}"#, None),
-            (BinanceMarkPrice, r#"{"E":1,"p":1.5}"#, None),
-            (BinanceBookTicker, r#"{"b":"1","a":"x"}"#, Some(bad("a"))),
-            (BinanceKline, r#"{"E":1,"k":{}}"#, None),
-            (BinanceTicker, r#"{"E":1,"c":"NaN"}"#, Some(bad("c"))),
+            (Spot, Trade, r#"{"E":1,"p":"abc"}"#, Some(bad("p"))),
+            (Spot, Trade, r#"{"E":1,"p":""}"#, Some(bad("p"))),
+            (Spot, Trade, r#"{"E":1}"#, None),
+            (Spot, Trade, r#"{"E":"1","p":"1"}"#, None),
+            (Usdm, MarkPrice, r#"{"E":1,"p":1.5}"#, None),
+            (Spot, BookTop, r#"{"b":"1","a":"x"}"#, Some(bad("a"))),
+            (Spot, Kline, r#"{"E":1,"k":{}}"#, None),
+            (Spot, Ticker, r#"{"E":1,"c":"NaN"}"#, Some(bad("c"))),
             (
-                BinanceSpotPartialDepth,
+                Spot,
+                BookLevels,
                 r#"{"bids":[],"asks":[["1","2"]]}"#,
                 Some(none),
             ),
             (
-                BinanceSpotPartialDepth,
+                Spot,
+                BookLevels,
                 r#"{"bids":[["x","1"]],"asks":[["1","2"]]}"#,
                 Some(bad("bid")),
             ),
             (
-                BinanceDepthUpdate,
+                Usdm,
+                BookLevels,
                 r#"{"E":5,"b":[["1","2"]],"a":[]}"#,
                 Some(Ok(Sample {
                     event_time_ms: Some(5),
@@ -730,15 +732,16 @@ mod tests {
                 })),
             ),
             (
-                BinanceDepthUpdate,
+                Usdm,
+                BookLevels,
                 r#"{"E":5,"b":[["1","2"]],"a":null}"#,
                 None,
             ),
-            (BinanceDepthUpdate, "[", None),
+            (Usdm, BookLevels, "[", None),
         ];
-        for (kind, payload, expected) in cases {
-            let got = decode_sample(kind, payload, None);
-            assert_outcome(got, expected, &format!("{kind:?} {payload}"));
+        for (venue, kind, payload, expected) in cases {
+            let got = decode_sample(venue, kind, payload, None);
+            assert_outcome(got, expected, &format!("{venue} {kind:?} {payload}"));
         }
     }
 
@@ -747,27 +750,27 @@ mod tests {
         use ChannelKind::*;
         use Venue::{BinanceSpot as Spot, BinanceUsdm as Usdm};
         let ok = [
-            (Spot, "bookTicker", BinanceBookTicker),
-            (Spot, "aggTrade", BinanceTrade),
-            (Spot, "trade", BinanceTrade),
-            (Spot, "kline_1s", BinanceKline),
-            (Spot, "kline_1M", BinanceKline),
-            (Spot, "ticker", BinanceTicker),
-            (Spot, "miniTicker", BinanceTicker),
-            (Spot, "depth5", BinanceSpotPartialDepth),
-            (Spot, "depth10@100ms", BinanceSpotPartialDepth),
-            (Spot, "depth20@1000ms", BinanceSpotPartialDepth),
-            (Usdm, "bookTicker", BinanceBookTicker),
-            (Usdm, "aggTrade", BinanceTrade),
-            (Usdm, "markPrice", BinanceMarkPrice),
-            (Usdm, "markPrice@1s", BinanceMarkPrice),
-            (Usdm, "kline_1m", BinanceKline),
-            (Usdm, "kline_12h", BinanceKline),
-            (Usdm, "ticker", BinanceTicker),
-            (Usdm, "miniTicker", BinanceTicker),
-            (Usdm, "depth5", BinanceDepthUpdate),
-            (Usdm, "depth20@500ms", BinanceDepthUpdate),
-            (Usdm, "depth10@500ms", BinanceDepthUpdate),
+            (Spot, "bookTicker", BookTop),
+            (Spot, "aggTrade", Trade),
+            (Spot, "trade", Trade),
+            (Spot, "kline_1s", Kline),
+            (Spot, "kline_1M", Kline),
+            (Spot, "ticker", Ticker),
+            (Spot, "miniTicker", Ticker),
+            (Spot, "depth5", BookLevels),
+            (Spot, "depth10@100ms", BookLevels),
+            (Spot, "depth20@1000ms", BookLevels),
+            (Usdm, "bookTicker", BookTop),
+            (Usdm, "aggTrade", Trade),
+            (Usdm, "markPrice", MarkPrice),
+            (Usdm, "markPrice@1s", MarkPrice),
+            (Usdm, "kline_1m", Kline),
+            (Usdm, "kline_12h", Kline),
+            (Usdm, "ticker", Ticker),
+            (Usdm, "miniTicker", Ticker),
+            (Usdm, "depth5", BookLevels),
+            (Usdm, "depth20@500ms", BookLevels),
+            (Usdm, "depth10@500ms", BookLevels),
         ];
         for (venue, name, kind) in ok {
             assert_eq!(parse_channel(venue, name), Ok(kind), "{venue} {name}");
@@ -816,15 +819,15 @@ mod tests {
     fn routes() {
         use ChannelKind::*;
         let cases = [
-            (Venue::BinanceSpot, BinanceBookTicker, "/stream"),
-            (Venue::BinanceSpot, BinanceSpotPartialDepth, "/stream"),
-            (Venue::BinanceSpot, BinanceTrade, "/stream"),
-            (Venue::BinanceUsdm, BinanceBookTicker, "/public/stream"),
-            (Venue::BinanceUsdm, BinanceDepthUpdate, "/public/stream"),
-            (Venue::BinanceUsdm, BinanceTrade, "/market/stream"),
-            (Venue::BinanceUsdm, BinanceMarkPrice, "/market/stream"),
-            (Venue::BinanceUsdm, BinanceKline, "/market/stream"),
-            (Venue::BinanceUsdm, BinanceTicker, "/market/stream"),
+            (Venue::BinanceSpot, BookTop, "/stream"),
+            (Venue::BinanceSpot, BookLevels, "/stream"),
+            (Venue::BinanceSpot, Trade, "/stream"),
+            (Venue::BinanceUsdm, BookTop, "/public/stream"),
+            (Venue::BinanceUsdm, BookLevels, "/public/stream"),
+            (Venue::BinanceUsdm, Trade, "/market/stream"),
+            (Venue::BinanceUsdm, MarkPrice, "/market/stream"),
+            (Venue::BinanceUsdm, Kline, "/market/stream"),
+            (Venue::BinanceUsdm, Ticker, "/market/stream"),
         ];
         for (venue, kind, path) in cases {
             assert_eq!(route(venue, kind), path, "{venue} {kind:?}");

@@ -95,19 +95,21 @@ impl WsExchange for Bybit {
     #[inline]
     fn decode_sample(
         &self,
+        _venue: Venue,
         kind: ChannelKind,
         payload: &str,
         ts_ms: Option<i64>,
     ) -> Result<Sample, DecodeError> {
+        // The same shapes on every Bybit market.
         match kind {
-            ChannelKind::BybitOrderbook => ws::decode_orderbook(payload, ts_ms),
-            ChannelKind::BybitOrderbookLevels => ws::decode_orderbook_levels(payload, ts_ms),
-            ChannelKind::BybitPublicTrade => ws::decode_public_trade(payload),
-            ChannelKind::BybitTickers => ws::decode_tickers(payload, ts_ms),
-            ChannelKind::BybitKline => ws::decode_kline(payload, ts_ms),
-            _ => Err(DecodeError::UnexpectedShape(
-                "a channel of another exchange",
-            )),
+            ChannelKind::BookTop => ws::decode_orderbook(payload, ts_ms),
+            ChannelKind::BookDeltas => ws::decode_orderbook_levels(payload, ts_ms),
+            ChannelKind::Trade => ws::decode_public_trade(payload),
+            ChannelKind::Ticker => ws::decode_tickers(payload, ts_ms),
+            ChannelKind::Kline => ws::decode_kline(payload, ts_ms),
+            ChannelKind::BookLevels | ChannelKind::MarkPrice => {
+                Err(DecodeError::UnexpectedShape("a kind Bybit does not send"))
+            }
         }
     }
 }

@@ -60,21 +60,21 @@ const SUPPORTED: &str =
 
 pub(super) fn parse_channel(venue: Venue, name: &str) -> Result<ChannelKind, String> {
     let (kind, what, value, allowed): (_, _, _, &[&str]) = match name.split_once('.') {
-        None if name == "publicTrade" => return Ok(ChannelKind::BybitPublicTrade),
-        None if name == "tickers" => return Ok(ChannelKind::BybitTickers),
+        None if name == "publicTrade" => return Ok(ChannelKind::Trade),
+        None if name == "tickers" => return Ok(ChannelKind::Ticker),
         Some(("orderbook", depth)) => (
             // Only level 1 is snapshot-only; deeper books send deltas after the first snapshot.
             if depth == "1" {
-                ChannelKind::BybitOrderbook
+                ChannelKind::BookTop
             } else {
-                ChannelKind::BybitOrderbookLevels
+                ChannelKind::BookDeltas
             },
             "orderbook depth",
             depth,
             &ORDERBOOK_DEPTHS,
         ),
         Some(("kline", interval)) => (
-            ChannelKind::BybitKline,
+            ChannelKind::Kline,
             "kline interval",
             interval,
             &KLINE_INTERVALS,
@@ -193,7 +193,7 @@ pub(super) fn decode_frame(text: &str) -> Result<Frame<'_>, DecodeError> {
 ///  "a":[["16611.00","0.029"],["16612.00","0.213"]],"u":18521288,"seq":7961638724}
 /// ```
 #[derive(Deserialize)]
-struct BybitOrderbook<'a> {
+struct BookTop<'a> {
     #[serde(rename = "b", borrow)]
     bids: BookSide<'a>,
     #[serde(rename = "a", borrow)]
@@ -201,7 +201,7 @@ struct BybitOrderbook<'a> {
 }
 
 pub(super) fn decode_orderbook(payload: &str, ts_ms: Option<i64>) -> Result<Sample, DecodeError> {
-    let book: BybitOrderbook<'_> = serde_json::from_str(payload)?;
+    let book: BookTop<'_> = serde_json::from_str(payload)?;
     Ok(Sample {
         event_time_ms: ts_ms,
         price: book_mid(book.bids, book.asks)?,
@@ -409,7 +409,7 @@ mod tests {
             };
             assert_eq!(got_key, key);
             assert_eq!(
-                decode_sample(kind, payload, ts_ms),
+                decode_sample(venue, kind, payload, ts_ms),
                 Ok(Sample {
                     event_time_ms: Some(event_time),
                     price: price.map(dec)
@@ -508,59 +508,59 @@ mod tests {
         let bad = |field| Err(DecodeError::BadNumber(field));
         let cases = [
             (
-                BybitOrderbook,
+                BookTop,
                 r#"{"s":"BTCUSDT","b":[],"a":[["1","2"]]}"#,
                 Some(sample(Some(9), None)),
             ),
             (
-                BybitOrderbook,
+                BookTop,
                 r#"{"s":"BTCUSDT","b":[],"a":[]}"#,
                 Some(sample(Some(9), None)),
             ),
             (
-                BybitOrderbook,
+                BookTop,
                 r#"{"b":[["abc","1"]],"a":[["1","2"]]}"#,
                 Some(bad("bid")),
             ),
-            (BybitOrderbook, r#"{"b":[["1","1"]]}"#, None),
+            (BookTop, r#"{"b":[["1","1"]]}"#, None),
             (
-                BybitOrderbookLevels,
+                BookDeltas,
                 r#"{"s":"BTCUSDT","b":[["abc","0"]],"a":[]}"#,
                 Some(sample(Some(9), None)),
             ),
-            (BybitOrderbookLevels, r#"{"b":[["1","0"]],"a":[}"#, None),
-            (BybitOrderbookLevels, "[]", None),
+            (BookDeltas, r#"{"b":[["1","0"]],"a":[}"#, None),
+            (BookDeltas, "[]", None),
             (
-                BybitTickers,
+                Ticker,
                 r#"{"symbol":"BTCUSDT","lastPrice":"abc"}"#,
                 Some(bad("lastPrice")),
             ),
             (
-                BybitTickers,
+                Ticker,
                 r#"{"symbol":"BTCUSDT","lastPrice":""}"#,
                 Some(sample(Some(9), None)),
             ),
-            (BybitTickers, r#"{"symbol":"BTCUSDT","lastPrice":1}"#, None),
-            (BybitTickers, "[]", None),
-            (BybitPublicTrade, "[]", Some(sample(None, None))),
+            (Ticker, r#"{"symbol":"BTCUSDT","lastPrice":1}"#, None),
+            (Ticker, "[]", None),
+            (Trade, "[]", Some(sample(None, None))),
             (
-                BybitPublicTrade,
+                Trade,
                 r#"[{"T":1,"p":"1.5"},{"T":2,"p":"2.5"}]"#,
                 Some(sample(Some(2), Some("2.5"))),
             ),
-            (BybitPublicTrade, r#"[{"T":1,"p":"abc"}]"#, Some(bad("p"))),
-            (BybitPublicTrade, r#"[{"T":1}]"#, None),
-            (BybitPublicTrade, r#"{"T":1,"p":"1"}"#, None),
-            (BybitKline, "[]", Some(sample(Some(9), None))),
+            (Trade, r#"[{"T":1,"p":"abc"}]"#, Some(bad("p"))),
+            (Trade, r#"[{"T":1}]"#, None),
+            (Trade, r#"{"T":1,"p":"1"}"#, None),
+            (Kline, "[]", Some(sample(Some(9), None))),
             (
-                BybitKline,
+                Kline,
                 r#"[{"close":"2"},{"close":"x"}]"#,
                 Some(sample(Some(9), Some("2"))),
             ),
-            (BybitKline, r#"[{"close":"x"}]"#, Some(bad("close"))),
+            (Kline, r#"[{"close":"x"}]"#, Some(bad("close"))),
         ];
         for (kind, payload, expected) in cases {
-            let got = decode_sample(kind, payload, Some(9));
+            let got = decode_sample(Venue::BybitLinear, kind, payload, Some(9));
             assert_outcome(got, expected, &format!("{kind:?} {payload}"));
         }
     }
@@ -569,16 +569,16 @@ mod tests {
     fn parses_channels() {
         use ChannelKind::*;
         let ok = [
-            ("orderbook.1", BybitOrderbook),
-            ("orderbook.50", BybitOrderbookLevels),
-            ("orderbook.200", BybitOrderbookLevels),
-            ("orderbook.1000", BybitOrderbookLevels),
-            ("publicTrade", BybitPublicTrade),
-            ("tickers", BybitTickers),
-            ("kline.1", BybitKline),
-            ("kline.720", BybitKline),
-            ("kline.D", BybitKline),
-            ("kline.M", BybitKline),
+            ("orderbook.1", BookTop),
+            ("orderbook.50", BookDeltas),
+            ("orderbook.200", BookDeltas),
+            ("orderbook.1000", BookDeltas),
+            ("publicTrade", Trade),
+            ("tickers", Ticker),
+            ("kline.1", Kline),
+            ("kline.720", Kline),
+            ("kline.D", Kline),
+            ("kline.M", Kline),
         ];
         let supported = "orderbook.<1|50|200|1000>, publicTrade, tickers, \
                          kline.<1|3|5|15|30|60|120|240|360|720|D|W|M>";

@@ -323,7 +323,7 @@ impl VenueRunner {
                             old.stop().await;
                             // Two sets of connections and trackers lived side by side for a moment; give the
                             // freed peak back rather than keep it for the process's life.
-                            release_free_memory();
+                            crate::memory::release_free_memory();
                             feeds
                         }
                     };
@@ -379,16 +379,6 @@ impl Generation {
     async fn stop(self) {
         let _ = self.stop.send(true);
         drain(self.feeds).await;
-    }
-}
-
-/// Returns freed heap pages to the system. glibc keeps a freed peak in its arenas for reuse; after a `*` rebuild
-/// (two trackers and two sets of connections for a few seconds) that peak would stay in the pod's RSS for good.
-fn release_free_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only releases memory the allocator holds free; it touches no live allocation.
-    unsafe {
-        libc::malloc_trim(0);
     }
 }
 

@@ -29,6 +29,7 @@ pub mod config;
 pub mod feed;
 pub mod freshness;
 pub mod http;
+pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod repeat;

@@ -53,6 +53,7 @@ fn main() -> ExitCode {
         ));
     }
     init_logging(&config);
+    marketfeed_exporter::memory::tune_allocator();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -18,6 +18,7 @@ use crate::metrics::{BuildInfo, Metrics};
 use crate::model::{Exchange, Subscription, Venue};
 use crate::repeat::Outages;
 use crate::rest::{self, Rest, RestSettings, RestStats, RestTarget};
+use crate::shard::Shard;
 use crate::shutdown::stopped;
 use crate::supervise::{self, Task};
 use crate::tracker::{ConnectionInfo, Listing, Tracker, Trackers, unix_now};
@@ -159,6 +160,8 @@ pub struct Running {
 #[derive(Clone)]
 struct VenueRunner {
     config: VenueConfig,
+    /// `MARKETFEED_SHARD`, applied to each listing of a `*` market.
+    shard: Option<Shard>,
     rules: Rules,
     policy: Policy,
     settings: FeedSettings,
@@ -168,6 +171,14 @@ struct VenueRunner {
 }
 
 impl VenueRunner {
+    /// This process's part of a listing: all of it, or its shard's symbols.
+    fn shard_part(&self, mut symbols: Vec<String>) -> Vec<String> {
+        if let Some(shard) = self.shard {
+            symbols.retain(|s| shard.contains(s));
+        }
+        symbols
+    }
+
     /// Builds the venue's tracker for `symbols` (carrying over what `previous` knew of them) and starts one feed
     /// per planned connection, each stopping when `shutdown` turns true. Live, the tracker is registered at once;
     /// in `shadow`, the feeds connect and subscribe but record nothing until it turns true, the tracker is left to
@@ -266,9 +277,12 @@ impl VenueRunner {
                 listing = rest.trading_symbols(venue) => listing,
                 () = stopped(&mut shutdown) => break,
             };
-            let unchanged = current.as_ref().map(|g| &g.symbols) == listing.as_ref();
+            // Whether the venue listed anything at all, and this process's part of it (possibly none).
+            let listing = listing.map(|all| (!all.is_empty(), self.shard_part(all)));
+            let unchanged =
+                current.as_ref().map(|g| &g.symbols) == listing.as_ref().map(|(_, mine)| mine);
             match listing {
-                Some(symbols) if !unchanged && !symbols.is_empty() => {
+                Some((true, symbols)) if !unchanged => {
                     let (added, removed) = match &current {
                         Some(old) => (
                             symbols.iter().filter(|s| !old.symbols.contains(s)).count(),
@@ -340,7 +354,7 @@ impl VenueRunner {
                         feeds,
                     });
                 }
-                Some(symbols) if symbols.is_empty() => {
+                Some((false, _)) => {
                     tracing::warn!(%venue, "the venue lists no trading symbol; keeping the current set")
                 }
                 Some(_) => {}
@@ -402,6 +416,9 @@ pub async fn start(config: &Config, tuning: Tuning) -> Result<Running, AppError>
     // rustls needs a process-wide crypto provider; a second start in the same process finds it installed.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let trackers = Arc::new(Trackers::new());
+    if let Some(shard) = config.shard {
+        trackers.set_shard(shard);
+    }
     let venues: Vec<Venue> = config.venues.iter().map(|v| v.venue).collect();
     let rest_stats = Arc::new(RestStats::new(&venues));
     let metrics = Metrics::new(
@@ -468,6 +485,7 @@ pub async fn start(config: &Config, tuning: Tuning) -> Result<Running, AppError>
         let runner = VenueRunner {
             config: vc.clone(),
             rules: config.rules(vc),
+            shard: config.shard,
             policy,
             settings: FeedSettings {
                 idle_timeout: config.idle_timeout,

@@ -34,6 +34,7 @@ pub mod metrics;
 pub mod model;
 pub mod repeat;
 pub mod rest;
+pub mod shard;
 pub mod shutdown;
 pub mod supervise;
 pub mod tracker;

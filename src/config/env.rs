@@ -48,6 +48,7 @@ pub(super) struct RawEnv {
     pub(super) resubscribe_after: Option<String>,
     pub(super) log_format: Option<String>,
     pub(super) log_level: Option<String>,
+    pub(super) shard: Option<String>,
 }
 
 /// One venue's variables, trimmed.
@@ -491,6 +492,17 @@ pub(super) fn log_format(value: Option<&str>) -> Result<LogFormat, ConfigError> 
         Some("json") => Ok(LogFormat::Json),
         Some(other) => Err(ConfigError::InvalidLogFormat(other.to_owned())),
     }
+}
+
+pub(super) fn shard(value: Option<&str>) -> Result<Option<Shard>, ConfigError> {
+    value
+        .map(|text| {
+            Shard::parse(text).map_err(|problem| ConfigError::InvalidShard {
+                value: text.to_owned(),
+                problem,
+            })
+        })
+        .transpose()
 }
 
 pub(super) fn log_level(value: Option<&str>) -> Result<String, ConfigError> {

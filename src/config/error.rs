@@ -188,6 +188,14 @@ pub enum ConfigError {
         /// What is wrong, with the nearest level when one is near.
         problem: String,
     },
+    /// A shard that is not `<index>/<count>` with `index < count`.
+    #[error("{SHARD}: invalid value {value:?}: {problem}")]
+    InvalidShard {
+        /// The value as given.
+        value: String,
+        /// What is wrong.
+        problem: String,
+    },
     /// `envy` rejected the known variables; cannot happen while every field is an optional string.
     #[error("{ENV_PREFIX}*: {0}")]
     Environment(String),
@@ -217,6 +225,7 @@ impl ConfigError {
             MarketThresholdsOutOfOrder { vars, .. } => (true, vars),
             InvalidLogFormat(_) => (true, LOG_FORMAT),
             InvalidLogLevel { .. } => (true, LOG_LEVEL),
+            InvalidShard { .. } => (true, SHARD),
             Environment(_) => (true, ENV_PREFIX),
         }
     }

@@ -145,6 +145,11 @@ pub(super) fn variables() -> Vec<Variable> {
             DEFAULT_LOG_LEVEL,
             "tracing EnvFilter directives, e.g. info,marketfeed_exporter=debug.",
         ),
+        Variable::new(
+            SHARD,
+            "unset (every symbol)",
+            "<index>/<count>, e.g. 0/4 (index from 0): watch only the symbols whose stable hash falls in this shard, for listed symbols and * alike.",
+        ),
     ]);
     variables
 }

@@ -28,6 +28,7 @@ use tokio_tungstenite::tungstenite::http::Uri;
 
 use crate::freshness::{DEFAULT_HEARTBEAT_MISSES, LATE_GRACE, Thresholds};
 use crate::model::{Channel, Exchange, Venue};
+use crate::shard::Shard;
 use crate::venue;
 use crate::web::config::ClientAuth;
 use crate::web::{Settings, WebConfig, WebConfigError};
@@ -43,6 +44,7 @@ const RESUBSCRIBE_AFTER: &str = "MARKETFEED_RESUBSCRIBE_AFTER";
 const HEARTBEAT_MISSES: &str = "MARKETFEED_HEARTBEAT_MISSES";
 const LOG_FORMAT: &str = "MARKETFEED_LOG_FORMAT";
 const LOG_LEVEL: &str = "MARKETFEED_LOG_LEVEL";
+const SHARD: &str = "MARKETFEED_SHARD";
 
 const LISTEN_ADDRESS_FLAG: &str = "--web.listen-address";
 const TELEMETRY_PATH_FLAG: &str = "--web.telemetry-path";
@@ -98,6 +100,9 @@ pub struct Config {
     /// `_URL`, `_CHANNELS` and threshold variables of markets that are not watched, sorted: checked like the
     /// others and then unused, so one base ConfigMap can serve bots that watch different markets.
     pub unwatched_variables: Vec<String>,
+    /// `MARKETFEED_SHARD`: this process watches only this shard's symbols (already applied to the listed ones;
+    /// a `*` market applies it to each listing). `None`: every symbol.
+    pub shard: Option<Shard>,
 }
 
 /// What is watched on one venue.
@@ -118,6 +123,16 @@ pub struct VenueConfig {
     /// The thresholds in force for this market: the global ones, or its own `_DEGRADED_AFTER`, `_STALE_AFTER`,
     /// `_CRITICAL_AFTER`.
     pub thresholds: Thresholds,
+}
+
+impl VenueConfig {
+    /// Keeps only `shard`'s part of the listed symbols (a `*` market is split as each listing arrives).
+    fn sharded(mut self, shard: Option<Shard>) -> Self {
+        if let Some(shard) = shard {
+            self.symbols.retain(|s| shard.contains(s));
+        }
+        self
+    }
 }
 
 /// The log line format.
@@ -171,7 +186,7 @@ impl Config {
         // one market does not quietly watch four more.
         let watch_by_default = Venue::ALL.iter().all(|&v| env.venue(v).symbols.is_none());
         let mut unwatched_variables = Vec::new();
-        let venues = Venue::ALL
+        let venues: Vec<VenueConfig> = Venue::ALL
             .into_iter()
             .filter_map(|v| {
                 let raw = env.venue(v);
@@ -202,6 +217,7 @@ impl Config {
         );
         let log_format = keep(log_format(value(&env.log_format)), &mut errors);
         let log_level = keep(log_level(value(&env.log_level)), &mut errors);
+        let shard = keep(env::shard(value(&env.shard)), &mut errors);
 
         // Every `None` above recorded its problem, so the fallback arm never returns an empty list.
         match (
@@ -214,6 +230,7 @@ impl Config {
             listen_address,
             telemetry_path,
             web,
+            shard,
         ) {
             (
                 Some(thresholds),
@@ -225,8 +242,9 @@ impl Config {
                 Some(listen_address),
                 Some(telemetry_path),
                 Some(web),
+                Some(shard),
             ) if errors.is_empty() => Ok(Config {
-                venues,
+                venues: venues.into_iter().map(|v| v.sharded(shard)).collect(),
                 thresholds,
                 idle_timeout,
                 resubscribe_after,
@@ -238,6 +256,7 @@ impl Config {
                 web,
                 ignored_variables,
                 unwatched_variables,
+                shard,
             }),
             _ => Err(ConfigErrors::sorted(errors)),
         }
@@ -281,6 +300,13 @@ impl Config {
                 )
             })
             .collect();
+        if let Some(shard) = self.shard {
+            lines.push(format!(
+                "shard {shard}: only the symbols whose hash falls in shard {} of {} (listed ones above already split)",
+                shard.index(),
+                shard.count()
+            ));
+        }
         lines.push(thresholds_line(&self.thresholds));
         lines.push(format!(
             "idle timeout {}, resubscribe after {}, scheduled channels late after {} missed intervals + {}",
@@ -429,6 +455,7 @@ mod tests {
             web: None,
             ignored_variables: Vec::new(),
             unwatched_variables: Vec::new(),
+            shard: None,
         }
     }
 
@@ -1174,7 +1201,48 @@ metrics at http://[::]:10066/metrics";
             .lines()
             .filter(|l| l.starts_with("  MARKETFEED_"))
             .count();
-        assert_eq!(listed, 41);
+        assert_eq!(listed, 42);
+    }
+
+    #[test]
+    fn a_shard_keeps_its_part_of_the_listed_symbols() {
+        let symbols = "BTCUSDT,ETHUSDT,SOLUSDT,XRPUSDT,BNBUSDT,DOGEUSDT,ADAUSDT,LTCUSDT";
+        let parts: Vec<Vec<String>> = (0..3)
+            .map(|i| {
+                let shard = format!("{i}/3");
+                let config = load(&[
+                    ("MARKETFEED_BINANCE_SPOT_SYMBOLS", symbols),
+                    ("MARKETFEED_BYBIT_LINEAR_SYMBOLS", "*"),
+                    ("MARKETFEED_SHARD", &shard),
+                ])
+                .unwrap();
+                assert_eq!(config.shard, Shard::new(i, 3));
+                assert!(config.summary().contains(&format!("shard {i}/3: ")));
+                assert!(config.venues[1].all_symbols, "* is split per listing");
+                config.venues[0].symbols.clone()
+            })
+            .collect();
+        // Each symbol on exactly one shard, in the configured order.
+        let mut all: Vec<&String> = parts.iter().flatten().collect();
+        assert_eq!(all.len(), 8);
+        all.sort();
+        all.dedup();
+        assert_eq!(all.len(), 8);
+        for part in &parts {
+            let order: Vec<usize> = part
+                .iter()
+                .map(|s| symbols.find(s.as_str()).unwrap())
+                .collect();
+            assert!(order.is_sorted(), "{part:?}");
+        }
+        let errors = load_errors(&[("MARKETFEED_SHARD", "3/3")], &Flags::default());
+        assert_eq!(
+            errors,
+            [
+                r#"MARKETFEED_SHARD: invalid value "3/3": index 3 is out of range: shards are numbered from 0, so 0 to 2 of 3"#
+            ]
+        );
+        assert_eq!(load(&[]).unwrap().shard, None);
     }
 
     #[test]
@@ -1234,7 +1302,7 @@ metrics at http://[::]:10066/metrics";
     #[test]
     fn every_known_variable_reaches_envy() {
         let names: Vec<String> = variables().into_iter().map(|v| v.name).collect();
-        assert_eq!(names.len(), 41);
+        assert_eq!(names.len(), 42);
         assert_eq!(names.iter().collect::<HashSet<_>>().len(), names.len());
         for name in names {
             let mut errors = Vec::new();

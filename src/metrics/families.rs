@@ -209,3 +209,9 @@ pub(super) const CROSSCHECK_TIME: Family = Family {
     kind: MetricType::GAUGE,
     labels: &["exchange", "market", "symbol"],
 };
+pub(super) const SHARDS: Family = Family {
+    name: "marketfeed_shards",
+    help: "How many shards split the symbols (MARKETFEED_SHARD), labelled with this process's shard, numbered from 0; absent when the process watches every symbol.",
+    kind: MetricType::GAUGE,
+    labels: &["shard"],
+};

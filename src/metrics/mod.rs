@@ -245,6 +245,7 @@ mod tests {
         let [spot, linear] = scenario(trackers.clock());
         trackers.set(Venue::BinanceSpot, spot);
         trackers.set(Venue::BybitLinear, linear);
+        trackers.set_shard(crate::shard::Shard::new(1, 4).unwrap());
         trackers
     }
 

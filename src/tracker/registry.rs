@@ -14,6 +14,7 @@ pub struct Trackers {
     venues: RwLock<Vec<(Venue, Arc<Tracker>)>>,
     clock: Arc<ClockOffsets>,
     restarts: Arc<crate::supervise::Restarts>,
+    shard: std::sync::OnceLock<crate::shard::Shard>,
 }
 
 impl Trackers {
@@ -30,6 +31,16 @@ impl Trackers {
     /// The process's task restarts after a panic.
     pub fn restarts(&self) -> Arc<crate::supervise::Restarts> {
         self.restarts.clone()
+    }
+
+    /// Records the process's shard (`MARKETFEED_SHARD`), once, for the metrics.
+    pub fn set_shard(&self, shard: crate::shard::Shard) {
+        let _ = self.shard.set(shard);
+    }
+
+    /// The process's shard, when the symbols are split over several processes.
+    pub fn shard(&self) -> Option<crate::shard::Shard> {
+        self.shard.get().copied()
     }
 
     /// Sets (or replaces) a venue's tracker, keeping venues in label order.

@@ -1,4 +1,4 @@
-//! Families about the exporter itself: build facts, its runtime's tasks, supervised restarts.
+//! Families about the exporter itself: build facts, its runtime's tasks, its shard, supervised restarts.
 
 use super::Scrape;
 use crate::metrics::text::Lines;
@@ -19,5 +19,11 @@ pub(super) fn task_restarts(s: &Scrape<'_>, l: &mut Lines<'_>) {
     let restarts = s.collector.trackers.restarts();
     for task in Task::ALL {
         l.count(&[task.as_str()], restarts.get(task));
+    }
+}
+
+pub(super) fn shards(s: &Scrape<'_>, l: &mut Lines<'_>) {
+    if let Some(shard) = s.collector.trackers.shard() {
+        l.sample(&[&shard.index().to_string()], f64::from(shard.count()));
     }
 }

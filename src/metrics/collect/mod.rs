@@ -53,7 +53,7 @@ impl Scrape<'_> {
 type Writer = fn(&Scrape<'_>, &mut Lines<'_>);
 
 /// Every family of the contract with its writer, in name order.
-pub(super) const WRITERS: [(&Family, Writer); 32] = [
+pub(super) const WRITERS: [(&Family, Writer); 33] = [
     (&BUILD_INFO, exporter::build_info),
     (&EXPECTED_INTERVAL, channel::expected_interval),
     (&LATE_AFTER, channel::late_after),
@@ -78,6 +78,7 @@ pub(super) const WRITERS: [(&Family, Writer); 32] = [
     (&REST_DURATION, rest::duration),
     (&RESUBSCRIBES, subscription::resubscribes),
     (&RUNTIME_TASKS, exporter::runtime_tasks),
+    (&SHARDS, exporter::shards),
     (&STALE_THRESHOLD, market::stale_threshold),
     (&ACKED, subscription::acked),
     (&REJECTIONS, subscription::rejections),

@@ -388,6 +388,7 @@ fn kustomizations_build_every_manifest_and_scrape_once() {
     let default = kustomize(K8S, &mut read_files);
     let native = kustomize(&format!("{K8S}/native"), &mut read_files);
     let classic = kustomize(&format!("{K8S}/classic"), &mut read_files);
+    let sharded = kustomize(&format!("{K8S}/sharded"), &mut read_files);
 
     assert_eq!(default, native, "the default is the native sidecar");
     assert_eq!(
@@ -412,11 +413,22 @@ fn kustomizations_build_every_manifest_and_scrape_once() {
         ]
     );
     assert_eq!(
+        sorted_kinds(&sharded),
+        [
+            "ConfigMap/marketfeed-sharded",
+            "PodMonitor/marketfeed-sharded",
+            "PrometheusRule/marketfeed-sharded",
+            "Service/shards-marketfeed",
+            "StatefulSet/marketfeed-a",
+            "StatefulSet/marketfeed-b",
+        ]
+    );
+    assert_eq!(
         read_files,
         k8s_files(),
         "every file under {K8S} is built by one of its kustomizations"
     );
-    for build in [&native, &classic] {
+    for build in [&native, &classic, &sharded] {
         let monitors = build
             .iter()
             .filter(|d| ["PodMonitor", "ServiceMonitor"].contains(&str_at(d, "kind")))
@@ -439,6 +451,7 @@ fn kustomizations_build_every_manifest_and_scrape_once() {
     for (dir, expected) in [
         (K8S.to_owned(), &native),
         (format!("{K8S}/classic"), &classic),
+        (format!("{K8S}/sharded"), &sharded),
     ] {
         let out = run_ok(&kubectl, &["kustomize", &dir]);
         let mut built = yaml_docs(&out.stdout);
@@ -467,6 +480,10 @@ fn core_resources_pass_kubernetes_validate_strict() {
             "deploy/kubernetes/common/configmap.yaml",
             "deploy/kubernetes/common/networkpolicy.yaml",
             "deploy/kubernetes/native/deployment.yaml",
+            "deploy/kubernetes/sharded/configmap.yaml",
+            "deploy/kubernetes/sharded/service.yaml",
+            "deploy/kubernetes/sharded/statefulset-a.yaml",
+            "deploy/kubernetes/sharded/statefulset-b.yaml",
         ]
     );
     let mut args = vec!["--strict".to_owned()];
@@ -581,7 +598,7 @@ fn operator_resources_match_the_prometheus_operator_crds() {
         .iter()
         .flat_map(|(f, docs)| docs.iter().map(move |d| format!("OK {f} {}", kind_name(d))))
         .collect();
-    assert_eq!(expected.len(), 3);
+    assert_eq!(expected.len(), 5);
     assert_eq!(
         out.text.lines().collect::<Vec<_>>(),
         expected,
@@ -955,6 +972,79 @@ fn network_policy_admits_prometheus_and_lets_the_exporter_reach_dns_and_the_venu
         allowed, venue_ports,
         "egress on exactly the ports of the exporter's default venue URLs"
     );
+}
+
+/// The sharded example: two StatefulSets, the same but for the replica letter, whose pod ordinals are the shards;
+/// the shard count in MARKETFEED_SHARD is their replica count; each pod's configuration is valid and watches every
+/// market at `*`, split.
+#[test]
+fn sharded_statefulsets_are_twins_whose_ordinals_are_the_shards() {
+    let a = read(&format!("{K8S}/sharded/statefulset-a.yaml"));
+    let b = read(&format!("{K8S}/sharded/statefulset-b.yaml"));
+    let swapped: String = b
+        .replace("statefulset-a.yaml", "statefulset-@.yaml")
+        .replace("replica: b", "replica: a")
+        .replace("marketfeed-b", "marketfeed-a")
+        .replace("Replica B", "Replica A")
+        .replace("statefulset-@.yaml", "statefulset-b.yaml");
+    assert_eq!(
+        a, swapped,
+        "statefulset-b.yaml is statefulset-a.yaml for replica b"
+    );
+
+    let set = yaml_file(format!("{K8S}/sharded/statefulset-a.yaml"));
+    let replicas = set["spec"]["replicas"].as_u64().expect("replicas");
+    assert_eq!(str_at(&set, "spec/serviceName"), "shards-marketfeed");
+    let container = &set["spec"]["template"]["spec"]["containers"][0];
+    let env = container["env"].as_array().expect("env");
+    let value = |name: &str| {
+        env.iter()
+            .find(|e| e["name"] == name)
+            .unwrap_or_else(|| panic!("{name} in env"))
+            .clone()
+    };
+    assert_eq!(
+        value("POD_INDEX")["valueFrom"]["fieldRef"]["fieldPath"],
+        "metadata.labels['apps.kubernetes.io/pod-index']"
+    );
+    assert_eq!(
+        value("MARKETFEED_SHARD")["value"],
+        format!("$(POD_INDEX)/{replicas}"),
+        "the shard count is the StatefulSet's replica count"
+    );
+
+    let configmap = yaml_file(format!("{K8S}/sharded/configmap.yaml"));
+    assert_eq!(
+        container["envFrom"],
+        json!([{"configMapRef": {"name": str_at(&configmap, "metadata/name")}}])
+    );
+    let args: Vec<&str> = container["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .map(|a| a.as_str().expect("string"))
+        .collect();
+    for ordinal in 0..replicas {
+        // What Kubernetes makes of $(POD_INDEX)/N for the pod with this ordinal.
+        let mut vars: Vec<(String, String)> = configmap["data"]
+            .as_object()
+            .expect("data")
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().expect("string values").to_owned()))
+            .collect();
+        vars.push(("MARKETFEED_SHARD".into(), format!("{ordinal}/{replicas}")));
+        let (code, out) = check_config(&vars, &args);
+        assert_eq!(code, Some(0), "{out}");
+        assert!(
+            out.contains(&format!("shard {ordinal}/{replicas}: ")),
+            "{out}"
+        );
+        assert_eq!(
+            out.matches("symbols * (every trading symbol)").count(),
+            5,
+            "every market at *: {out}"
+        );
+    }
 }
 
 #[test]

@@ -16,53 +16,60 @@ use support::prom::{self, TempDir};
 use support::stack::{self, BotOptions, Market, Options, Stack, read, repo};
 use support::tool::run_ok;
 
+/// The rule files with their promtool unit tests and their least number of alerts: the sidecar's, and the sharded
+/// deployment's.
+const RULE_FILES: [(&str, &str, usize); 2] = [
+    (
+        "alerting-rules/marketfeed.rules.yml",
+        "alerting-rules/tests/marketfeed.rules.test.yml",
+        9,
+    ),
+    (
+        "alerting-rules/marketfeed-sharded.rules.yml",
+        "alerting-rules/tests/marketfeed-sharded.rules.test.yml",
+        5,
+    ),
+];
+
 #[test]
 fn rules_pass_promtool_check_and_unit_tests() {
-    let check = run_ok(
-        "promtool",
-        &["check", "rules", "alerting-rules/marketfeed.rules.yml"],
-    )
-    .text;
-    assert!(check.contains("SUCCESS"), "{check}");
-    assert!(!check.to_lowercase().contains("warning"), "{check}");
-    let test = run_ok(
-        "promtool",
-        &[
-            "test",
-            "rules",
-            "alerting-rules/tests/marketfeed.rules.test.yml",
-        ],
-    )
-    .text;
-    assert!(test.contains("SUCCESS"), "{test}");
+    for (rules, tests, _) in RULE_FILES {
+        let check = run_ok("promtool", &["check", "rules", rules]).text;
+        assert!(check.contains("SUCCESS"), "{check}");
+        assert!(!check.to_lowercase().contains("warning"), "{check}");
+        let test = run_ok("promtool", &["test", "rules", tests]).text;
+        assert!(test.contains("SUCCESS"), "{test}");
+    }
 }
 
 #[test]
 fn every_alert_has_a_runbook_section_and_the_mixin_fields() {
-    let rules = read("alerting-rules/marketfeed.rules.yml");
     let runbook = read("docs/runbook.md");
-    let alerts: Vec<&str> = rules
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("- alert: "))
-        .collect();
-    assert!(alerts.len() >= 9, "{alerts:?}");
-    for alert in &alerts {
-        assert!(alert.starts_with("Marketfeed"), "{alert}");
-        assert!(
-            runbook
-                .lines()
-                .any(|l| l.trim_start_matches('#').trim() == *alert),
-            "docs/runbook.md lacks a section for {alert}"
-        );
-        let anchor = format!("docs/runbook.md#{}", alert.to_lowercase());
-        assert!(rules.contains(&anchor), "{alert}: runbook_url {anchor}");
-    }
-    for field in ["severity:", "summary:", "description:", "runbook_url:"] {
-        assert_eq!(
-            rules.matches(field).count(),
-            alerts.len(),
-            "every alert has one {field}"
-        );
+    for (file, _, least) in RULE_FILES {
+        let rules = read(file);
+        let alerts: Vec<&str> = rules
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("- alert: "))
+            .collect();
+        assert!(alerts.len() >= least, "{file}: {alerts:?}");
+        for alert in &alerts {
+            assert!(alert.starts_with("Marketfeed"), "{alert}");
+            assert!(
+                runbook
+                    .lines()
+                    .any(|l| l.trim_start_matches('#').trim() == *alert),
+                "docs/runbook.md lacks a section for {alert}"
+            );
+            let anchor = format!("docs/runbook.md#{}", alert.to_lowercase());
+            assert!(rules.contains(&anchor), "{alert}: runbook_url {anchor}");
+        }
+        for field in ["severity:", "summary:", "description:", "runbook_url:"] {
+            assert_eq!(
+                rules.matches(field).count(),
+                alerts.len(),
+                "{file}: every alert has one {field}"
+            );
+        }
     }
 }
 
@@ -70,10 +77,13 @@ fn every_alert_has_a_runbook_section_and_the_mixin_fields() {
 /// never with a number of their own (which would disagree with the API the day someone changes one side).
 #[test]
 fn the_rules_hold_no_threshold_of_their_own() {
-    let rules = read("alerting-rules/marketfeed.rules.yml");
-    for written in ["scalar(", "vector(", "180", "300", "3600"] {
-        assert!(!rules.contains(written), "the rules write {written:?}");
+    for (file, _, _) in RULE_FILES {
+        let rules = read(file);
+        for written in ["scalar(", "vector(", "180", "300", "3600"] {
+            assert!(!rules.contains(written), "{file} writes {written:?}");
+        }
     }
+    let rules = read("alerting-rules/marketfeed.rules.yml");
     for gauge in [
         "marketfeed_stale_threshold_seconds",
         "marketfeed_degraded_threshold_seconds",
@@ -88,27 +98,38 @@ fn the_rules_hold_no_threshold_of_their_own() {
 
 #[test]
 fn prometheus_rule_resource_carries_the_rule_file_unchanged() {
-    let resource = read("alerting-rules/prometheusrule.yaml");
-    let (header, spec) = resource.split_once("\nspec:\n").expect("a spec: line");
-    assert!(
-        header.contains("kind: PrometheusRule")
-            && header.contains("apiVersion: monitoring.coreos.com/v1")
-    );
-    let unindented: String = spec
-        .lines()
-        .map(|l| {
-            l.strip_prefix("  ").unwrap_or_else(|| {
-                assert!(l.is_empty(), "spec line not indented by two spaces: {l:?}");
-                l
+    for (resource, rules) in [
+        (
+            "alerting-rules/prometheusrule.yaml",
+            "alerting-rules/marketfeed.rules.yml",
+        ),
+        (
+            "deploy/kubernetes/sharded/prometheusrule.yaml",
+            "alerting-rules/marketfeed-sharded.rules.yml",
+        ),
+    ] {
+        let text = read(resource);
+        let (header, spec) = text.split_once("\nspec:\n").expect("a spec: line");
+        assert!(
+            header.contains("kind: PrometheusRule")
+                && header.contains("apiVersion: monitoring.coreos.com/v1")
+        );
+        let unindented: String = spec
+            .lines()
+            .map(|l| {
+                l.strip_prefix("  ").unwrap_or_else(|| {
+                    assert!(l.is_empty(), "spec line not indented by two spaces: {l:?}");
+                    l
+                })
             })
-        })
-        .map(|l| format!("{l}\n"))
-        .collect();
-    assert_eq!(
-        unindented,
-        read("alerting-rules/marketfeed.rules.yml"),
-        "alerting-rules/prometheusrule.yaml is stale: run alerting-rules/generate-prometheusrule.sh"
-    );
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert_eq!(
+            unindented,
+            read(rules),
+            "{resource} is stale: run alerting-rules/generate-prometheusrule.sh"
+        );
+    }
 }
 
 /// One place sets every alert's runbook link: the generator's RUNBOOK_URL, each alert keeping its own section. Run on
@@ -119,8 +140,10 @@ fn runbook_links_have_one_base_set_by_the_generator() {
     for file in [
         "alerting-rules/generate-prometheusrule.sh",
         "alerting-rules/marketfeed.rules.yml",
+        "alerting-rules/marketfeed-sharded.rules.yml",
         "alerting-rules/prometheusrule.yaml",
         "deploy/kubernetes/common/prometheusrule.yaml",
+        "deploy/kubernetes/sharded/prometheusrule.yaml",
     ] {
         let to = dir.path().join(file);
         std::fs::create_dir_all(to.parent().unwrap()).unwrap();
@@ -173,12 +196,24 @@ fn runbook_links_have_one_base_set_by_the_generator() {
             "{copy} carries the new links"
         );
     }
+    let sharded = std::fs::read_to_string(
+        dir.path()
+            .join("deploy/kubernetes/sharded/prometheusrule.yaml"),
+    )
+    .unwrap();
+    assert_eq!(
+        sharded.matches(base).count(),
+        sharded.matches("- alert: ").count(),
+        "the sharded rules carry the new links"
+    );
     // Without RUNBOOK_URL: the links in this repository, byte for byte what is committed.
     assert!(generate(None).status.success());
     for file in [
         "alerting-rules/marketfeed.rules.yml",
+        "alerting-rules/marketfeed-sharded.rules.yml",
         "alerting-rules/prometheusrule.yaml",
         "deploy/kubernetes/common/prometheusrule.yaml",
+        "deploy/kubernetes/sharded/prometheusrule.yaml",
     ] {
         assert_eq!(
             std::fs::read_to_string(dir.path().join(file)).unwrap(),

@@ -518,6 +518,107 @@ async fn a_broken_rest_side_leaves_ingest_alone() {
     }
 }
 
+/// `MARKETFEED_SHARD`: two processes split a `*` market between them, each symbol on exactly the shard its name
+/// hashes to, and a new listing is picked up by its own shard only, the other keeping its connections as they are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_shards_split_a_star_market_and_follow_its_listing() {
+    use marketfeed_exporter::shard::shard_of;
+    let rest = FakeRest::start(RestKind::Bybit).await;
+    let listed: Vec<String> = (0..12).map(|i| format!("S{i:02}USDT")).collect();
+    let instruments = |symbols: &[String]| {
+        let rows: Vec<(&str, &str)> = symbols.iter().map(|s| (s.as_str(), "Trading")).collect();
+        rest.set_instruments("linear", &rows);
+    };
+    instruments(&listed);
+    let mut shards = Vec::new();
+    for index in 0..2 {
+        let shard = format!("{index}/2");
+        let h = Harness::start(
+            FakeKind::BybitLinear,
+            &rest.base_url(),
+            "*",
+            &[("MARKETFEED_SHARD", &shard)],
+        )
+        .await;
+        shards.push(h);
+    }
+    let part = |index: u32, symbols: &[String]| -> Vec<String> {
+        symbols
+            .iter()
+            .filter(|s| shard_of(s, 2) == index)
+            .cloned()
+            .collect()
+    };
+    assert!(
+        !part(0, &listed).is_empty() && !part(1, &listed).is_empty(),
+        "both shards have symbols to watch"
+    );
+    let watched = |s: &Scrape, symbol: &str| {
+        s.value(
+            "marketfeed_messages_total",
+            &[("channel", "tickers"), ("symbol", symbol)],
+        )
+    };
+    for (index, h) in shards.iter().enumerate() {
+        let mine = part(index as u32, &listed);
+        let scrape = h
+            .until("the shard's symbols", |s| {
+                mine.iter()
+                    .all(|sym| watched(s, sym).is_some_and(|v| v > 1.0))
+            })
+            .await;
+        for symbol in &listed {
+            assert_eq!(
+                watched(&scrape, symbol).is_some(),
+                mine.contains(symbol),
+                "shard {index}/2 and {symbol}"
+            );
+        }
+        assert_eq!(
+            scrape.value("marketfeed_shards", &[("shard", index.to_string())]),
+            Some(2.0)
+        );
+        let mut subscribed = h.ws.subscribed();
+        subscribed.retain(|k| k.starts_with("tickers."));
+        subscribed.sort();
+        let expected: Vec<String> = mine.iter().map(|s| format!("tickers.{s}")).collect();
+        assert_eq!(subscribed, expected, "shard {index}/2 subscribes its own");
+    }
+
+    // A new listing lands on one shard; the other's set is unchanged, so it keeps its connections.
+    let new = (12..40)
+        .map(|i| format!("S{i:02}USDT"))
+        .find(|s| shard_of(s, 2) == 0)
+        .unwrap();
+    let mut relisted = listed.clone();
+    relisted.push(new.clone());
+    let before = shards[1].scrape().await;
+    instruments(&relisted);
+    shards[0]
+        .until("the new symbol on its shard", |s| {
+            watched(s, &new).is_some_and(|v| v > 1.0)
+        })
+        .await;
+    // Two more listing reads by the other shard.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let after = shards[1].scrape().await;
+    assert_eq!(watched(&after, &new), None, "not shard 1's");
+    assert_eq!(
+        after.sum(
+            "marketfeed_connection_established_timestamp_seconds",
+            &[("market", "linear")]
+        ),
+        before.sum(
+            "marketfeed_connection_established_timestamp_seconds",
+            &[("market", "linear")]
+        ),
+        "shard 1 rebuilt nothing"
+    );
+    for h in shards {
+        h.stop().await;
+    }
+}
+
 /// `*` watches every symbol the venue lists as trading, sharded over connections within the venue's stream
 /// limit, and follows the listing: a new listing is picked up, a delisted symbol dropped, and the symbols that
 /// stay keep their counters.

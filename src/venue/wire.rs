@@ -245,6 +245,31 @@ pub(super) fn field<'a, T: Deserialize<'a>>(
         .flatten())
 }
 
+/// [`field`] for a string, without serde when the raw value (which the scanner validated) is a string without
+/// escapes, as stream names and topics are: the same result, a quarter of the work on the ingest path.
+pub(super) fn str_field(raw: Option<&str>) -> Result<Option<&str>, DecodeError> {
+    let plain = raw
+        .and_then(|raw| raw.strip_prefix('"'))
+        .and_then(|raw| raw.strip_suffix('"'))
+        .filter(|inner| !inner.contains('\\'));
+    match plain {
+        Some(inner) => Ok(Some(inner)),
+        None => field(raw),
+    }
+}
+
+/// [`field`] for an integer, without serde when the raw value is a plain one (event times, `ts`).
+pub(super) fn i64_field(raw: Option<&str>) -> Result<Option<i64>, DecodeError> {
+    // serde_json reads `-0` as a float, which is no i64: that one goes the slow way, to its error.
+    match raw
+        .filter(|raw| !raw.starts_with("-0"))
+        .and_then(|raw| raw.parse().ok())
+    {
+        Some(value) => Ok(Some(value)),
+        None => field(raw),
+    }
+}
+
 /// A raw member value that is present and not `null`.
 pub(super) fn non_null(raw: Option<&str>) -> Option<&str> {
     raw.filter(|raw| *raw != "null")
@@ -290,5 +315,45 @@ pub(crate) fn assert_outcome<T: fmt::Debug + PartialEq>(
             matches!(got, Err(DecodeError::Malformed(_))),
             "{case}: {got:?}"
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fast paths answer exactly what serde answers, errors included, for every kind of raw value the
+    /// scanner can hand them.
+    #[test]
+    fn fast_fields_agree_with_serde() {
+        let raws = [
+            r#""btcusdt@aggTrade""#,
+            r#""""#,
+            r#""a\"b""#,
+            r#""\u00e9""#,
+            "null",
+            "1",
+            "-0",
+            "1.5",
+            "1e3",
+            "9223372036854775807",
+            "9223372036854775808",
+            "-9223372036854775809",
+            "true",
+            "[]",
+            "{}",
+        ];
+        for raw in raws.map(Some).into_iter().chain([None]) {
+            assert_eq!(
+                format!("{:?}", str_field(raw)),
+                format!("{:?}", field::<&str>(raw)),
+                "{raw:?}"
+            );
+            assert_eq!(
+                format!("{:?}", i64_field(raw)),
+                format!("{:?}", field::<i64>(raw)),
+                "{raw:?}"
+            );
+        }
     }
 }

@@ -12,7 +12,7 @@ use crate::model::{ChannelKind, Sample, Venue};
 use crate::venue::scan;
 use crate::venue::wire::{
     BookSide, DecodeError, Frame, Heartbeat, JsonStrings, Policy, RequestId, Text, book_mid,
-    decimal, field, mid, non_null, request_id,
+    decimal, field, mid, non_null, request_id, str_field,
 };
 
 pub(super) const SPOT_URL: &str = "wss://stream.binance.com:9443";
@@ -213,10 +213,10 @@ pub(super) fn decode_frame(text: &str) -> Result<Frame<'_>, DecodeError> {
     )?;
     // Every member read is type-checked before any is acted on, so a frame is malformed or not
     // whatever its shape turns out to be.
-    let stream: Option<&str> = field(stream)?;
+    let stream = str_field(stream)?;
     let error: Option<BinanceError<'_>> = field(error)?;
     let msg: Option<Text<'_>> = field(msg)?;
-    let event: Option<&str> = field(event)?;
+    let event = str_field(event)?;
     if let Some(key) = stream {
         if key == SHUTDOWN_STREAM {
             return Ok(Frame::ServerShutdown);

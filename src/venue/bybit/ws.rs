@@ -12,7 +12,7 @@ use crate::model::{ChannelKind, Sample, Venue};
 use crate::venue::scan;
 use crate::venue::wire::{
     BookSide, DecodeError, First, Frame, Heartbeat, JsonStrings, Last, Policy, RequestId, Text,
-    book_mid, decimal, field, non_null, request_id,
+    book_mid, decimal, field, i64_field, non_null, request_id, str_field,
 };
 
 pub(super) const SPOT_URL: &str = "wss://stream.bybit.com/v5/public/spot";
@@ -154,9 +154,9 @@ pub(super) fn decode_frame(text: &str) -> Result<Frame<'_>, DecodeError> {
     )?;
     // Every member read is type-checked before any is acted on, so a frame is malformed or not
     // whatever its shape turns out to be.
-    let topic: Option<&str> = field(topic)?;
-    let ts: Option<i64> = field(ts)?;
-    let op: Option<&str> = field(op)?;
+    let topic = str_field(topic)?;
+    let ts = i64_field(ts)?;
+    let op = str_field(op)?;
     let success: Option<bool> = field(success)?;
     let ret_msg: Option<Text<'_>> = field(ret_msg)?;
     let req_id: Option<Text<'_>> = field(req_id)?;

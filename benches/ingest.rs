@@ -6,7 +6,6 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
@@ -209,9 +208,11 @@ fn bench_ingest() {
 
 fn bench_scrape() {
     println!("\n## Scrape: render /metrics over a large configuration\n");
-    println!("| subscriptions | connections | render ms (median of 20) | exposition bytes |");
-    println!("|---|---|---|---|");
-    for symbols in [100usize, 1000] {
+    println!(
+        "| subscriptions | connections | render ms (median of 20) | exposition bytes | gzip ms (median of 20) | gzip bytes |"
+    );
+    println!("|---|---|---|---|---|---|");
+    for symbols in [100usize, 1000, 5000] {
         let mut subs = Vec::new();
         for i in 0..symbols {
             for channel in ["markPrice@1s", "bookTicker"] {
@@ -235,15 +236,19 @@ fn bench_scrape() {
             .collect();
         let connections = conns.len();
         let tracker = Arc::new(Tracker::new(subs, conns, Rules::default(), unix_now()));
-        let price = rust_decimal::Decimal::from_str("43000.15").ok();
+        // Values that differ from series to series, as live ones do, so the gzip size is not flattered.
         for slot in 0..n {
-            for _ in 0..3 {
+            for round in 0..3 {
+                let step = (slot * 3 + round) as i64;
+                let now = unix_now();
+                // A few milliseconds old, so the latency histograms and event gauges are there too.
+                let event_ms = (now / 1_000_000) as i64 - 5 - step % 40;
                 tracker.record(
                     slot,
-                    unix_now(),
+                    now,
                     &Sample {
-                        event_time_ms: Some(1_790_000_000_000),
-                        price,
+                        event_time_ms: Some(event_ms),
+                        price: Some(rust_decimal::Decimal::new(4_300_015 + step * 7, 2)),
                     },
                 );
             }
@@ -267,12 +272,40 @@ fn bench_scrape() {
             })
             .collect();
         times.sort();
+        // What a Prometheus scrape gets: the text compressed at the exporter's level.
+        let text = metrics.render();
+        for family in [
+            "marketfeed_event_latency_seconds_bucket",
+            "marketfeed_last_event_timestamp_seconds{",
+            "marketfeed_last_price{",
+        ] {
+            assert!(text.contains(family), "every series present: {family}");
+        }
+        let mut zipped = Vec::new();
+        let mut gzip_times: Vec<Duration> = (0..20)
+            .map(|_| {
+                let start = Instant::now();
+                zipped = gzip(&text);
+                start.elapsed()
+            })
+            .collect();
+        gzip_times.sort();
         println!(
-            "| {n} | {connections} | {:.2} | {} |",
+            "| {n} | {connections} | {:.2} | {} | {:.2} | {} |",
             times[10].as_secs_f64() * 1e3,
-            metrics.render().len()
+            text.len(),
+            gzip_times[10].as_secs_f64() * 1e3,
+            zipped.len()
         );
     }
+}
+
+/// The body of a gzip scrape, at the level the exporter uses (`http::gzip`).
+fn gzip(text: &str) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(text.as_bytes()).expect("in memory");
+    encoder.finish().expect("in memory")
 }
 
 fn main() {

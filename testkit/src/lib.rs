@@ -8,6 +8,7 @@ pub mod deploy;
 pub mod exporter;
 pub mod fake;
 pub mod fake_rest;
+pub mod flood;
 pub mod http;
 pub mod metrics;
 pub mod pki;

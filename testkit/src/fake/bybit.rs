@@ -243,13 +243,7 @@ impl Session {
     }
 
     fn reply(&self, success: bool, ret_msg: &str, req_id: &str, op: &str) -> String {
-        Obj::new()
-            .json("success", success)
-            .str("ret_msg", ret_msg)
-            .str("conn_id", &self.conn_id)
-            .str("req_id", req_id)
-            .str("op", op)
-            .end()
+        reply(&self.conn_id, success, ret_msg, req_id, op)
     }
 
     fn qty_decimals(&self) -> usize {
@@ -471,4 +465,15 @@ fn conn_id() -> String {
         (mixed >> 12) & 0xfff,
         mixed >> 16
     )
+}
+
+/// Bybit's answer to a subscribe, unsubscribe or ping request, in the venue's field order.
+pub(crate) fn reply(conn_id: &str, success: bool, ret_msg: &str, req_id: &str, op: &str) -> String {
+    Obj::new()
+        .json("success", success)
+        .str("ret_msg", ret_msg)
+        .str("conn_id", conn_id)
+        .str("req_id", req_id)
+        .str("op", op)
+        .end()
 }

@@ -11,6 +11,8 @@ mod bybit;
 mod conn;
 pub(crate) mod json;
 
+pub(crate) use bybit::reply as bybit_reply;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};

@@ -1,0 +1,742 @@
+//! A loopback flood venue for throughput benchmarks: Binance combined streams and Bybit v5 public topics spoken as
+//! the fakes in `fake` speak them, with data sent as fast as the socket accepts it. Used by the `ingest_vs` example.
+//!
+//! The protocol is the fakes' without their failure switches and limits: Binance spot `/stream` and USD-M
+//! `/public/stream` | `/market/stream`, streams listed in the URL (`?streams=a/b`) or added with
+//! `{"method":"SUBSCRIBE",..}` and acked `{"result":null,"id":N}`, a WebSocket ping every few seconds (pongs are
+//! ignored); Bybit `/v5/public/{spot,linear,inverse}`, `{"op":"subscribe",..}` acked or refused as a whole, and
+//! `{"op":"ping"}` answered with the market's pong. Keys the fake would ack and never serve (unknown channel, wrong
+//! USD-M route, uppercase Binance symbol) are acked here too and stay silent.
+//!
+//! Once a connection has streams, it sends their frames round-robin in batches (`feed` then one `flush`). Each
+//! frame is a real one from `tests/fixtures`, compacted, with the symbol and stream name of the subscription and
+//! its clock fields (Binance `E` and trade `T`, Bybit `ts` and trade `T`) set to the current Unix ms. Frames are
+//! rendered per stream and re-rendered only when the clock moves, which it does every 1000 frames or 5 ms.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_util::{FutureExt, SinkExt, StreamExt};
+use serde_json::Value;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::{Instant, sleep, sleep_until};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::http::{StatusCode, Uri};
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message, Utf8Bytes};
+
+use crate::fake::FakeKind;
+use crate::fake::json::{Obj, array, quote};
+
+/// Binance server pings on this cadence (the real ones come every 20 s on spot, 3 minutes on USD-M).
+const PING_INTERVAL: Duration = Duration::from_secs(3);
+/// Frames fed before a flush ends the batch, whichever of these comes first.
+const BATCH_FRAMES: usize = 256;
+const BATCH_BYTES: usize = 64 * 1024;
+/// The clock in the frames moves after this many frames or this long, whichever comes first.
+const CLOCK_FRAMES: u32 = 1000;
+const CLOCK_EVERY: Duration = Duration::from_millis(5);
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
+/// Bybit spot refuses requests with more args than this.
+const BYBIT_SPOT_MAX_ARGS: usize = 10;
+
+/// A real frame of one channel, and what of it the flood substitutes.
+struct Fixture {
+    /// As recorded (possibly pretty-printed); a combined Binance frame or a bare payload, a whole Bybit frame.
+    text: &'static str,
+    /// The symbol the recording names, replaced wherever it is a whole JSON string.
+    symbol: Option<&'static str>,
+    /// Keys whose numeric values become the current Unix ms.
+    clocks: &'static [&'static str],
+}
+
+macro_rules! fixture {
+    ($path:literal, $symbol:expr, $clocks:expr) => {
+        Fixture {
+            text: include_str!(concat!("../../tests/fixtures/", $path)),
+            symbol: $symbol,
+            clocks: $clocks,
+        }
+    };
+}
+
+const SPOT_AGG_TRADE: Fixture = fixture!(
+    "binance-spot/combined-aggTrade-real.json",
+    Some("NKNUSDT"),
+    &["E", "T"]
+);
+const SPOT_TRADE: Fixture = fixture!("binance-spot/trade.json", Some("BNBBTC"), &["E", "T"]);
+const SPOT_BOOK_TICKER: Fixture = fixture!(
+    "binance-spot/combined-bookTicker-real.json",
+    Some("NKNUSDT"),
+    &[]
+);
+const SPOT_DEPTH: Fixture = fixture!("binance-spot/depth-partial.json", None, &[]);
+const USDM_AGG_TRADE: Fixture =
+    fixture!("binance-usdm/aggTrade.json", Some("BNBUSDT"), &["E", "T"]);
+const USDM_BOOK_TICKER: Fixture = fixture!(
+    "binance-usdm/bookTicker-2026-real.json",
+    Some("ETHUSDT"),
+    &["T", "E"]
+);
+const USDM_DEPTH: Fixture = fixture!(
+    "binance-usdm/depth5-partial-doc.json",
+    Some("BTCUSDT"),
+    &["E", "T"]
+);
+// `T` here is the next funding time, not a clock.
+const USDM_MARK_PRICE: Fixture =
+    fixture!("binance-usdm/markPriceUpdate.json", Some("BTCUSDT"), &["E"]);
+const BYBIT_ORDERBOOK: Fixture = fixture!(
+    "bybit/orderbook50-snapshot-linear.json",
+    Some("BTCUSDT"),
+    &["ts"]
+);
+const BYBIT_TICKERS: Fixture = fixture!(
+    "bybit/tickers-linear-delta-real.json",
+    Some("AAVEUSDT"),
+    &["ts"]
+);
+const BYBIT_SPOT_TICKERS: Fixture = fixture!("bybit/tickers-spot.json", Some("BTCUSDT"), &["ts"]);
+const BYBIT_TRADE: Fixture = fixture!(
+    "bybit/publicTrade-linear.json",
+    Some("BTCUSDT"),
+    &["ts", "T"]
+);
+
+/// A running flood venue; dropping it stops the listener and every connection.
+pub struct Flood {
+    kind: FakeKind,
+    addr: SocketAddr,
+    stats: Arc<Stats>,
+    task: JoinHandle<()>,
+}
+
+/// What the connections report, without a lock on their hot path.
+#[derive(Default)]
+struct Stats {
+    sent: AtomicU64,
+    open: AtomicUsize,
+    streams: AtomicUsize,
+}
+
+impl Flood {
+    /// Binds 127.0.0.1:0 and starts accepting connections.
+    pub async fn start(kind: FakeKind) -> Flood {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("flood: bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("flood: local address");
+        let stats = Arc::new(Stats::default());
+        let task = tokio::spawn(accept_loop(kind, listener, stats.clone()));
+        Flood {
+            kind,
+            addr,
+            stats,
+            task,
+        }
+    }
+
+    /// As [`crate::fake::FakeVenue::base_url`]: Binance `ws://127.0.0.1:PORT` (the client appends its route),
+    /// Bybit `ws://127.0.0.1:PORT/v5/public/{spot|linear|inverse}`.
+    pub fn base_url(&self) -> String {
+        format!("ws://{}{}", self.addr, bybit_path(self.kind).unwrap_or(""))
+    }
+
+    /// Data frames sent so far, on every connection (acks, pongs and pings not counted).
+    pub fn frames_sent(&self) -> u64 {
+        self.stats.sent.load(Relaxed)
+    }
+
+    /// Connections currently open.
+    pub fn open_connections(&self) -> usize {
+        self.stats.open.load(Relaxed)
+    }
+
+    /// Streams subscribed on open connections that deliver data (silent keys not counted).
+    pub fn streams(&self) -> usize {
+        self.stats.streams.load(Relaxed)
+    }
+}
+
+impl Drop for Flood {
+    fn drop(&mut self) {
+        // The connections are in the accept loop's set: aborting it drops them all.
+        self.task.abort();
+    }
+}
+
+/// One data frame of `key` (a Binance stream name or a Bybit topic) as the flood sends it now, or `None` for a key
+/// it serves no data for. For Binance USD-M the route is assumed right.
+pub fn sample_frame(kind: FakeKind, key: &str) -> Option<String> {
+    let template = match bybit_path(kind) {
+        Some(_) => bybit_template(kind, key)?,
+        None => binance_template(kind, None, key)?,
+    };
+    let clock = Clock::new();
+    Some(template.render(&clock.text))
+}
+
+fn bybit_path(kind: FakeKind) -> Option<&'static str> {
+    match kind {
+        FakeKind::BinanceSpot | FakeKind::BinanceUsdm => None,
+        FakeKind::BybitSpot => Some("/v5/public/spot"),
+        FakeKind::BybitLinear => Some("/v5/public/linear"),
+        FakeKind::BybitInverse => Some("/v5/public/inverse"),
+    }
+}
+
+async fn accept_loop(kind: FakeKind, listener: TcpListener, stats: Arc<Stats>) {
+    let mut conns = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, _)) => {
+                    conns.spawn(serve(kind, tcp, stats.clone()));
+                }
+                // Out of descriptors and the like: back off instead of spinning.
+                Err(_) => sleep(ACCEPT_BACKOFF).await,
+            },
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+}
+
+/// The URL route of a Binance connection; USD-M splits book data (`/public`) from everything else (`/market`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Spot,
+    Public,
+    Market,
+}
+
+/// Accepts the handshake for a known path: Binance `/stream`, `/public/stream`, `/market/stream` (with optional
+/// `?streams=a/b`), or the Bybit market's own path. The route and the streams named in the URL.
+fn open(kind: FakeKind, uri: &Uri) -> Option<(Option<Route>, Vec<String>)> {
+    if let Some(path) = bybit_path(kind) {
+        return (uri.path() == path).then(|| (None, Vec::new()));
+    }
+    let route = match (kind, uri.path()) {
+        (FakeKind::BinanceSpot, "/stream") => Route::Spot,
+        (FakeKind::BinanceUsdm, "/public/stream") => Route::Public,
+        (FakeKind::BinanceUsdm, "/market/stream") => Route::Market,
+        _ => return None,
+    };
+    let streams = (uri.query().unwrap_or_default().split('&'))
+        .filter_map(|pair| pair.strip_prefix("streams="))
+        .flat_map(|s| s.split('/'))
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    Some((Some(route), streams))
+}
+
+async fn serve(kind: FakeKind, tcp: TcpStream, stats: Arc<Stats>) {
+    // Control replies are small and must not wait for Nagle behind a quiet client.
+    let _ = tcp.set_nodelay(true);
+    let mut opened = None;
+    // The error type is tungstenite's `Callback` contract, not ours to shrink.
+    #[allow(clippy::result_large_err)]
+    let callback = |req: &Request, resp: Response| {
+        opened = open(kind, req.uri());
+        if opened.is_some() {
+            return Ok(resp);
+        }
+        let mut refusal = ErrorResponse::new(Some("Not Found".to_owned()));
+        *refusal.status_mut() = StatusCode::NOT_FOUND;
+        Err(refusal)
+    };
+    let handshake = tokio_tungstenite::accept_hdr_async(tcp, callback).await;
+    let (Ok(ws), Some((route, url_streams))) = (handshake, opened) else {
+        return;
+    };
+    stats.open.fetch_add(1, Relaxed);
+    let mut conn = Conn {
+        kind,
+        route,
+        conn_id: conn_id(),
+        ws,
+        live: Vec::new(),
+        quiet: Vec::new(),
+        next: 0,
+        clock: Clock::new(),
+        next_ping: Instant::now() + PING_INTERVAL,
+        stats,
+    };
+    for key in url_streams {
+        conn.add(&key);
+    }
+    // Any error ends the connection: the client left or broke the protocol.
+    let _ = conn.run().await;
+}
+
+/// The outcome of one step on a connection; `Err` ends it.
+type Step = Result<(), WsError>;
+
+/// One connection: the only owner (and writer) of its socket.
+struct Conn {
+    kind: FakeKind,
+    /// Binance only.
+    route: Option<Route>,
+    /// Bybit only: the id its replies carry.
+    conn_id: String,
+    ws: WebSocketStream<TcpStream>,
+    /// Subscribed streams that deliver, in subscription order.
+    live: Vec<Live>,
+    /// Subscribed keys that are acked and never deliver.
+    quiet: Vec<String>,
+    /// The round-robin position in `live`.
+    next: usize,
+    clock: Clock,
+    next_ping: Instant,
+    stats: Arc<Stats>,
+}
+
+/// One delivering stream and its frame at the current clock.
+struct Live {
+    key: String,
+    template: Template,
+    frame: Utf8Bytes,
+    /// The clock `frame` was rendered for.
+    at: u64,
+}
+
+impl Conn {
+    async fn run(&mut self) -> Step {
+        loop {
+            self.answer_client().await?;
+            if Instant::now() >= self.next_ping {
+                self.next_ping = Instant::now() + PING_INTERVAL;
+                // Bybit leaves heartbeats to the client.
+                if self.route.is_some() {
+                    let payload = Bytes::from(unix_ms().to_string());
+                    self.ws.feed(Message::Ping(payload)).await?;
+                }
+            }
+            if self.live.is_empty() {
+                self.ws.flush().await?;
+                // Nothing to send: wait for the client or the next ping (a no-op turn on Bybit).
+                let frame = tokio::select! {
+                    frame = self.ws.next() => frame,
+                    () = sleep_until(self.next_ping) => continue,
+                };
+                self.on_frame(frame).await?;
+                continue;
+            }
+            self.send_batch().await?;
+        }
+    }
+
+    /// Handles every client frame that has already arrived, without waiting for more.
+    async fn answer_client(&mut self) -> Step {
+        while let Some(frame) = self.ws.next().now_or_never() {
+            self.on_frame(frame).await?;
+        }
+        Ok(())
+    }
+
+    async fn on_frame(&mut self, frame: Option<Result<Message, WsError>>) -> Step {
+        match frame {
+            Some(Ok(Message::Text(text))) => {
+                let Some(replies) = self.on_text(text.as_str()) else {
+                    let frame = CloseFrame {
+                        code: CloseCode::Policy,
+                        reason: "Invalid request".into(),
+                    };
+                    self.ws.close(Some(frame)).await?;
+                    return Err(WsError::ConnectionClosed);
+                };
+                for reply in replies {
+                    self.ws.feed(Message::text(reply)).await?;
+                }
+                Ok(())
+            }
+            // tungstenite answers pings itself; pongs and binary frames ask for nothing.
+            Some(Ok(
+                Message::Ping(_) | Message::Pong(_) | Message::Binary(_) | Message::Frame(_),
+            )) => Ok(()),
+            Some(Ok(Message::Close(_))) | None => Err(WsError::ConnectionClosed),
+            Some(Err(e)) => Err(e),
+        }
+    }
+
+    /// The replies to one client text frame, or `None` when the connection must close as Binance closes it.
+    fn on_text(&mut self, text: &str) -> Option<Vec<String>> {
+        let Ok(request) = serde_json::from_str::<Value>(text) else {
+            // Binance closes a connection that sends invalid JSON; Bybit ignores the frame.
+            return self.route.is_none().then(Vec::new);
+        };
+        Some(match self.route {
+            Some(_) => vec![self.binance_request(&request)],
+            None => self.bybit_request(&request),
+        })
+    }
+
+    /// SUBSCRIBE, UNSUBSCRIBE and LIST_SUBSCRIPTIONS, answered as Binance does.
+    fn binance_request(&mut self, request: &Value) -> String {
+        let id = request.get("id").cloned().unwrap_or(Value::Null);
+        let keys: Vec<&str> = (request.get("params").and_then(Value::as_array))
+            .map(|p| p.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let result = match request.get("method").and_then(Value::as_str) {
+            Some("SUBSCRIBE") => {
+                keys.iter().for_each(|key| self.add(key));
+                Ok("null".to_owned())
+            }
+            Some("UNSUBSCRIBE") => {
+                keys.iter().for_each(|key| self.remove(key));
+                Ok("null".to_owned())
+            }
+            Some("LIST_SUBSCRIPTIONS") => Ok(array(self.keys().map(quote))),
+            _ => Err("Invalid request: unknown method"),
+        };
+        let reply = match result {
+            Ok(result) => Obj::new().json("result", result),
+            Err(msg) => Obj::new().json("error", Obj::new().json("code", 2).str("msg", msg).end()),
+        };
+        reply.json("id", id).end()
+    }
+
+    /// ping, subscribe and unsubscribe, answered as Bybit does: one bad topic fails the whole request.
+    fn bybit_request(&mut self, request: &Value) -> Vec<String> {
+        let req_id = match request.get("req_id") {
+            None => String::new(),
+            Some(Value::String(id)) => id.clone(),
+            Some(other) => other.to_string(),
+        };
+        let op = request
+            .get("op")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let args: Option<Vec<&str>> = (request.get("args").and_then(Value::as_array))
+            .and_then(|a| a.iter().map(Value::as_str).collect());
+        let outcome = match (op, args) {
+            ("ping", _) => return vec![self.bybit_pong(&req_id)],
+            ("subscribe", Some(args)) => self.bybit_subscribe(&args),
+            ("unsubscribe", Some(args)) => {
+                args.iter().for_each(|topic| self.remove(topic));
+                Ok(())
+            }
+            ("subscribe" | "unsubscribe", None) => Err("error:args invalid".to_owned()),
+            _ => return Vec::new(),
+        };
+        let spot = self.kind == FakeKind::BybitSpot;
+        let reply = match outcome {
+            // Spot echoes the op in `ret_msg` of a successful ack; linear and inverse leave it empty.
+            Ok(()) => self.bybit_reply(true, if spot { op } else { "" }, &req_id, op),
+            Err(ret_msg) => self.bybit_reply(false, &ret_msg, &req_id, op),
+        };
+        vec![reply]
+    }
+
+    fn bybit_subscribe(&mut self, args: &[&str]) -> Result<(), String> {
+        if self.kind == FakeKind::BybitSpot && args.len() > BYBIT_SPOT_MAX_ARGS {
+            return Err(format!("args size >{BYBIT_SPOT_MAX_ARGS}"));
+        }
+        if let Some(bad) = args.iter().find(|t| !bybit_topic_valid(t)) {
+            return Err(format!("error:handler not found,topic:{bad}"));
+        }
+        let repeated = args
+            .iter()
+            .enumerate()
+            .find(|(i, t)| self.keys().any(|k| k == **t) || args[..*i].contains(t));
+        if let Some((_, topic)) = repeated {
+            return Err(format!("error:already subscribed,topic:{topic}"));
+        }
+        args.iter().for_each(|topic| self.add(topic));
+        Ok(())
+    }
+
+    /// Spot's pong has no `req_id`; linear and inverse echo it (empty when the ping had none).
+    fn bybit_pong(&self, req_id: &str) -> String {
+        let pong = Obj::new()
+            .json("success", true)
+            .str("ret_msg", "pong")
+            .str("conn_id", &self.conn_id);
+        pong.when(self.kind != FakeKind::BybitSpot, |o| {
+            o.str("req_id", req_id)
+        })
+        .str("op", "ping")
+        .end()
+    }
+
+    fn bybit_reply(&self, success: bool, ret_msg: &str, req_id: &str, op: &str) -> String {
+        crate::fake::bybit_reply(&self.conn_id, success, ret_msg, req_id, op)
+    }
+
+    fn keys(&self) -> impl Iterator<Item = &str> {
+        let live = self.live.iter().map(|l| l.key.as_str());
+        live.chain(self.quiet.iter().map(String::as_str))
+    }
+
+    /// Subscribes one key; an existing subscription is kept as is.
+    fn add(&mut self, key: &str) {
+        if self.keys().any(|k| k == key) {
+            return;
+        }
+        let template = match self.route {
+            Some(route) => binance_template(self.kind, Some(route), key),
+            None => bybit_template(self.kind, key),
+        };
+        let Some(template) = template else {
+            self.quiet.push(key.to_owned());
+            return;
+        };
+        let frame = Utf8Bytes::from(template.render(&self.clock.text));
+        self.live.push(Live {
+            key: key.to_owned(),
+            template,
+            frame,
+            at: self.clock.ms,
+        });
+        self.stats.streams.fetch_add(1, Relaxed);
+    }
+
+    fn remove(&mut self, key: &str) {
+        self.quiet.retain(|k| k != key);
+        let before = self.live.len();
+        self.live.retain(|l| l.key != key);
+        self.stats
+            .streams
+            .fetch_sub(before - self.live.len(), Relaxed);
+    }
+
+    /// Feeds the next frames round-robin until the batch is full, then flushes them.
+    async fn send_batch(&mut self) -> Step {
+        let (mut frames, mut bytes) = (0, 0);
+        while frames < BATCH_FRAMES && bytes < BATCH_BYTES {
+            self.next = (self.next + 1) % self.live.len();
+            let live = &mut self.live[self.next];
+            if live.at != self.clock.ms {
+                live.frame = Utf8Bytes::from(live.template.render(&self.clock.text));
+                live.at = self.clock.ms;
+            }
+            bytes += live.frame.len();
+            frames += 1;
+            // A clone of the rendered frame is a reference count, not a copy.
+            self.ws.feed(Message::Text(live.frame.clone())).await?;
+        }
+        self.ws.flush().await?;
+        self.stats.sent.fetch_add(frames as u64, Relaxed);
+        self.clock.advance(frames as u32);
+        Ok(())
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.stats.streams.fetch_sub(self.live.len(), Relaxed);
+        self.stats.open.fetch_sub(1, Relaxed);
+    }
+}
+
+/// The Unix ms the frames carry, moved on cheaply rather than read per frame.
+struct Clock {
+    ms: u64,
+    /// `ms` in decimal: 13 digits until the year 2286.
+    text: String,
+    since: std::time::Instant,
+    frames: u32,
+}
+
+impl Clock {
+    fn new() -> Clock {
+        let ms = unix_ms();
+        Clock {
+            ms,
+            text: ms.to_string(),
+            since: std::time::Instant::now(),
+            frames: 0,
+        }
+    }
+
+    /// Counts `frames` sent; reads the time again when enough frames or time have passed.
+    fn advance(&mut self, frames: u32) {
+        self.frames += frames;
+        if self.frames >= CLOCK_FRAMES || self.since.elapsed() >= CLOCK_EVERY {
+            *self = Clock::new();
+        }
+    }
+}
+
+/// Wall-clock milliseconds, the unit of every exchange timestamp.
+fn unix_ms() -> u64 {
+    let since_epoch = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A frame's text cut at its clock values: `pieces[0] NOW pieces[1] NOW ... pieces[n]`.
+struct Template {
+    pieces: Vec<String>,
+}
+
+impl Template {
+    /// Splits `text` (compact JSON) at the numeric values of `clocks`' keys.
+    fn new(text: &str, clocks: &[&str]) -> Template {
+        let mut cuts: Vec<(usize, usize)> = Vec::new();
+        for key in clocks {
+            // In JSON a quoted string followed by a colon is always a key.
+            let pattern = format!("\"{key}\":");
+            for (at, _) in text.match_indices(&pattern) {
+                let start = at + pattern.len();
+                let digits = text[start..].bytes().take_while(u8::is_ascii_digit).count();
+                if digits > 0 {
+                    cuts.push((start, start + digits));
+                }
+            }
+        }
+        cuts.sort_unstable();
+        let mut pieces = Vec::with_capacity(cuts.len() + 1);
+        let mut from = 0;
+        for (start, end) in cuts {
+            pieces.push(text[from..start].to_owned());
+            from = end;
+        }
+        pieces.push(text[from..].to_owned());
+        Template { pieces }
+    }
+
+    fn render(&self, now: &str) -> String {
+        let len = self.pieces.iter().map(String::len).sum::<usize>();
+        let mut text = String::with_capacity(len + now.len() * self.pieces.len());
+        for (i, piece) in self.pieces.iter().enumerate() {
+            if i > 0 {
+                text.push_str(now);
+            }
+            text.push_str(piece);
+        }
+        text
+    }
+}
+
+/// The fixture of a Binance stream (`<symbol>@<channel>`) served on `route` (`None`: the channel's own route), or
+/// `None` for a key Binance would ack and never serve: unknown channel, wrong USD-M route, symbol not lowercase.
+fn binance_template(kind: FakeKind, route: Option<Route>, key: &str) -> Option<Template> {
+    let (symbol, channel) = key.split_once('@')?;
+    let valid = !symbol.is_empty()
+        && (symbol.bytes()).all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    if !valid {
+        return None;
+    }
+    let usdm = kind == FakeKind::BinanceUsdm;
+    let (base, speed) = channel
+        .split_once('@')
+        .map_or((channel, None), |(b, s)| (b, Some(s)));
+    let depth_speed = match speed {
+        None => true,
+        Some(s) if usdm => matches!(s, "100ms" | "500ms"),
+        Some(s) => matches!(s, "100ms" | "1000ms"),
+    };
+    let (fixture, book) = match (base, speed, usdm) {
+        ("aggTrade", None, false) => (&SPOT_AGG_TRADE, false),
+        ("aggTrade", None, true) => (&USDM_AGG_TRADE, false),
+        ("trade", None, false) => (&SPOT_TRADE, false),
+        ("bookTicker", None, false) => (&SPOT_BOOK_TICKER, true),
+        ("bookTicker", None, true) => (&USDM_BOOK_TICKER, true),
+        ("depth5" | "depth10" | "depth20", _, false) if depth_speed => (&SPOT_DEPTH, true),
+        ("depth5" | "depth10" | "depth20", _, true) if depth_speed => (&USDM_DEPTH, true),
+        ("markPrice", None | Some("1s"), true) => (&USDM_MARK_PRICE, false),
+        _ => return None,
+    };
+    let own_route = match (usdm, book) {
+        (false, _) => Route::Spot,
+        (true, true) => Route::Public,
+        (true, false) => Route::Market,
+    };
+    if route.is_some_and(|r| r != own_route) {
+        return None;
+    }
+    let compacted = compact(fixture.text);
+    // Combined recordings carry their own envelope: keep only the payload.
+    let payload = match compacted.split_once(",\"data\":") {
+        Some((_, data)) if compacted.starts_with("{\"stream\":") => &data[..data.len() - 1],
+        _ => &compacted,
+    };
+    let payload = rename_symbol(payload, fixture, &symbol.to_ascii_uppercase());
+    let frame = Obj::new().str("stream", key).json("data", payload).end();
+    Some(Template::new(&frame, fixture.clocks))
+}
+
+/// Bybit topics the exporter may ask for: `orderbook.<1|50|200|1000>.SYM`, `publicTrade.SYM`, `tickers.SYM`,
+/// `kline.<interval>.SYM`, the symbol uppercase ASCII letters and digits.
+fn bybit_topic_valid(topic: &str) -> bool {
+    let parts: Vec<&str> = topic.split('.').collect();
+    let symbol = match parts.as_slice() {
+        ["orderbook", "1" | "50" | "200" | "1000", symbol]
+        | ["publicTrade" | "tickers", symbol]
+        | ["kline", _, symbol] => *symbol,
+        _ => return false,
+    };
+    !symbol.is_empty() && (symbol.bytes()).all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+}
+
+/// The fixture of a Bybit topic, or `None` for a valid topic the flood has no data for (klines).
+fn bybit_template(kind: FakeKind, topic: &str) -> Option<Template> {
+    if !bybit_topic_valid(topic) {
+        return None;
+    }
+    let (channel, symbol) = topic.rsplit_once('.')?;
+    let fixture = match channel.split('.').next()? {
+        "orderbook" => &BYBIT_ORDERBOOK,
+        "publicTrade" => &BYBIT_TRADE,
+        "tickers" if kind == FakeKind::BybitSpot => &BYBIT_SPOT_TICKERS,
+        "tickers" => &BYBIT_TICKERS,
+        _ => return None,
+    };
+    let frame = rename_symbol(&compact(fixture.text), fixture, symbol);
+    // The topic is the first member of every recorded frame.
+    let (_, rest) = frame.split_once(',')?;
+    let frame = format!("{{\"topic\":{},{rest}", quote(topic));
+    Some(Template::new(&frame, fixture.clocks))
+}
+
+/// `text` with the fixture's symbol, wherever it is a whole JSON string, replaced by `symbol`.
+fn rename_symbol(text: &str, fixture: &Fixture, symbol: &str) -> String {
+    match fixture.symbol {
+        Some(old) => text.replace(&quote(old), &quote(symbol)),
+        None => text.to_owned(),
+    }
+}
+
+/// JSON text without the whitespace between tokens, as frames arrive on the wire.
+fn compact(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in text.chars() {
+        if in_string {
+            out.push(c);
+            match c {
+                _ if escaped => escaped = false,
+                '\\' => escaped = true,
+                '"' => in_string = false,
+                _ => {}
+            }
+        } else if !c.is_whitespace() {
+            in_string = c == '"';
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A UUID-shaped id, like the `conn_id`s Bybit hands out.
+fn conn_id() -> String {
+    static CONNECTIONS: AtomicU64 = AtomicU64::new(0);
+    let n = CONNECTIONS.fetch_add(1, Relaxed);
+    let mixed = (unix_ms() ^ n.rotate_left(32)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    format!(
+        "{:08x}-{:04x}-4{:03x}-b{:03x}-{:012x}",
+        mixed >> 32,
+        n & 0xffff,
+        mixed & 0xfff,
+        (mixed >> 12) & 0xfff,
+        mixed >> 16
+    )
+}

@@ -31,6 +31,8 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message, Utf8Bytes};
 
 use crate::fake::FakeKind;
+use crate::fake::binance::{self, Channel, Route};
+use crate::fake::bybit::{self, Topic};
 use crate::fake::json::{Obj, array, quote};
 
 /// Binance server pings on this cadence (the real ones come every 20 s on spot, 3 minutes on USD-M).
@@ -205,14 +207,6 @@ async fn accept_loop(kind: FakeKind, listener: TcpListener, stats: Arc<Stats>) {
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
         }
     }
-}
-
-/// The URL route of a Binance connection; USD-M splits book data (`/public`) from everything else (`/market`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Route {
-    Spot,
-    Public,
-    Market,
 }
 
 /// Accepts the handshake for a known path: Binance `/stream`, `/public/stream`, `/market/stream` (with optional
@@ -438,7 +432,7 @@ impl Conn {
         if self.kind == FakeKind::BybitSpot && args.len() > BYBIT_SPOT_MAX_ARGS {
             return Err(format!("args size >{BYBIT_SPOT_MAX_ARGS}"));
         }
-        if let Some(bad) = args.iter().find(|t| !bybit_topic_valid(t)) {
+        if let Some(bad) = args.iter().find(|t| bybit::parse_topic(t).is_none()) {
             return Err(format!("error:handler not found,topic:{bad}"));
         }
         let repeated = args
@@ -466,7 +460,7 @@ impl Conn {
     }
 
     fn bybit_reply(&self, success: bool, ret_msg: &str, req_id: &str, op: &str) -> String {
-        crate::fake::bybit_reply(&self.conn_id, success, ret_msg, req_id, op)
+        bybit::reply(&self.conn_id, success, ret_msg, req_id, op)
     }
 
     fn keys(&self) -> impl Iterator<Item = &str> {
@@ -619,40 +613,28 @@ impl Template {
 /// The fixture of a Binance stream (`<symbol>@<channel>`) served on `route` (`None`: the channel's own route), or
 /// `None` for a key Binance would ack and never serve: unknown channel, wrong USD-M route, symbol not lowercase.
 fn binance_template(kind: FakeKind, route: Option<Route>, key: &str) -> Option<Template> {
-    let (symbol, channel) = key.split_once('@')?;
-    let valid = !symbol.is_empty()
-        && (symbol.bytes()).all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
-    if !valid {
+    // Which keys deliver is the fake's rule: a lowercase symbol, a channel the market serves, on its own route.
+    let (symbol, name) = binance::split_key(key)?;
+    if symbol.bytes().any(|b| b.is_ascii_uppercase()) {
+        return None;
+    }
+    let channel = Channel::parse(kind, name)?;
+    if route.is_some_and(|r| r != Route::Spot && channel.route() != r) {
         return None;
     }
     let usdm = kind == FakeKind::BinanceUsdm;
-    let (base, speed) = channel
-        .split_once('@')
-        .map_or((channel, None), |(b, s)| (b, Some(s)));
-    let depth_speed = match speed {
-        None => true,
-        Some(s) if usdm => matches!(s, "100ms" | "500ms"),
-        Some(s) => matches!(s, "100ms" | "1000ms"),
-    };
-    let (fixture, book) = match (base, speed, usdm) {
-        ("aggTrade", None, false) => (&SPOT_AGG_TRADE, false),
-        ("aggTrade", None, true) => (&USDM_AGG_TRADE, false),
-        ("trade", None, false) => (&SPOT_TRADE, false),
-        ("bookTicker", None, false) => (&SPOT_BOOK_TICKER, true),
-        ("bookTicker", None, true) => (&USDM_BOOK_TICKER, true),
-        ("depth5" | "depth10" | "depth20", _, false) if depth_speed => (&SPOT_DEPTH, true),
-        ("depth5" | "depth10" | "depth20", _, true) if depth_speed => (&USDM_DEPTH, true),
-        ("markPrice", None | Some("1s"), true) => (&USDM_MARK_PRICE, false),
+    let fixture = match (channel, usdm) {
+        (Channel::AggTrade, false) => &SPOT_AGG_TRADE,
+        (Channel::AggTrade, true) => &USDM_AGG_TRADE,
+        (Channel::Trade, _) => &SPOT_TRADE,
+        (Channel::BookTicker, false) => &SPOT_BOOK_TICKER,
+        (Channel::BookTicker, true) => &USDM_BOOK_TICKER,
+        (Channel::PartialDepth(_), false) => &SPOT_DEPTH,
+        (Channel::PartialDepth(_), true) => &USDM_DEPTH,
+        (Channel::MarkPrice, _) => &USDM_MARK_PRICE,
+        // Klines, tickers and diff depth: served by the fake, not flooded here.
         _ => return None,
     };
-    let own_route = match (usdm, book) {
-        (false, _) => Route::Spot,
-        (true, true) => Route::Public,
-        (true, false) => Route::Market,
-    };
-    if route.is_some_and(|r| r != own_route) {
-        return None;
-    }
     let compacted = compact(fixture.text);
     // Combined recordings carry their own envelope: keep only the payload.
     let payload = match compacted.split_once(",\"data\":") {
@@ -664,31 +646,16 @@ fn binance_template(kind: FakeKind, route: Option<Route>, key: &str) -> Option<T
     Some(Template::new(&frame, fixture.clocks))
 }
 
-/// Bybit topics the exporter may ask for: `orderbook.<1|50|200|1000>.SYM`, `publicTrade.SYM`, `tickers.SYM`,
-/// `kline.<interval>.SYM`, the symbol uppercase ASCII letters and digits.
-fn bybit_topic_valid(topic: &str) -> bool {
-    let parts: Vec<&str> = topic.split('.').collect();
-    let symbol = match parts.as_slice() {
-        ["orderbook", "1" | "50" | "200" | "1000", symbol]
-        | ["publicTrade" | "tickers", symbol]
-        | ["kline", _, symbol] => *symbol,
-        _ => return false,
-    };
-    !symbol.is_empty() && (symbol.bytes()).all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
-}
-
-/// The fixture of a Bybit topic, or `None` for a valid topic the flood has no data for (klines).
+/// The fixture of a Bybit topic, or `None` for a topic the fake would refuse or one the flood has no data for
+/// (klines).
 fn bybit_template(kind: FakeKind, topic: &str) -> Option<Template> {
-    if !bybit_topic_valid(topic) {
-        return None;
-    }
-    let (channel, symbol) = topic.rsplit_once('.')?;
-    let fixture = match channel.split('.').next()? {
-        "orderbook" => &BYBIT_ORDERBOOK,
-        "publicTrade" => &BYBIT_TRADE,
-        "tickers" if kind == FakeKind::BybitSpot => &BYBIT_SPOT_TICKERS,
-        "tickers" => &BYBIT_TICKERS,
-        _ => return None,
+    let (topic_kind, symbol) = bybit::parse_topic(topic)?;
+    let fixture = match topic_kind {
+        Topic::Orderbook(_) => &BYBIT_ORDERBOOK,
+        Topic::PublicTrade => &BYBIT_TRADE,
+        Topic::Tickers if kind == FakeKind::BybitSpot => &BYBIT_SPOT_TICKERS,
+        Topic::Tickers => &BYBIT_TICKERS,
+        Topic::Kline(..) => return None,
     };
     let frame = rename_symbol(&compact(fixture.text), fixture, symbol);
     // The topic is the first member of every recorded frame.

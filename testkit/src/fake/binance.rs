@@ -40,7 +40,7 @@ const KLINE_INTERVALS: [(&str, u64); 16] = [
 /// The URL route of a connection. USD-M splits book data (`/public`) from everything else (`/market`);
 /// an unrouted legacy URL is served like `/public`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Route {
+pub(crate) enum Route {
     Spot,
     Public,
     Market,
@@ -49,7 +49,7 @@ enum Route {
 
 /// A stream's channel: the part of the key after `<symbol>@`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Channel {
+pub(crate) enum Channel {
     AggTrade,
     Trade,
     BookTicker,
@@ -63,7 +63,7 @@ enum Channel {
 
 impl Channel {
     /// Channels this fake serves on the given market; anything else is acked and stays silent.
-    fn parse(kind: FakeKind, name: &str) -> Option<Channel> {
+    pub(crate) fn parse(kind: FakeKind, name: &str) -> Option<Channel> {
         let usdm = kind == FakeKind::BinanceUsdm;
         let (base, speed) = name
             .split_once('@')
@@ -95,7 +95,7 @@ impl Channel {
         })
     }
 
-    fn route(self) -> Route {
+    pub(crate) fn route(self) -> Route {
         match self {
             Channel::BookTicker | Channel::PartialDepth(_) | Channel::DiffDepth => Route::Public,
             _ => Route::Market,
@@ -104,7 +104,7 @@ impl Channel {
 }
 
 /// Splits `<symbol>@<channel>`; the symbol must be ASCII alphanumeric.
-fn split_key(key: &str) -> Option<(&str, &str)> {
+pub(crate) fn split_key(key: &str) -> Option<(&str, &str)> {
     let (symbol, channel) = key.split_once('@')?;
     let valid = !symbol.is_empty()
         && symbol.bytes().all(|b| b.is_ascii_alphanumeric())

@@ -37,7 +37,7 @@ const KLINE_INTERVALS: [(&str, u64); 13] = [
 static CONNECTIONS: AtomicU64 = AtomicU64::new(0);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Topic {
+pub(crate) enum Topic {
     Orderbook(usize),
     PublicTrade,
     Tickers,
@@ -46,7 +46,7 @@ enum Topic {
 
 /// Parses `orderbook.<1|50|200|1000>.SYM`, `publicTrade.SYM`, `tickers.SYM` or `kline.<i>.SYM`; the symbol
 /// must be uppercase ASCII letters and digits.
-fn parse_topic(topic: &str) -> Option<(Topic, &str)> {
+pub(crate) fn parse_topic(topic: &str) -> Option<(Topic, &str)> {
     let parts: Vec<&str> = topic.split('.').collect();
     let (kind, symbol) = match parts.as_slice() {
         ["orderbook", depth, symbol] => {

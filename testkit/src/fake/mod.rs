@@ -5,13 +5,11 @@
 //! `bybit`, the shared price model in `book`, ordered JSON writing in `json`. Depends on nothing from the
 //! exporter crate.
 
-mod binance;
+pub(crate) mod binance;
 mod book;
-mod bybit;
+pub(crate) mod bybit;
 mod conn;
 pub(crate) mod json;
-
-pub(crate) use bybit::reply as bybit_reply;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;

@@ -173,9 +173,7 @@ struct VenueRunner {
 impl VenueRunner {
     /// This process's part of a listing: all of it, or its shard's symbols.
     fn shard_part(&self, mut symbols: Vec<String>) -> Vec<String> {
-        if let Some(shard) = self.shard {
-            symbols.retain(|s| shard.contains(s));
-        }
+        crate::shard::retain_part(self.shard, &mut symbols);
         symbols
     }
 

@@ -69,6 +69,13 @@ impl fmt::Display for Shard {
     }
 }
 
+/// Keeps in `symbols` only `shard`'s part, in order; all of them when there is no shard.
+pub fn retain_part(shard: Option<Shard>, symbols: &mut Vec<String>) {
+    if let Some(shard) = shard {
+        symbols.retain(|s| shard.contains(s));
+    }
+}
+
 /// The shard of `symbol` among `count` (at least 1).
 pub fn shard_of(symbol: &str, count: u32) -> u32 {
     (stable_hash(symbol) % u64::from(count.max(1))) as u32

@@ -51,6 +51,26 @@ fn check_config(vars: &[(String, String)], args: &[&str]) -> (Option<i32>, Strin
     (out.status.code(), text)
 }
 
+/// A ConfigMap's data as the environment `envFrom` makes of it.
+fn configmap_vars(configmap: &Value) -> Vec<(String, String)> {
+    configmap["data"]
+        .as_object()
+        .expect("data")
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().expect("string values").to_owned()))
+        .collect()
+}
+
+/// A container's `args`.
+fn args_of(container: &Value) -> Vec<&str> {
+    container["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .map(|a| a.as_str().expect("string"))
+        .collect()
+}
+
 /// Seconds in a duration such as `3m` (the forms the manifests use).
 fn seconds(duration: &str) -> u64 {
     let (number, unit) = duration.split_at(duration.len() - 1);
@@ -1018,20 +1038,10 @@ fn sharded_statefulsets_are_twins_whose_ordinals_are_the_shards() {
         container["envFrom"],
         json!([{"configMapRef": {"name": str_at(&configmap, "metadata/name")}}])
     );
-    let args: Vec<&str> = container["args"]
-        .as_array()
-        .expect("args")
-        .iter()
-        .map(|a| a.as_str().expect("string"))
-        .collect();
+    let args = args_of(container);
     for ordinal in 0..replicas {
         // What Kubernetes makes of $(POD_INDEX)/N for the pod with this ordinal.
-        let mut vars: Vec<(String, String)> = configmap["data"]
-            .as_object()
-            .expect("data")
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_str().expect("string values").to_owned()))
-            .collect();
+        let mut vars = configmap_vars(&configmap);
         vars.push(("MARKETFEED_SHARD".into(), format!("{ordinal}/{replicas}")));
         let (code, out) = check_config(&vars, &args);
         assert_eq!(code, Some(0), "{out}");
@@ -1050,19 +1060,9 @@ fn sharded_statefulsets_are_twins_whose_ordinals_are_the_shards() {
 #[test]
 fn configmap_is_a_valid_exporter_configuration() {
     let configmap = yaml_file(format!("{K8S}/common/configmap.yaml"));
-    let vars: Vec<(String, String)> = configmap["data"]
-        .as_object()
-        .expect("data")
-        .iter()
-        .map(|(k, v)| (k.clone(), v.as_str().expect("string values").to_owned()))
-        .collect();
+    let vars = configmap_vars(&configmap);
     let (exporter, _) = exporter_of(&native_deployment(), true);
-    let args: Vec<&str> = exporter["args"]
-        .as_array()
-        .expect("args")
-        .iter()
-        .map(|a| a.as_str().expect("string"))
-        .collect();
+    let args = args_of(&exporter);
 
     let (code, out) = check_config(&vars, &args);
     assert_eq!(code, Some(0), "{out}");

@@ -128,9 +128,7 @@ pub struct VenueConfig {
 impl VenueConfig {
     /// Keeps only `shard`'s part of the listed symbols (a `*` market is split as each listing arrives).
     fn sharded(mut self, shard: Option<Shard>) -> Self {
-        if let Some(shard) = shard {
-            self.symbols.retain(|s| shard.contains(s));
-        }
+        crate::shard::retain_part(shard, &mut self.symbols);
         self
     }
 }

@@ -604,3 +604,136 @@ fn golden_exposition_passes_promtool() {
     .unwrap();
     support::promtool::check_metrics(&golden);
 }
+
+/// The whole-market load test's set-up at a small scale (`examples/market_load.rs` runs it at full size): `*` on
+/// all five markets at once, each against a paced flood venue and its REST listing. Every listed symbol delivers on
+/// every default channel, on the right connection, and no message is counted twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_market_under_star_at_once_against_paced_floods() {
+    use support::fake_rest::{FakeRest, RestKind};
+    use support::flood::{Flood, Pace};
+
+    let binance_spot = FakeRest::start(RestKind::BinanceSpot).await;
+    let binance_usdm = FakeRest::start(RestKind::BinanceUsdm).await;
+    let bybit = FakeRest::start(RestKind::Bybit).await;
+    // (market variable, fake, REST fake and category, listing status, symbols, default channels)
+    let markets = [
+        (
+            "BINANCE_SPOT",
+            FakeKind::BinanceSpot,
+            &binance_spot,
+            "spot",
+            "TRADING",
+            7,
+            ["depth5", "aggTrade"],
+        ),
+        (
+            "BINANCE_USDM",
+            FakeKind::BinanceUsdm,
+            &binance_usdm,
+            "usdm",
+            "TRADING",
+            5,
+            ["markPrice@1s", "bookTicker"],
+        ),
+        (
+            "BYBIT_SPOT",
+            FakeKind::BybitSpot,
+            &bybit,
+            "spot",
+            "Trading",
+            12,
+            ["orderbook.1", "tickers"],
+        ),
+        (
+            "BYBIT_LINEAR",
+            FakeKind::BybitLinear,
+            &bybit,
+            "linear",
+            "Trading",
+            4,
+            ["orderbook.1", "tickers"],
+        ),
+        (
+            "BYBIT_INVERSE",
+            FakeKind::BybitInverse,
+            &bybit,
+            "inverse",
+            "Trading",
+            2,
+            ["orderbook.1", "tickers"],
+        ),
+    ];
+    let mut vars = vec![
+        (
+            "MARKETFEED_BINANCE_SPOT_REST_URL".to_owned(),
+            binance_spot.base_url(),
+        ),
+        (
+            "MARKETFEED_BINANCE_USDM_REST_URL".to_owned(),
+            binance_usdm.base_url(),
+        ),
+        ("MARKETFEED_BYBIT_REST_URL".to_owned(), bybit.base_url()),
+    ];
+    let mut floods = Vec::new();
+    let mut expected = Vec::new();
+    for (i, (var, kind, rest, category, status, count, channels)) in markets.iter().enumerate() {
+        let symbols: Vec<String> = (0..*count).map(|n| format!("M{i}N{n}USDT")).collect();
+        let rows: Vec<(&str, &str)> = symbols.iter().map(|s| (s.as_str(), *status)).collect();
+        rest.set_instruments(category, &rows);
+        let rates: Vec<(&str, f64)> = channels.iter().map(|c| (*c, 20.0)).collect();
+        let flood = Flood::start_paced(*kind, Pace::new(&rates)).await;
+        vars.push((format!("MARKETFEED_{var}_SYMBOLS"), "*".to_owned()));
+        vars.push((format!("MARKETFEED_{var}_URL"), flood.base_url()));
+        floods.push(flood);
+        for symbol in symbols {
+            for channel in channels {
+                expected.push((*var, symbol.clone(), *channel));
+            }
+        }
+    }
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let exporter = Exporter::start(&vars).await;
+    let messages = |s: &Scrape, symbol: &str, channel: &str| {
+        s.value(
+            "marketfeed_messages_total",
+            &[("symbol", symbol), ("channel", channel)],
+        )
+    };
+    let scrape = support::metrics::until(
+        exporter.addr,
+        "every symbol of every market delivering",
+        Duration::from_secs(30),
+        |s| {
+            (expected.iter())
+                .all(|(_, symbol, channel)| messages(s, symbol, channel).is_some_and(|n| n >= 3.0))
+        },
+    )
+    .await;
+    // Each venue serves exactly its own listing's streams: nothing subscribed twice or on the wrong market.
+    let streams: Vec<usize> = floods.iter().map(Flood::streams).collect();
+    let per_market: Vec<usize> = markets.iter().map(|m| m.5 * m.6.len()).collect();
+    assert_eq!(streams, per_market);
+    // Each symbol under its own market's labels.
+    for (var, symbol, channel) in &expected {
+        let (exchange, market) = var
+            .to_ascii_lowercase()
+            .split_once('_')
+            .map(|(e, m)| (e.to_owned(), m.to_owned()))
+            .unwrap();
+        let labels = [
+            ("exchange", exchange.as_str()),
+            ("market", market.as_str()),
+            ("symbol", symbol.as_str()),
+            ("channel", channel),
+        ];
+        assert!(
+            scrape.value("marketfeed_messages_total", &labels).is_some(),
+            "{labels:?}"
+        );
+    }
+    // Counted once: what the exporter recorded never exceeds what the venues sent.
+    let recorded = scrape.sum("marketfeed_messages_total", &[] as &[(&str, &str)]);
+    let sent: u64 = floods.iter().map(Flood::frames_sent).sum();
+    assert!(recorded <= sent as f64, "recorded {recorded}, sent {sent}");
+}

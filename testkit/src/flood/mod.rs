@@ -12,6 +12,10 @@
 //! frame is a real one from `tests/fixtures`, compacted, with the symbol and stream name of the subscription and
 //! its clock fields (Binance `E` and trade `T`, Bybit `ts` and trade `T`) set to the current Unix ms. Frames are
 //! rendered per stream and re-rendered only when the clock moves, which it does every 1000 frames or 5 ms.
+//!
+//! A paced flood ([`Flood::start_paced`]) sends each stream at its channel's rate instead, every 10 ms tick, each
+//! frame stamped with the tick's time, times a factor the caller can raise for a burst ([`Pace`]). Used by the
+//! `market_load` example.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -30,10 +34,16 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message, Utf8Bytes};
 
+mod frames;
+mod pace;
+
+pub use pace::Pace;
+
 use crate::fake::FakeKind;
-use crate::fake::binance::{self, Channel, Route};
-use crate::fake::bybit::{self, Topic};
+use crate::fake::binance::Route;
+use crate::fake::bybit;
 use crate::fake::json::{Obj, array, quote};
+use frames::{Template, binance_template, bybit_template};
 
 /// Binance server pings on this cadence (the real ones come every 20 s on spot, 3 minutes on USD-M).
 const PING_INTERVAL: Duration = Duration::from_secs(3);
@@ -46,70 +56,10 @@ const CLOCK_EVERY: Duration = Duration::from_millis(5);
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(20);
 /// Bybit spot refuses requests with more args than this.
 const BYBIT_SPOT_MAX_ARGS: usize = 10;
-
-/// A real frame of one channel, and what of it the flood substitutes.
-struct Fixture {
-    /// As recorded (possibly pretty-printed); a combined Binance frame or a bare payload, a whole Bybit frame.
-    text: &'static str,
-    /// The symbol the recording names, replaced wherever it is a whole JSON string.
-    symbol: Option<&'static str>,
-    /// Keys whose numeric values become the current Unix ms.
-    clocks: &'static [&'static str],
-}
-
-macro_rules! fixture {
-    ($path:literal, $symbol:expr, $clocks:expr) => {
-        Fixture {
-            text: include_str!(concat!("../../tests/fixtures/", $path)),
-            symbol: $symbol,
-            clocks: $clocks,
-        }
-    };
-}
-
-const SPOT_AGG_TRADE: Fixture = fixture!(
-    "binance-spot/combined-aggTrade-real.json",
-    Some("NKNUSDT"),
-    &["E", "T"]
-);
-const SPOT_TRADE: Fixture = fixture!("binance-spot/trade.json", Some("BNBBTC"), &["E", "T"]);
-const SPOT_BOOK_TICKER: Fixture = fixture!(
-    "binance-spot/combined-bookTicker-real.json",
-    Some("NKNUSDT"),
-    &[]
-);
-const SPOT_DEPTH: Fixture = fixture!("binance-spot/depth-partial.json", None, &[]);
-const USDM_AGG_TRADE: Fixture =
-    fixture!("binance-usdm/aggTrade.json", Some("BNBUSDT"), &["E", "T"]);
-const USDM_BOOK_TICKER: Fixture = fixture!(
-    "binance-usdm/bookTicker-2026-real.json",
-    Some("ETHUSDT"),
-    &["T", "E"]
-);
-const USDM_DEPTH: Fixture = fixture!(
-    "binance-usdm/depth5-partial-doc.json",
-    Some("BTCUSDT"),
-    &["E", "T"]
-);
-// `T` here is the next funding time, not a clock.
-const USDM_MARK_PRICE: Fixture =
-    fixture!("binance-usdm/markPriceUpdate.json", Some("BTCUSDT"), &["E"]);
-const BYBIT_ORDERBOOK: Fixture = fixture!(
-    "bybit/orderbook50-snapshot-linear.json",
-    Some("BTCUSDT"),
-    &["ts"]
-);
-const BYBIT_TICKERS: Fixture = fixture!(
-    "bybit/tickers-linear-delta-real.json",
-    Some("AAVEUSDT"),
-    &["ts"]
-);
-const BYBIT_SPOT_TICKERS: Fixture = fixture!("bybit/tickers-spot.json", Some("BTCUSDT"), &["ts"]);
-const BYBIT_TRADE: Fixture = fixture!(
-    "bybit/publicTrade-linear.json",
-    Some("BTCUSDT"),
-    &["ts", "T"]
-);
+/// A paced flood sends what is due this often.
+const PACE_TICK: Duration = Duration::from_millis(10);
+/// A paced connection that fell behind catches up at most this much time, not the whole backlog at once.
+const PACE_CATCH_UP: Duration = Duration::from_secs(1);
 
 /// A running flood venue; dropping it stops the listener and every connection.
 pub struct Flood {
@@ -128,14 +78,23 @@ struct Stats {
 }
 
 impl Flood {
-    /// Binds 127.0.0.1:0 and starts accepting connections.
+    /// Binds 127.0.0.1:0 and starts accepting connections; data goes as fast as the socket takes it.
     pub async fn start(kind: FakeKind) -> Flood {
+        Flood::start_with(kind, None).await
+    }
+
+    /// Binds 127.0.0.1:0 and starts accepting connections; each stream sends at its channel's rate in `pace`.
+    pub async fn start_paced(kind: FakeKind, pace: Pace) -> Flood {
+        Flood::start_with(kind, Some(pace)).await
+    }
+
+    async fn start_with(kind: FakeKind, pace: Option<Pace>) -> Flood {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("flood: bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("flood: local address");
         let stats = Arc::new(Stats::default());
-        let task = tokio::spawn(accept_loop(kind, listener, stats.clone()));
+        let task = tokio::spawn(accept_loop(kind, pace, listener, stats.clone()));
         Flood {
             kind,
             addr,
@@ -193,13 +152,13 @@ fn bybit_path(kind: FakeKind) -> Option<&'static str> {
     }
 }
 
-async fn accept_loop(kind: FakeKind, listener: TcpListener, stats: Arc<Stats>) {
+async fn accept_loop(kind: FakeKind, pace: Option<Pace>, listener: TcpListener, stats: Arc<Stats>) {
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((tcp, _)) => {
-                    conns.spawn(serve(kind, tcp, stats.clone()));
+                    conns.spawn(serve(kind, pace.clone(), tcp, stats.clone()));
                 }
                 // Out of descriptors and the like: back off instead of spinning.
                 Err(_) => sleep(ACCEPT_BACKOFF).await,
@@ -230,7 +189,7 @@ fn open(kind: FakeKind, uri: &Uri) -> Option<(Option<Route>, Vec<String>)> {
     Some((Some(route), streams))
 }
 
-async fn serve(kind: FakeKind, tcp: TcpStream, stats: Arc<Stats>) {
+async fn serve(kind: FakeKind, pace: Option<Pace>, tcp: TcpStream, stats: Arc<Stats>) {
     // Control replies are small and must not wait for Nagle behind a quiet client.
     let _ = tcp.set_nodelay(true);
     let mut opened = None;
@@ -260,6 +219,8 @@ async fn serve(kind: FakeKind, tcp: TcpStream, stats: Arc<Stats>) {
         next: 0,
         clock: Clock::new(),
         next_ping: Instant::now() + PING_INTERVAL,
+        pace,
+        last_tick: Instant::now(),
         stats,
     };
     for key in url_streams {
@@ -288,6 +249,10 @@ struct Conn {
     next: usize,
     clock: Clock,
     next_ping: Instant,
+    /// Paced floods only.
+    pace: Option<Pace>,
+    /// When a paced connection last sent what was due.
+    last_tick: Instant,
     stats: Arc<Stats>,
 }
 
@@ -298,6 +263,9 @@ struct Live {
     frame: Utf8Bytes,
     /// The clock `frame` was rendered for.
     at: u64,
+    /// Paced floods: messages per second before the factor, and the fraction of one owed so far.
+    per_second: f64,
+    credit: f64,
 }
 
 impl Conn {
@@ -322,7 +290,10 @@ impl Conn {
                 self.on_frame(frame).await?;
                 continue;
             }
-            self.send_batch().await?;
+            match self.pace.as_ref().map(Pace::factor) {
+                Some(factor) => self.send_paced(factor).await?,
+                None => self.send_batch().await?,
+            }
         }
     }
 
@@ -482,11 +453,14 @@ impl Conn {
             return;
         };
         let frame = Utf8Bytes::from(template.render(&self.clock.text));
+        let per_second = (self.pace.as_ref()).map_or(0.0, |p| p.per_second(self.kind, key));
         self.live.push(Live {
             key: key.to_owned(),
             template,
             frame,
             at: self.clock.ms,
+            per_second,
+            credit: pace::phase(key),
         });
         self.stats.streams.fetch_add(1, Relaxed);
     }
@@ -518,6 +492,38 @@ impl Conn {
         self.ws.flush().await?;
         self.stats.sent.fetch_add(frames as u64, Relaxed);
         self.clock.advance(frames as u32);
+        Ok(())
+    }
+}
+
+impl Conn {
+    /// Paced: waits for the next tick (answering the client meanwhile), then sends every frame that came due since
+    /// the last one, each stamped with this tick's time.
+    async fn send_paced(&mut self, factor: f64) -> Step {
+        let due = self.last_tick + PACE_TICK;
+        if Instant::now() < due {
+            self.ws.flush().await?;
+            tokio::select! {
+                frame = self.ws.next() => return self.on_frame(frame).await,
+                () = sleep_until(due) => {}
+            }
+        }
+        let now = Instant::now();
+        let elapsed = now.duration_since(self.last_tick).min(PACE_CATCH_UP);
+        self.last_tick = now;
+        let clock = Clock::new();
+        let mut frames = 0;
+        for live in &mut self.live {
+            live.credit += live.per_second * factor * elapsed.as_secs_f64();
+            while live.credit >= 1.0 {
+                live.credit -= 1.0;
+                frames += 1;
+                let frame = live.template.render(&clock.text);
+                self.ws.feed(Message::text(frame)).await?;
+            }
+        }
+        self.ws.flush().await?;
+        self.stats.sent.fetch_add(frames, Relaxed);
         Ok(())
     }
 }
@@ -564,133 +570,6 @@ fn unix_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
     u64::try_from(since_epoch.as_millis()).unwrap_or(u64::MAX)
-}
-
-/// A frame's text cut at its clock values: `pieces[0] NOW pieces[1] NOW ... pieces[n]`.
-struct Template {
-    pieces: Vec<String>,
-}
-
-impl Template {
-    /// Splits `text` (compact JSON) at the numeric values of `clocks`' keys.
-    fn new(text: &str, clocks: &[&str]) -> Template {
-        let mut cuts: Vec<(usize, usize)> = Vec::new();
-        for key in clocks {
-            // In JSON a quoted string followed by a colon is always a key.
-            let pattern = format!("\"{key}\":");
-            for (at, _) in text.match_indices(&pattern) {
-                let start = at + pattern.len();
-                let digits = text[start..].bytes().take_while(u8::is_ascii_digit).count();
-                if digits > 0 {
-                    cuts.push((start, start + digits));
-                }
-            }
-        }
-        cuts.sort_unstable();
-        let mut pieces = Vec::with_capacity(cuts.len() + 1);
-        let mut from = 0;
-        for (start, end) in cuts {
-            pieces.push(text[from..start].to_owned());
-            from = end;
-        }
-        pieces.push(text[from..].to_owned());
-        Template { pieces }
-    }
-
-    fn render(&self, now: &str) -> String {
-        let len = self.pieces.iter().map(String::len).sum::<usize>();
-        let mut text = String::with_capacity(len + now.len() * self.pieces.len());
-        for (i, piece) in self.pieces.iter().enumerate() {
-            if i > 0 {
-                text.push_str(now);
-            }
-            text.push_str(piece);
-        }
-        text
-    }
-}
-
-/// The fixture of a Binance stream (`<symbol>@<channel>`) served on `route` (`None`: the channel's own route), or
-/// `None` for a key Binance would ack and never serve: unknown channel, wrong USD-M route, symbol not lowercase.
-fn binance_template(kind: FakeKind, route: Option<Route>, key: &str) -> Option<Template> {
-    // Which keys deliver is the fake's rule: a lowercase symbol, a channel the market serves, on its own route.
-    let (symbol, name) = binance::split_key(key)?;
-    if symbol.bytes().any(|b| b.is_ascii_uppercase()) {
-        return None;
-    }
-    let channel = Channel::parse(kind, name)?;
-    if route.is_some_and(|r| r != Route::Spot && channel.route() != r) {
-        return None;
-    }
-    let usdm = kind == FakeKind::BinanceUsdm;
-    let fixture = match (channel, usdm) {
-        (Channel::AggTrade, false) => &SPOT_AGG_TRADE,
-        (Channel::AggTrade, true) => &USDM_AGG_TRADE,
-        (Channel::Trade, _) => &SPOT_TRADE,
-        (Channel::BookTicker, false) => &SPOT_BOOK_TICKER,
-        (Channel::BookTicker, true) => &USDM_BOOK_TICKER,
-        (Channel::PartialDepth(_), false) => &SPOT_DEPTH,
-        (Channel::PartialDepth(_), true) => &USDM_DEPTH,
-        (Channel::MarkPrice, _) => &USDM_MARK_PRICE,
-        // Klines, tickers and diff depth: served by the fake, not flooded here.
-        _ => return None,
-    };
-    let compacted = compact(fixture.text);
-    // Combined recordings carry their own envelope: keep only the payload.
-    let payload = match compacted.split_once(",\"data\":") {
-        Some((_, data)) if compacted.starts_with("{\"stream\":") => &data[..data.len() - 1],
-        _ => &compacted,
-    };
-    let payload = rename_symbol(payload, fixture, &symbol.to_ascii_uppercase());
-    let frame = Obj::new().str("stream", key).json("data", payload).end();
-    Some(Template::new(&frame, fixture.clocks))
-}
-
-/// The fixture of a Bybit topic, or `None` for a topic the fake would refuse or one the flood has no data for
-/// (klines).
-fn bybit_template(kind: FakeKind, topic: &str) -> Option<Template> {
-    let (topic_kind, symbol) = bybit::parse_topic(topic)?;
-    let fixture = match topic_kind {
-        Topic::Orderbook(_) => &BYBIT_ORDERBOOK,
-        Topic::PublicTrade => &BYBIT_TRADE,
-        Topic::Tickers if kind == FakeKind::BybitSpot => &BYBIT_SPOT_TICKERS,
-        Topic::Tickers => &BYBIT_TICKERS,
-        Topic::Kline(..) => return None,
-    };
-    let frame = rename_symbol(&compact(fixture.text), fixture, symbol);
-    // The topic is the first member of every recorded frame.
-    let (_, rest) = frame.split_once(',')?;
-    let frame = format!("{{\"topic\":{},{rest}", quote(topic));
-    Some(Template::new(&frame, fixture.clocks))
-}
-
-/// `text` with the fixture's symbol, wherever it is a whole JSON string, replaced by `symbol`.
-fn rename_symbol(text: &str, fixture: &Fixture, symbol: &str) -> String {
-    match fixture.symbol {
-        Some(old) => text.replace(&quote(old), &quote(symbol)),
-        None => text.to_owned(),
-    }
-}
-
-/// JSON text without the whitespace between tokens, as frames arrive on the wire.
-fn compact(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let (mut in_string, mut escaped) = (false, false);
-    for c in text.chars() {
-        if in_string {
-            out.push(c);
-            match c {
-                _ if escaped => escaped = false,
-                '\\' => escaped = true,
-                '"' => in_string = false,
-                _ => {}
-            }
-        } else if !c.is_whitespace() {
-            in_string = c == '"';
-            out.push(c);
-        }
-    }
-    out
 }
 
 /// A UUID-shaped id, like the `conn_id`s Bybit hands out.

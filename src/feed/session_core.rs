@@ -228,6 +228,9 @@ impl<'c> Core<'c> {
                         Ok(_) => self.delivered[i] = true,
                         Err(e) => self.decode_error(&e),
                     }
+                } else if let Err(e) = venue::validate_payload(payload) {
+                    // Not ours to record, but a damaged frame all the same.
+                    self.decode_error(&e);
                 }
             }
             Ok(Frame::Ack { id }) => self.on_ack(id, clock.now()),
@@ -692,6 +695,28 @@ mod tests {
 
     fn acked(conn: &Connection) -> Vec<bool> {
         conn.tracker.subscriptions().map(|v| v.acked).collect()
+    }
+
+    #[test]
+    fn a_damaged_payload_is_counted_whether_or_not_the_stream_is_ours() {
+        let clock = TestClock::new();
+        let conn = connection(Venue::BybitLinear, &["tickers"], &["BTCUSDT"], clock.unix());
+        let mut core = Core::new(&conn, Control::live(), clock.now());
+        let errors = || conn.tracker.decode_errors(Venue::BybitLinear);
+        core.on_text(&bybit_ticker("BTCUSDT"), &clock);
+        // Another stream's frame, whole: not ours, not an error.
+        core.on_text(&bybit_ticker("ETHUSDT"), &clock);
+        assert_eq!((errors(), conn.tracker.subscription(0).messages), (0, 1));
+        // The frame scan only delimits payloads: the decoder, or the check for a stream nobody decodes, refuses
+        // a damaged one.
+        let damaged = |symbol: &str| {
+            bybit_ticker(symbol).replace(r#""lastPrice":"100""#, r#""lastPrice":10.0.0"#)
+        };
+        core.on_text(&damaged("BTCUSDT"), &clock);
+        assert_eq!(errors(), 1);
+        core.on_text(&damaged("ETHUSDT"), &clock);
+        assert_eq!(errors(), 2);
+        assert_eq!(conn.tracker.subscription(0).messages, 1);
     }
 
     #[test]

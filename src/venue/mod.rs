@@ -126,13 +126,20 @@ pub fn ping_message(venue: Venue, id: RequestId) -> Option<String> {
 }
 
 /// Classifies one text frame and, for market data, splits it into key and payload without copying. Hot path:
-/// dispatched statically.
+/// dispatched statically. Every frame but data is validated whole; a data frame's payload only delimited, since
+/// its decoder parses it anyway (one walk of the frame instead of two).
 #[inline]
 pub fn decode_frame(venue: Venue, text: &str) -> Result<Frame<'_>, DecodeError> {
     match venue.exchange() {
         Exchange::Binance => Binance.decode_frame(text),
         Exchange::Bybit => Bybit.decode_frame(text),
     }
+}
+
+/// Checks that a data frame's payload is JSON, for a frame no decoder reads (a stream the connection does not
+/// carry): [`decode_frame`] only delimits the payload, and [`decode_sample`] validates what it decodes.
+pub fn validate_payload(payload: &str) -> Result<(), DecodeError> {
+    scan::validate_value(payload).map_err(DecodeError::from)
 }
 
 /// Decodes the payload of a Data frame for its channel kind. `ts_ms` is the envelope's ts (Bybit)
@@ -451,11 +458,18 @@ mod tests {
             assert_eq!(scan::validate(text).is_ok(), serde_accepts, "{text}");
             for venue in [Venue::BinanceSpot, Venue::BybitLinear] {
                 match decode_frame(venue, text) {
+                    // The payload is only delimited: whatever reads it must refuse a damaged one.
                     Ok(Frame::Data { payload, ts_ms, .. }) => {
+                        // The rest was validated: a damaged data frame is damaged in its payload.
+                        assert_eq!(validate_payload(payload).is_ok(), serde_accepts, "{text}");
                         for (market, kind) in
                             Venue::ALL.into_iter().flat_map(|v| kinds.map(|k| (v, k)))
                         {
-                            let _ = decode_sample(market, kind, payload, ts_ms);
+                            let sample = decode_sample(market, kind, payload, ts_ms);
+                            assert!(
+                                serde_accepts || sample.is_err(),
+                                "{market} {kind:?} decoded a frame that is no JSON: {text}"
+                            );
                         }
                     }
                     Err(DecodeError::Malformed(_)) => {}

@@ -28,6 +28,7 @@ pub(super) fn members(text: &str) -> Members<'_> {
     Members {
         cursor: Cursor { text, pos: 0 },
         state: State::Start,
+        lazy: None,
     }
 }
 
@@ -38,8 +39,28 @@ pub(super) fn pick<'a, const N: usize>(
     text: &'a str,
     keys: [&str; N],
 ) -> Result<[Option<&'a str>; N], ScanError> {
-    let mut values = [None; N];
+    pick_from(members(text), keys)
+}
+
+/// As [`pick`], except that when the top-level member `lazy` holds an object or array, that value is only
+/// delimited: its brackets must pair up and its strings be well-formed, the rest is not checked. For a frame's
+/// data payload, which its decoder parses, and so validates, anyway: the frame is then walked once, not twice.
+/// The caller validates the lazy value, or the whole text, before acting on it.
+pub(super) fn pick_lazy<'a, const N: usize>(
+    text: &'a str,
+    keys: [&str; N],
+    lazy: &'static str,
+) -> Result<[Option<&'a str>; N], ScanError> {
     let mut members = members(text);
+    members.lazy = Some(lazy);
+    pick_from(members, keys)
+}
+
+fn pick_from<'a, const N: usize>(
+    mut members: Members<'a>,
+    keys: [&str; N],
+) -> Result<[Option<&'a str>; N], ScanError> {
+    let mut values = [None; N];
     while let Some(member) = members.next() {
         let (key, value) = member?;
         for (wanted, slot) in keys.iter().zip(&mut values) {
@@ -59,10 +80,20 @@ pub(super) fn validate(text: &str) -> Result<(), ScanError> {
     members(text).try_for_each(|member| member.map(drop))
 }
 
+/// Checks that `text` is one well-formed JSON value of any kind (a payload may be an array).
+pub(super) fn validate_value(text: &str) -> Result<(), ScanError> {
+    let mut cursor = Cursor { text, pos: 0 };
+    cursor.skip_whitespace();
+    cursor.value(0)?;
+    cursor.end()
+}
+
 /// Iterator returned by [`members`].
 pub(super) struct Members<'a> {
     cursor: Cursor<'a>,
     state: State,
+    /// The top-level key whose object or array value is delimited, not validated.
+    lazy: Option<&'static str>,
 }
 
 #[derive(Clone, Copy)]
@@ -86,7 +117,7 @@ impl<'a> Iterator for Members<'a> {
             State::Rest => cursor.separator(b'}'),
         };
         let item = match more {
-            Ok(true) => cursor.member(1).map(Some),
+            Ok(true) => cursor.member(1, self.lazy).map(Some),
             Ok(false) => cursor.end().map(|()| None),
             Err(err) => Err(err),
         };
@@ -169,8 +200,13 @@ impl<'a> Cursor<'a> {
         }
     }
 
-    /// One `"key": value` of an object nested `depth` deep, returned raw.
-    fn member(&mut self, depth: usize) -> Result<(&'a str, &'a str), ScanError> {
+    /// One `"key": value` of an object nested `depth` deep, returned raw; a container under the key `lazy` is
+    /// delimited only.
+    fn member(
+        &mut self,
+        depth: usize,
+        lazy: Option<&str>,
+    ) -> Result<(&'a str, &'a str), ScanError> {
         if self.peek() != Some(b'"') {
             return Err(self.error("expected a key"));
         }
@@ -181,7 +217,11 @@ impl<'a> Cursor<'a> {
         }
         self.skip_whitespace();
         let start = self.pos;
-        self.value(depth)?;
+        if lazy == Some(key) && matches!(self.peek(), Some(b'{' | b'[')) {
+            self.delimit(depth)?;
+        } else {
+            self.value(depth)?;
+        }
         Ok((key, &self.text[start..self.pos]))
     }
 
@@ -211,12 +251,48 @@ impl<'a> Cursor<'a> {
         }
         loop {
             if close == b'}' {
-                self.member(depth + 1)?;
+                self.member(depth + 1, None)?;
             } else {
                 self.value(depth + 1)?;
             }
             if !self.separator(close)? {
                 return Ok(());
+            }
+        }
+    }
+
+    /// Skips an object or array, its opening bracket next, inside `depth` containers, checking only that its
+    /// brackets pair up (within [`MAX_DEPTH`]) and that its strings are well-formed.
+    fn delimit(&mut self, depth: usize) -> Result<(), ScanError> {
+        // Bit `i` tells whether the container opened `i` levels above the innermost one is an object.
+        let mut objects: u128 = 0;
+        let mut open = 0;
+        loop {
+            match self.peek() {
+                None => return Err(self.error("unterminated container")),
+                Some(b'"') => {
+                    self.string()?;
+                }
+                Some(byte @ (b'{' | b'[')) => {
+                    if depth + open >= MAX_DEPTH {
+                        return Err(self.error("nesting too deep"));
+                    }
+                    objects = (objects << 1) | u128::from(byte == b'{');
+                    open += 1;
+                    self.pos += 1;
+                }
+                Some(byte @ (b'}' | b']')) => {
+                    if (objects & 1 == 1) != (byte == b'}') {
+                        return Err(self.error("mismatched bracket"));
+                    }
+                    objects >>= 1;
+                    open -= 1;
+                    self.pos += 1;
+                    if open == 0 {
+                        return Ok(());
+                    }
+                }
+                Some(_) => self.pos += 1,
             }
         }
     }
@@ -544,5 +620,62 @@ mod tests {
                 at: 9
             })
         );
+    }
+
+    #[test]
+    fn a_lazy_member_is_delimited_and_everything_else_validated() {
+        let text = r#"{"stream":"a@b","data":{"p":"1.5","q":[1,{"x":"]}"}]},"id":1}"#;
+        let [stream, data] = pick_lazy(text, ["stream", "data"], "data").unwrap();
+        assert_eq!(stream, Some(r#""a@b""#));
+        assert_eq!(data, Some(r#"{"p":"1.5","q":[1,{"x":"]}"}]}"#));
+        // Inside the lazy value only brackets and strings are checked; its decoder validates the rest.
+        for damaged in [r#"{"data":{"p":1.5.,"q":[1 2]}}"#, r#"{"data":[tru]}"#] {
+            assert!(pick_lazy(damaged, ["data"], "data").is_ok(), "{damaged}");
+            assert!(validate(damaged).is_err(), "{damaged}");
+        }
+        let refused = [
+            (r#"{"data":{"p":[1}]}"#, "mismatched bracket", 15),
+            (r#"{"data":[1,2"#, "unterminated container", 12),
+            (r#"{"data":{"p":"a\x"}}"#, "invalid escape", 16),
+            (r#"{"data":{"p":"1"}"#, "expected ',' or '}'", 17),
+            // Outside the lazy member, validated as always.
+            (r#"{"data":{},"id":01}"#, "expected ',' or '}'", 17),
+            (r#"{"data":{},"x":[1 2]}"#, "expected ',' or ']'", 18),
+        ];
+        for (text, what, at) in refused {
+            assert_eq!(
+                pick_lazy(text, ["data"], "data"),
+                Err(ScanError { what, at }),
+                "{text}"
+            );
+        }
+        // A flat value under the lazy key is validated as any other.
+        assert!(pick_lazy(r#"{"data":tru}"#, ["data"], "data").is_err());
+        assert_eq!(
+            pick_lazy(r#"{"data":null}"#, ["data"], "data"),
+            Ok([Some("null")])
+        );
+        // Nesting is bounded as in a full scan.
+        let nested =
+            |levels: usize| format!(r#"{{"data":{}{}}}"#, "[".repeat(levels), "]".repeat(levels));
+        let deep = nested(MAX_DEPTH);
+        assert_eq!(
+            pick_lazy(&deep, ["data"], "data").unwrap_err().what,
+            "nesting too deep"
+        );
+        assert_eq!(validate(&deep).unwrap_err().what, "nesting too deep");
+        let fits = nested(MAX_DEPTH - 1);
+        assert!(pick_lazy(&fits, ["data"], "data").is_ok());
+        assert!(validate(&fits).is_ok());
+    }
+
+    #[test]
+    fn any_value_validates() {
+        for good in ["[1,2]", r#" {"a":[]} "#, r#""x""#, "-1.5e3", "null"] {
+            assert_eq!(validate_value(good), Ok(()), "{good}");
+        }
+        for bad in ["[1,]", "{", r#""x"#, "1 2", "", "[tru]"] {
+            assert!(validate_value(bad).is_err(), "{bad}");
+        }
     }
 }

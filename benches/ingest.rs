@@ -126,7 +126,7 @@ fn cases() -> Vec<Case> {
 #[inline(never)]
 fn ingest(
     case: &Case,
-    lookup: &std::collections::HashMap<String, usize>,
+    lookup: &marketfeed_exporter::feed::lookup::StreamLookup<'_>,
     tracker: &Tracker,
     kind: marketfeed_exporter::model::ChannelKind,
     shift: u64,
@@ -164,9 +164,9 @@ fn bench_ingest() {
             slots: vec![0],
         }];
         let tracker = Tracker::new(vec![sub], conns, Rules::default(), unix_now());
-        let lookup = [(venue::wire_key(case.venue, case.channel, case.symbol), 0)]
-            .into_iter()
-            .collect();
+        // The session's own map type and hash.
+        let key = venue::wire_key(case.venue, case.channel, case.symbol);
+        let lookup = [(key.as_str(), 0)].into_iter().collect();
         let shift = match venue::decode_frame(case.venue, &case.frame) {
             Ok(Frame::Data { payload, ts_ms, .. }) => {
                 venue::decode_sample(case.venue, kind, payload, ts_ms)

@@ -6,6 +6,7 @@
 
 mod connect;
 mod limiter;
+pub mod lookup;
 mod session;
 mod session_core;
 

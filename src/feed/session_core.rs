@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::Connection;
+use super::lookup::StreamLookup;
 use crate::freshness::{repair_after, repair_wait};
 use crate::repeat::human;
 use crate::tracker::{Reason, unix_now};
@@ -106,7 +107,7 @@ const READY_WITHIN: Duration = Duration::from_secs(30);
 /// One session's state, from the socket's opening to its end.
 pub(super) struct Core<'c> {
     conn: &'c Connection,
-    lookup: HashMap<&'c str, usize>,
+    lookup: StreamLookup<'c>,
     states: Vec<StreamState>,
     watches: Vec<Watch>,
     queue: VecDeque<Request>,
@@ -124,6 +125,9 @@ pub(super) struct Core<'c> {
     decode_error_logged: bool,
     announced: bool,
     control: Control,
+    /// `control.live` as last read: it turns true once and never back, so once true it is not read again (a read
+    /// takes the channel's lock, once per message otherwise).
+    live: bool,
     /// Whether each stream delivered on this connection: a successor's readiness.
     delivered: Vec<bool>,
 }
@@ -178,6 +182,7 @@ impl<'c> Core<'c> {
             last_send: None,
             decode_error_logged: false,
             announced: false,
+            live: false,
             control,
             delivered: vec![false; conn.streams.len()],
         }
@@ -220,9 +225,13 @@ impl<'c> Core<'c> {
                 self.got_data = true;
                 if let Some(&i) = self.lookup.get(key) {
                     let stream = &conn.streams[i];
+                    let live = self.live || {
+                        self.live = *self.control.live.borrow();
+                        self.live
+                    };
                     match venue::decode_sample(conn.venue, stream.kind, payload, ts_ms) {
                         // A successor not yet live only notes that the stream delivers here.
-                        Ok(sample) if *self.control.live.borrow() => {
+                        Ok(sample) if live => {
                             conn.tracker.record(stream.slot, clock.unix(), &sample);
                         }
                         Ok(_) => self.delivered[i] = true,

@@ -5,7 +5,10 @@
 //! the live heap with the rebuilds, fragmentation only the RSS. Not part of the test command; docs/benchmarks.md
 //! has a run.
 //!
-//! `cargo run --release --example rebuilds [REBUILDS] [CHURN_SECS]`
+//! With `DROPS` 1 the venue also resets every connection as each listing changes, so the rebuild races with
+//! reconnections (in the soak, a drop and a listing change fall together every ten minutes).
+//!
+//! `cargo run --release --example rebuilds [REBUILDS] [CHURN_SECS] [DROPS]`
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering::Relaxed};
@@ -69,7 +72,7 @@ async fn main() {
             .and_then(|s| s.parse().ok())
             .unwrap_or(default)
     };
-    let (rebuilds, churn_secs) = (arg(1, 100) as usize, arg(2, 3));
+    let (rebuilds, churn_secs, drops) = (arg(1, 100) as usize, arg(2, 3), arg(3, 0) == 1);
     // LOG=info shows the exporter's log lines.
     if let Ok(filter) = std::env::var("LOG") {
         tracing_subscriber::fmt()
@@ -106,6 +109,9 @@ async fn main() {
     );
     for generation in 1..=rebuilds {
         churn.list(generation);
+        if drops {
+            venue.reset_all();
+        }
         // Until the new set is the one recorded (the rebuild done), then a pause with both sets gone quiet.
         let newest = Churn::newest(generation);
         let rebuilt = || {

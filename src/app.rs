@@ -468,6 +468,10 @@ pub async fn start(config: &Config, tuning: Tuning) -> Result<Running, AppError>
         &stopped,
     )?;
 
+    tasks.push(tokio::spawn(crate::memory::trim_periodically(
+        stopped.clone(),
+    )));
+
     let mut limiters: HashMap<Exchange, Arc<ConnectLimiter>> = HashMap::new();
     for vc in &config.venues {
         let policy = (tuning.policy)(vc.venue);

@@ -41,7 +41,9 @@ pub trait WsExchange: Sync {
     fn request(&self, op: Op, keys: &[&str], id: RequestId) -> String;
     /// The JSON ping, where the client pings; None where the server does.
     fn ping(&self, id: RequestId) -> Option<String>;
-    /// Classifies one text frame, splitting market data into key and payload without copying. Hot path.
+    /// Classifies one text frame, splitting market data into key and payload without copying. Hot path. The
+    /// `data` payload need only be delimited (`scan::pick_lazy`); [`super::decode_frame`] validates
+    /// every other frame whole.
     fn decode_frame<'a>(&self, text: &'a str) -> Result<Frame<'a>, DecodeError>;
     /// Decodes a data payload of one of this exchange's channels by its market and kind. Hot path: no
     /// allocation.

@@ -130,9 +130,18 @@ pub fn ping_message(venue: Venue, id: RequestId) -> Option<String> {
 /// its decoder parses it anyway (one walk of the frame instead of two).
 #[inline]
 pub fn decode_frame(venue: Venue, text: &str) -> Result<Frame<'_>, DecodeError> {
-    match venue.exchange() {
+    let frame = match venue.exchange() {
         Exchange::Binance => Binance.decode_frame(text),
         Exchange::Bybit => Bybit.decode_frame(text),
+    };
+    match frame {
+        data @ Ok(Frame::Data { .. }) => data,
+        // Only a data frame leaves part of itself (its payload) to a decoder to validate; anything else is
+        // validated whole, so that a damaged reply is malformed rather than of an unexpected shape.
+        other => {
+            scan::validate(text)?;
+            other
+        }
     }
 }
 

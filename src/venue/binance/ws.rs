@@ -207,19 +207,6 @@ struct BinanceError<'a> {
 ///   `{"e":"serverShutdown","E":1770123456789}`, or combined
 ///   `{"stream":"!serverShutdown","data":{"e":"serverShutdown","E":1770123456789}}`
 pub(super) fn decode_frame(text: &str) -> Result<Frame<'_>, DecodeError> {
-    match read_frame(text) {
-        data @ Ok(Frame::Data { .. }) => data,
-        // Only a data frame leaves part of itself (its payload) to a decoder to validate; anything else is
-        // validated whole, so that a damaged reply is malformed rather than of an unexpected shape.
-        other => {
-            scan::validate(text)?;
-            other
-        }
-    }
-}
-
-/// [`decode_frame`] before the whole text is known to be JSON: the `data` payload is only delimited.
-fn read_frame(text: &str) -> Result<Frame<'_>, DecodeError> {
     let [stream, data, result, id, error, msg, event] = scan::pick_lazy(
         text,
         ["stream", "data", "result", "id", "error", "msg", "e"],

@@ -148,19 +148,6 @@ pub(super) fn ping(id: RequestId) -> String {
 /// {"args":["1672916271846"],"op":"pong"}
 /// ```
 pub(super) fn decode_frame(text: &str) -> Result<Frame<'_>, DecodeError> {
-    match read_frame(text) {
-        data @ Ok(Frame::Data { .. }) => data,
-        // Only a data frame leaves part of itself (its payload) to a decoder to validate; anything else is
-        // validated whole, so that a damaged reply is malformed rather than of an unexpected shape.
-        other => {
-            scan::validate(text)?;
-            other
-        }
-    }
-}
-
-/// [`decode_frame`] before the whole text is known to be JSON: the `data` payload is only delimited.
-fn read_frame(text: &str) -> Result<Frame<'_>, DecodeError> {
     let [topic, data, ts, op, success, ret_msg, req_id] = scan::pick_lazy(
         text,
         ["topic", "data", "ts", "op", "success", "ret_msg", "req_id"],

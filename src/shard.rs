@@ -85,9 +85,15 @@ pub fn shard_of(symbol: &str, count: u32) -> u32 {
 fn stable_hash(symbol: &str) -> u64 {
     const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
     const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let mut h = symbol
+    let h = symbol
         .bytes()
         .fold(OFFSET, |h, b| (h ^ u64::from(b)).wrapping_mul(PRIME));
+    avalanche(h)
+}
+
+/// MurmurHash3's 64-bit finalizer: every input bit moves about half the output bits, the low ones included. Also
+/// the finish of the session's stream-name hash.
+pub(crate) fn avalanche(mut h: u64) -> u64 {
     h ^= h >> 33;
     h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
     h ^= h >> 33;

@@ -450,16 +450,7 @@ impl Cpu {
                 Some((tid, text.split_whitespace().next()?.parse().ok()?))
             })
             .collect();
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        // The fields after the command name, which may hold spaces: state is the first, utime the 12th.
-        let fields: Vec<u64> = match stat.rsplit_once(')') {
-            Some((_, rest)) => rest
-                .split_whitespace()
-                .map(|f| f.parse().unwrap_or(0))
-                .collect(),
-            None => Vec::new(),
-        };
-        let ticks = fields.get(11).unwrap_or(&0) + fields.get(12).unwrap_or(&0);
+        let ticks = support::procfs::cpu_ticks(pid);
         Cpu { threads, ticks }
     }
 

@@ -31,6 +31,7 @@ use support::abuse::{example_args, family_sum, scrape_text};
 use support::fake::FakeKind;
 use support::fake_rest::{FakeRest, RestKind};
 use support::flood::{Flood, Pace};
+use support::procfs;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -143,23 +144,11 @@ struct Sample {
 }
 
 fn proc_sample(pid: u32, at: f64, sent: u64) -> Sample {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // The fields after the command name, which may hold spaces: state is the first, utime the 12th.
-    let fields: Vec<u64> = stat.rsplit_once(')').map_or(Vec::new(), |(_, rest)| {
-        rest.split_whitespace()
-            .map(|f| f.parse().unwrap_or(0))
-            .collect()
-    });
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let rss_kib: f64 = (status.lines())
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0.0);
     Sample {
         at,
-        cpu_ticks: fields.get(11).unwrap_or(&0) + fields.get(12).unwrap_or(&0),
-        rss_mib: rss_kib / 1024.0,
-        fds: std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count()),
+        cpu_ticks: procfs::cpu_ticks(pid),
+        rss_mib: procfs::field(&procfs::status(pid), "VmRSS:") / 1024.0,
+        fds: procfs::open_fds(pid),
         sent,
     }
 }

@@ -55,13 +55,8 @@ fn live_mib() -> f64 {
 }
 
 fn rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
-        .unwrap_or(0.0)
-        / 1024.0
+    let status = support::procfs::status(std::process::id());
+    support::procfs::field(&status, "VmRSS:") / 1024.0
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

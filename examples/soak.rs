@@ -29,27 +29,13 @@ use support::abuse::{
     scrape_text, source,
 };
 use support::churn::Churn;
+use support::procfs::{self, field, open_fds};
 
 const USER: &str = "prometheus";
 const PASSWORD: &str = "soak-secret";
 
 fn status_field(pid: u32, name: &str) -> f64 {
-    field(
-        &std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default(),
-        name,
-    )
-}
-
-/// A `/proc/<pid>/status` field's number (kB for the memory ones), 0 when absent.
-fn field(status: &str, name: &str) -> f64 {
-    (status.lines())
-        .find_map(|l| l.strip_prefix(name))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0.0)
-}
-
-fn open_fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+    field(&procfs::status(pid), name)
 }
 
 /// One sample of the run; MiB for the memory fields.
@@ -70,7 +56,7 @@ async fn lowest_rss(pid: u32) -> (f64, f64, f64) {
     let mut lowest = (f64::MAX, 0.0, 0.0);
     for _ in 0..10 {
         // One read of the file, so the three figures are of the same moment.
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let status = procfs::status(pid);
         let [rss, anon, file] = ["VmRSS:", "RssAnon:", "RssFile:"].map(|f| field(&status, f));
         if rss < lowest.0 {
             lowest = (rss, anon, file);

@@ -12,6 +12,7 @@ pub mod flood;
 pub mod http;
 pub mod metrics;
 pub mod pki;
+pub mod procfs;
 pub mod prom;
 pub mod promtool;
 pub mod stack;

@@ -175,11 +175,15 @@ fn ingest(venue: Venue, tracker: &Tracker, text: &str) {
             text.contains(key) || key.is_empty() || !key.is_ascii(),
             "key from nowhere: {key}"
         );
-        // The frame scan only delimits the payload: whatever a decoder accepts must be JSON all through.
+        // The frame scan does not walk the payload: whatever a decoder accepts must be JSON all through.
         let json = serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok();
-        assert_eq!(venue::validate_payload(payload).is_ok(), json, "{text}");
-        for (venue, kind) in decoders() {
-            if let Ok(sample) = venue::decode_sample(venue, kind, payload, ts_ms) {
+        assert_eq!(
+            venue::validate_data(venue, text, payload).is_ok(),
+            json,
+            "{text}"
+        );
+        for (market, kind) in decoders() {
+            if let Ok(sample) = venue::decode_data(market, kind, text, payload, ts_ms) {
                 assert!(
                     json,
                     "{venue} {kind:?} decoded a frame that is no JSON: {text}"

@@ -292,7 +292,7 @@ fn ingest_allocates_nothing_per_message() {
                 )
             };
             assert_eq!(got, key);
-            let sample = venue::decode_sample(case.venue, kind, payload, ts_ms);
+            let sample = venue::decode_data(case.venue, kind, &case.frame, payload, ts_ms);
             let sample =
                 sample.unwrap_or_else(|err| panic!("{} {}: {err}", case.venue, case.channel));
             tracker.record(0, unix_now(), &sample);

@@ -229,7 +229,7 @@ impl<'c> Core<'c> {
                         self.live = *self.control.live.borrow();
                         self.live
                     };
-                    match venue::decode_sample(conn.venue, stream.kind, payload, ts_ms) {
+                    match venue::decode_data(conn.venue, stream.kind, text, payload, ts_ms) {
                         // A successor not yet live only notes that the stream delivers here.
                         Ok(sample) if live => {
                             conn.tracker.record(stream.slot, clock.unix(), &sample);
@@ -237,7 +237,7 @@ impl<'c> Core<'c> {
                         Ok(_) => self.delivered[i] = true,
                         Err(e) => self.decode_error(&e),
                     }
-                } else if let Err(e) = venue::validate_payload(payload) {
+                } else if let Err(e) = venue::validate_data(conn.venue, text, payload) {
                     // Not ours to record, but a damaged frame all the same.
                     self.decode_error(&e);
                 }

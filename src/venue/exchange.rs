@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::rest_wire::{
     InstrumentsPage, RestBudget, RestDecodeError, RestFailure, RestRequest, RestTicker,
 };
+use super::scan::Split;
 use super::wire::{DecodeError, Frame, PathFix, Policy, RequestId};
 use crate::model::{ChannelKind, Sample, Venue};
 
@@ -42,9 +43,9 @@ pub trait WsExchange: Sync {
     /// The JSON ping, where the client pings; None where the server does.
     fn ping(&self, id: RequestId) -> Option<String>;
     /// Classifies one text frame, splitting market data into key and payload without copying. Hot path. The
-    /// `data` payload need only be delimited (`scan::pick_lazy`); [`super::decode_frame`] validates
+    /// `data` payload is only located, as `split` says (`scan::pick_data`); [`super::decode_frame`] validates
     /// every other frame whole.
-    fn decode_frame<'a>(&self, text: &'a str) -> Result<Frame<'a>, DecodeError>;
+    fn decode_frame<'a>(&self, text: &'a str, split: Split) -> Result<Frame<'a>, DecodeError>;
     /// Decodes a data payload of one of this exchange's channels by its market and kind. Hot path: no
     /// allocation.
     fn decode_sample(

@@ -35,6 +35,7 @@ use binance::Binance;
 use bybit::Bybit;
 use exchange::{Op, WsExchange};
 pub use rest::rest_path_fix;
+use scan::Split;
 #[cfg(test)]
 pub(crate) use wire::assert_outcome;
 pub use wire::{DecodeError, Frame, Heartbeat, PathFix, Policy, RequestId};
@@ -126,13 +127,21 @@ pub fn ping_message(venue: Venue, id: RequestId) -> Option<String> {
 }
 
 /// Classifies one text frame and, for market data, splits it into key and payload without copying. Hot path:
-/// dispatched statically. Every frame but data is validated whole; a data frame's payload only delimited, since
-/// its decoder parses it anyway (one walk of the frame instead of two).
+/// dispatched statically. Every frame but data is validated whole. A data frame's payload is not walked here:
+/// where the members after it are plain, as the venues send them, its end is presumed from the frame's end, and
+/// otherwise it is only delimited; its decoder parses it, and so validates it, anyway (one walk of the frame
+/// instead of two). Decode the payload with [`decode_data`], or check it with [`validate_data`], which settle a
+/// presumed end that was wrong.
 #[inline]
 pub fn decode_frame(venue: Venue, text: &str) -> Result<Frame<'_>, DecodeError> {
+    split_frame(venue, text, Split::Presume)
+}
+
+#[inline]
+fn split_frame(venue: Venue, text: &str, split: Split) -> Result<Frame<'_>, DecodeError> {
     let frame = match venue.exchange() {
-        Exchange::Binance => Binance.decode_frame(text),
-        Exchange::Bybit => Bybit.decode_frame(text),
+        Exchange::Binance => Binance.decode_frame(text, split),
+        Exchange::Bybit => Bybit.decode_frame(text, split),
     };
     match frame {
         data @ Ok(Frame::Data { .. }) => data,
@@ -145,14 +154,55 @@ pub fn decode_frame(venue: Venue, text: &str) -> Result<Frame<'_>, DecodeError> 
     }
 }
 
+/// A data frame's payload looked at again when it was refused: [`decode_frame`] presumed its end, and the one
+/// way to presume wrong (a member after the payload holding a container) leaves trailing members in it. The
+/// frame's error where it is malformed, `Ok(None)` where the payload was right, the payload and `ts` otherwise.
+#[cold]
+fn delimited<'a>(
+    venue: Venue,
+    frame: &'a str,
+    payload: &str,
+) -> Result<Option<(&'a str, Option<i64>)>, DecodeError> {
+    match split_frame(venue, frame, Split::Delimit)? {
+        Frame::Data {
+            payload: found,
+            ts_ms,
+            ..
+        } if found.len() != payload.len() => Ok(Some((found, ts_ms))),
+        _ => Ok(None),
+    }
+}
+
+/// [`decode_sample`] for the `payload` and `ts_ms` that [`decode_frame`] split from `frame`: a refusal is final
+/// only once the frame's payload is known to end where it was presumed to. Hot path.
+#[inline]
+pub fn decode_data(
+    venue: Venue,
+    kind: ChannelKind,
+    frame: &str,
+    payload: &str,
+    ts_ms: Option<i64>,
+) -> Result<Sample, DecodeError> {
+    decode_sample(venue, kind, payload, ts_ms).or_else(|refused| {
+        match delimited(venue, frame, payload)? {
+            Some((payload, ts_ms)) => decode_sample(venue, kind, payload, ts_ms),
+            None => Err(refused),
+        }
+    })
+}
+
 /// Checks that a data frame's payload is JSON, for a frame no decoder reads (a stream the connection does not
-/// carry): [`decode_frame`] only delimits the payload, and [`decode_sample`] validates what it decodes.
-pub fn validate_payload(payload: &str) -> Result<(), DecodeError> {
-    scan::validate_value(payload).map_err(DecodeError::from)
+/// carry): [`decode_frame`] does not walk the payload, and [`decode_data`] validates what it decodes.
+pub fn validate_data(venue: Venue, frame: &str, payload: &str) -> Result<(), DecodeError> {
+    scan::validate_value(payload).or_else(|refused| match delimited(venue, frame, payload)? {
+        Some((payload, _)) => scan::validate_value(payload).map_err(DecodeError::from),
+        None => Err(DecodeError::from(refused)),
+    })
 }
 
 /// Decodes the payload of a Data frame for its channel kind. `ts_ms` is the envelope's ts (Bybit)
-/// used as event time where the kind says so. Hot path: dispatched statically.
+/// used as event time where the kind says so. Hot path: dispatched statically. For a payload split from a
+/// frame by [`decode_frame`], [`decode_data`].
 #[inline]
 pub fn decode_sample(
     venue: Venue,
@@ -380,6 +430,48 @@ mod tests {
         );
     }
 
+    /// A frame with a container after its payload (no venue sends one) makes [`decode_frame`] presume the payload
+    /// wrong; [`decode_data`] and [`validate_data`] look again before refusing, and a damaged one stays refused.
+    #[test]
+    fn a_payload_presumed_wrong_is_looked_at_again() {
+        let binance = r#"{"e":"aggTrade","E":1633998523963,"p":"0.35280000"}"#;
+        let bybit = r#"[{"T":1633998523963,"p":"0.35280000"}]"#;
+        let cases = [
+            (
+                Venue::BinanceSpot,
+                binance,
+                format!(r#"{{"stream":"a@aggTrade","data":{binance},"x":{{"y":[1]}}}}"#),
+                None,
+            ),
+            (
+                Venue::BybitLinear,
+                bybit,
+                format!(r#"{{"topic":"t","data":{bybit},"x":[],"ts":5}}"#),
+                Some(5),
+            ),
+        ];
+        for (venue, trade, text, ts) in cases {
+            let Ok(Frame::Data { payload, ts_ms, .. }) = decode_frame(venue, &text) else {
+                panic!("{text}: not a data frame");
+            };
+            assert_ne!(payload, trade, "{text}: presumed");
+            assert_eq!(ts_ms, ts);
+            let sample = decode_data(venue, ChannelKind::Trade, &text, payload, ts_ms);
+            assert_eq!(sample.unwrap().price, Some(dec("0.35280000")), "{text}");
+            assert_eq!(validate_data(venue, &text, payload), Ok(()), "{text}");
+            // Damaged after the payload: the second look finds it.
+            let damaged = text.replace("[1]", "[1 2]").replace("[]", "[,]");
+            let Ok(Frame::Data { payload, ts_ms, .. }) = decode_frame(venue, &damaged) else {
+                panic!("{damaged}: not a data frame");
+            };
+            assert!(matches!(
+                decode_data(venue, ChannelKind::Trade, &damaged, payload, ts_ms),
+                Err(DecodeError::Malformed(_))
+            ));
+            assert!(validate_data(venue, &damaged, payload).is_err());
+        }
+    }
+
     #[test]
     fn mid_is_checked() {
         assert_eq!(mid(dec("1.5"), dec("2.5")), Ok(dec("2")));
@@ -467,14 +559,18 @@ mod tests {
             assert_eq!(scan::validate(text).is_ok(), serde_accepts, "{text}");
             for venue in [Venue::BinanceSpot, Venue::BybitLinear] {
                 match decode_frame(venue, text) {
-                    // The payload is only delimited: whatever reads it must refuse a damaged one.
+                    // The payload is not walked: whatever reads it must refuse a damaged one.
                     Ok(Frame::Data { payload, ts_ms, .. }) => {
                         // The rest was validated: a damaged data frame is damaged in its payload.
-                        assert_eq!(validate_payload(payload).is_ok(), serde_accepts, "{text}");
+                        assert_eq!(
+                            validate_data(venue, text, payload).is_ok(),
+                            serde_accepts,
+                            "{text}"
+                        );
                         for (market, kind) in
                             Venue::ALL.into_iter().flat_map(|v| kinds.map(|k| (v, k)))
                         {
-                            let sample = decode_sample(market, kind, payload, ts_ms);
+                            let sample = decode_data(market, kind, text, payload, ts_ms);
                             assert!(
                                 serde_accepts || sample.is_err(),
                                 "{market} {kind:?} decoded a frame that is no JSON: {text}"

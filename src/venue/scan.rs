@@ -56,6 +56,156 @@ pub(super) fn pick_lazy<'a, const N: usize>(
     pick_from(members, keys)
 }
 
+/// How [`pick_data`] finds where a frame's data payload ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Split {
+    /// Presume it from the frame's end when the members after the payload are plain ([`pick_split`]), so the
+    /// payload is walked only by its decoder; delimit it where that cannot be done.
+    Presume,
+    /// Always delimit it ([`pick_lazy`]): for a second look at a frame whose presumed payload was refused.
+    Delimit,
+}
+
+/// [`pick_lazy`] or, with [`Split::Presume`], [`pick_split`] first.
+pub(super) fn pick_data<'a, const N: usize>(
+    text: &'a str,
+    keys: [&str; N],
+    lazy: &'static str,
+    split: Split,
+) -> Result<[Option<&'a str>; N], ScanError> {
+    match split {
+        Split::Presume => {
+            pick_split(text, keys, lazy).map_or_else(|| pick_lazy(text, keys, lazy), Ok)
+        }
+        Split::Delimit => pick_lazy(text, keys, lazy),
+    }
+}
+
+/// As [`pick_lazy`], without walking the value of `lazy` at all: the members before it are scanned as usual, the
+/// members after it are found from the end of the text (only plain ones: numbers, literals, strings without
+/// escapes, as venues put there) and then scanned forwards, and the value is what lies between. `None` where that
+/// does not work out (a member after the value holds a container or an escaped string, `lazy` is absent or not
+/// a container, anything malformed): the caller delimits instead, which also finds any error.
+///
+/// The value returned for `lazy` is then only presumed: everything around it is valid, so the whole text is valid
+/// JSON exactly when that slice is one JSON value, which the decoder's parse settles. A member after the payload
+/// holding a container is the one way to presume wrong, and then the slice carries trailing members, which a
+/// parse refuses; the caller looks again with [`Split::Delimit`] before it counts a refusal.
+pub(super) fn pick_split<'a, const N: usize>(
+    text: &'a str,
+    keys: [&str; N],
+    lazy: &str,
+) -> Option<[Option<&'a str>; N]> {
+    let mut values = [None; N];
+    let mut keep = |key: &str, value: &'a str| {
+        for (wanted, slot) in keys.iter().zip(&mut values) {
+            if *wanted == key && slot.replace(value).is_some() {
+                return None;
+            }
+        }
+        Some(())
+    };
+    let mut cursor = Cursor { text, pos: 0 };
+    if !cursor.open().ok()? {
+        return None;
+    }
+    let start = loop {
+        if cursor.peek() != Some(b'"') {
+            return None;
+        }
+        let key = cursor.string().ok()?;
+        cursor.skip_whitespace();
+        if !cursor.eat(b':') {
+            return None;
+        }
+        cursor.skip_whitespace();
+        if key == lazy {
+            break cursor.pos;
+        }
+        let from = cursor.pos;
+        cursor.value(1).ok()?;
+        keep(key, &text[from..cursor.pos])?;
+        if !cursor.separator(b'}').ok()? {
+            return None;
+        }
+    };
+    if !matches!(cursor.peek(), Some(b'{' | b'[')) {
+        return None;
+    }
+    let end = payload_end(text.as_bytes())?;
+    if end <= start {
+        return None;
+    }
+    keep(lazy, &text[start..end])?;
+    let tail = Members {
+        cursor: Cursor { text, pos: end },
+        state: State::Rest,
+        lazy: None,
+    };
+    for member in tail {
+        let (key, value) = member.ok()?;
+        keep(key, value)?;
+    }
+    Some(values)
+}
+
+/// Reading the object `text` backwards over its last members while they are plain (numbers, literals, strings
+/// without escapes): the position just after the `}` or `]` that precedes them, the presumed end of a container
+/// value. At most eight members; `None` at anything else. Only a proposal: [`pick_split`] checks it forwards.
+fn payload_end(text: &[u8]) -> Option<usize> {
+    let mut pos = text.len();
+    let back_whitespace = |pos: &mut usize| {
+        while *pos > 0 && matches!(text[*pos - 1], b' ' | b'\t' | b'\n' | b'\r') {
+            *pos -= 1;
+        }
+    };
+    // A plain string ending at `pos` (its closing quote at pos - 1): the position of its opening quote.
+    let back_string = |pos: usize| {
+        let inner = text.get(..pos.checked_sub(1)?)?;
+        let open = inner.iter().rposition(|&b| b == b'"')?;
+        (!inner[open + 1..].contains(&b'\\')).then_some(open)
+    };
+    back_whitespace(&mut pos);
+    if pos == 0 || text[pos - 1] != b'}' {
+        return None;
+    }
+    pos -= 1;
+    for _ in 0..8 {
+        back_whitespace(&mut pos);
+        match text.get(pos.checked_sub(1)?)? {
+            b'}' | b']' => return Some(pos),
+            b'"' => pos = back_string(pos)?,
+            _ => {
+                let plain = text[..pos]
+                    .iter()
+                    .rev()
+                    .take_while(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+                    .count();
+                if plain == 0 {
+                    return None;
+                }
+                pos -= plain;
+            }
+        }
+        back_whitespace(&mut pos);
+        if text.get(pos.checked_sub(1)?)? != &b':' {
+            return None;
+        }
+        pos -= 1;
+        back_whitespace(&mut pos);
+        if text.get(pos.checked_sub(1)?)? != &b'"' {
+            return None;
+        }
+        pos = back_string(pos)?;
+        back_whitespace(&mut pos);
+        if text.get(pos.checked_sub(1)?)? != &b',' {
+            return None;
+        }
+        pos -= 1;
+    }
+    None
+}
+
 fn pick_from<'a, const N: usize>(
     mut members: Members<'a>,
     keys: [&str; N],
@@ -667,6 +817,95 @@ mod tests {
         let fits = nested(MAX_DEPTH - 1);
         assert!(pick_lazy(&fits, ["data"], "data").is_ok());
         assert!(validate(&fits).is_ok());
+    }
+
+    /// Frames in the venues' own shapes: Binance's payload last, Bybit's with plain members after it.
+    const SPLIT_FRAMES: [&str; 4] = [
+        r#"{"stream":"btcusdt@aggTrade","data":{"e":"aggTrade","E":1,"p":"0.35","m":false}}"#,
+        r#"{"topic":"orderbook.1.BTCUSDT","type":"snapshot","ts":7,"data":{"s":"BTCUSDT","b":[["16493.50","0.006"]],"a":[]},"cts":6}"#,
+        r#"{"topic":"tickers.BTCUSDT","type":"snapshot","data":{"symbol":"BTCUSDT","q":"}]"},"cs":24987956059,"ts":1673272861686}"#,
+        "{ \"topic\" : \"t\" ,\n\"data\" : [ {\"p\":\"1\"} ] , \"ok\" : true , \"n\" : null , \"x\" : -1.5e+3 }\r\n",
+    ];
+
+    #[test]
+    fn a_split_payload_is_presumed_from_the_end_of_the_frame() {
+        let keys = ["stream", "topic", "data", "ts"];
+        for text in SPLIT_FRAMES {
+            // The same members as a full scan finds, without walking the payload.
+            let split = pick_split(text, keys, "data");
+            assert_eq!(
+                split,
+                Some(pick_lazy(text, keys, "data").unwrap()),
+                "{text}"
+            );
+        }
+        // Where the members after the payload are not all plain, or the frame is not in a data frame's shape,
+        // nothing is presumed: the caller delimits.
+        let unsettled = [
+            r#"{"stream":"s","data":{"p":"1"},"note":"a\"b"}"#,
+            r#"{"stream":"s","data":{"p":"1"},"note":"a\\"}"#,
+            r#"{"stream":"s","data":"text"}"#,
+            r#"{"stream":"s","data":null}"#,
+            r#"{"stream":"s"}"#,
+            r#"{"result":null,"id":1}"#,
+            r#"{"stream":"s","stream":"t","data":{}}"#,
+            r#"{"stream":"s","data":{},"stream":"t"}"#,
+            r#"{"stream":"s","data":{},"ts":1,"ts":2}"#,
+            r#"{"stream":"s","data":{},"x":01}"#,
+            r#"{"stream":"s","data":{}} x"#,
+            r#"{"stream":"s","data":{}"#,
+            r#"{"stream":01,"data":{}}"#,
+            r#"[{"stream":"s","data":{}}]"#,
+            "",
+        ];
+        for text in unsettled {
+            assert_eq!(pick_split(text, keys, "data"), None, "{text}");
+        }
+        // The one way to presume wrong, a container after the payload: the slice then carries trailing members,
+        // which is no JSON value, and the caller looks again.
+        let text = r#"{"stream":"s","data":{"p":"1"},"extra":{"a":1},"ts":2}"#;
+        let [_, _, data, ts] = pick_split(text, keys, "data").unwrap();
+        assert_eq!(data, Some(r#"{"p":"1"},"extra":{"a":1}"#));
+        assert_eq!(ts, Some("2"));
+        assert!(validate_value(data.unwrap()).is_err());
+        assert_eq!(
+            pick_lazy(text, keys, "data").unwrap()[2],
+            Some(r#"{"p":"1"}"#)
+        );
+    }
+
+    /// The presumption's soundness: wherever [`pick_split`] presumes, the frame is valid JSON exactly when the
+    /// presumed payload is one JSON value, over every damage of one byte (removed, or replaced by a byte that
+    /// matters to JSON) of each frame.
+    #[test]
+    fn a_presumed_payload_is_json_exactly_when_its_frame_is() {
+        let mut presumed = 0;
+        for frame in SPLIT_FRAMES {
+            let mut damaged = vec![frame.to_owned()];
+            for at in 0..frame.len() {
+                let mut bytes = frame.as_bytes().to_vec();
+                bytes.remove(at);
+                damaged.extend(String::from_utf8(bytes).ok());
+                for &byte in b"\"\\{}[]:,-.0e \x01" {
+                    let mut bytes = frame.as_bytes().to_vec();
+                    bytes[at] = byte;
+                    damaged.extend(String::from_utf8(bytes).ok());
+                }
+            }
+            for text in &damaged {
+                let Some([data]) = pick_split(text, ["data"], "data") else {
+                    continue;
+                };
+                presumed += 1;
+                let payload = data.expect("the payload");
+                assert_eq!(
+                    validate_value(payload).is_ok(),
+                    validate(text).is_ok(),
+                    "{text}"
+                );
+            }
+        }
+        assert!(presumed > 1000, "{presumed} damaged frames presumed");
     }
 
     #[test]

@@ -26,8 +26,9 @@ pub enum Frame<'a> {
     Data {
         /// Stream or topic name, the key the feed maps to a subscription slot.
         key: &'a str,
-        /// Raw text of the data part, for [`decode_sample`]: delimited, not yet validated (the decoder parses it,
-        /// which validates it; [`validate_payload`](super::validate_payload) for a frame nobody decodes).
+        /// Raw text of the data part, for [`decode_data`](super::decode_data): located, not yet validated (the
+        /// decoder parses it, which validates it; [`validate_data`](super::validate_data) for a frame nobody
+        /// decodes).
         payload: &'a str,
         /// Bybit's envelope `ts` in ms since the Unix epoch.
         ts_ms: Option<i64>,

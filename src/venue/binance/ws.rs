@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::model::{ChannelKind, Sample, Venue};
-use crate::venue::scan;
+use crate::venue::scan::{self, Split};
 use crate::venue::wire::{
     BookSide, DecodeError, Frame, Heartbeat, JsonStrings, Policy, RequestId, Text, book_mid,
     decimal, field, mid, non_null, request_id, str_field,
@@ -206,11 +206,12 @@ struct BinanceError<'a> {
 /// - shutdown (web-socket-streams.md, "Server Shutdown"):
 ///   `{"e":"serverShutdown","E":1770123456789}`, or combined
 ///   `{"stream":"!serverShutdown","data":{"e":"serverShutdown","E":1770123456789}}`
-pub(super) fn decode_frame(text: &str) -> Result<Frame<'_>, DecodeError> {
-    let [stream, data, result, id, error, msg, event] = scan::pick_lazy(
+pub(super) fn decode_frame(text: &str, split: Split) -> Result<Frame<'_>, DecodeError> {
+    let [stream, data, result, id, error, msg, event] = scan::pick_data(
         text,
         ["stream", "data", "result", "id", "error", "msg", "e"],
         "data",
+        split,
     )?;
     // Every member read is type-checked before any is acted on, so a frame is malformed or not
     // whatever its shape turns out to be.

@@ -13,6 +13,7 @@ use crate::venue::exchange::{Op, RestExchange, WsExchange};
 use crate::venue::rest_wire::{
     InstrumentsPage, RestBudget, RestDecodeError, RestFailure, RestRequest, RestTicker,
 };
+use crate::venue::scan::Split;
 use crate::venue::wire::{DecodeError, Frame, PathFix, Policy, RequestId, strip_suffixes};
 
 /// Bybit.
@@ -88,8 +89,8 @@ impl WsExchange for Bybit {
     }
 
     #[inline]
-    fn decode_frame<'a>(&self, text: &'a str) -> Result<Frame<'a>, DecodeError> {
-        ws::decode_frame(text)
+    fn decode_frame<'a>(&self, text: &'a str, split: Split) -> Result<Frame<'a>, DecodeError> {
+        ws::decode_frame(text, split)
     }
 
     #[inline]

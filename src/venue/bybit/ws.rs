@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::model::{ChannelKind, Sample, Venue};
-use crate::venue::scan;
+use crate::venue::scan::{self, Split};
 use crate::venue::wire::{
     BookSide, DecodeError, First, Frame, Heartbeat, JsonStrings, Last, Policy, RequestId, Text,
     book_mid, decimal, field, i64_field, non_null, request_id, str_field,
@@ -147,11 +147,12 @@ pub(super) fn ping(id: RequestId) -> String {
 ///  "op":"ping"}
 /// {"args":["1672916271846"],"op":"pong"}
 /// ```
-pub(super) fn decode_frame(text: &str) -> Result<Frame<'_>, DecodeError> {
-    let [topic, data, ts, op, success, ret_msg, req_id] = scan::pick_lazy(
+pub(super) fn decode_frame(text: &str, split: Split) -> Result<Frame<'_>, DecodeError> {
+    let [topic, data, ts, op, success, ret_msg, req_id] = scan::pick_data(
         text,
         ["topic", "data", "ts", "op", "success", "ret_msg", "req_id"],
         "data",
+        split,
     )?;
     // Every member read is type-checked before any is acted on, so a frame is malformed or not
     // whatever its shape turns out to be.

@@ -4,13 +4,17 @@
 //! glibc raises its mmap threshold each time it frees a large mmapped block, so after the first few scrapes (a
 //! `/metrics` text of megabytes, its gzip copy) and the first `*` rebuild, blocks of that size come from the heap
 //! arenas, where they fragment and are never returned; and each thread that allocates may get an arena of its
-//! own. Fixing the threshold keeps large blocks mmapped (returned on free), and two arenas bound the spread. No
-//! effect off glibc.
+//! own. Fixing the threshold keeps large blocks mmapped (returned on free), and one arena keeps what is left in one
+//! heap. No effect off glibc.
+//!
+//! Both figures come from the soak (docs/benchmarks.md, run 6): with 128 KiB and two arenas the process's own memory
+//! crept by a sixth over the hour while its live heap stayed flat (heaptrack), the scattered remains of the HTTP
+//! side's 32 to 128 KiB buffers (gzip state, request and WebSocket buffers) in two heaps.
 
 /// Large blocks are always mmapped from this size on, and the threshold no longer rises.
-const MMAP_THRESHOLD: i32 = 128 * 1024;
+const MMAP_THRESHOLD: i32 = 32 * 1024;
 /// At most this many malloc arenas, whatever the number of threads.
-const ARENAS: i32 = 2;
+const ARENAS: i32 = 1;
 
 /// Sets the allocator's policy: call before any thread starts.
 pub fn tune_allocator() {

@@ -8,7 +8,13 @@
 //! With `DROPS` 1 the venue also resets every connection as each listing changes, so the rebuild races with
 //! reconnections (in the soak, a drop and a listing change fall together every ten minutes).
 //!
-//! `cargo run --release --example rebuilds [REBUILDS] [CHURN_SECS] [DROPS]`
+//! With `MIX` 1 the soak's HTTP side runs too, against the same process: basic auth, a gzip scrape every second
+//! and the soak's abuse mix (50 silent, 50 slowloris, 50 scrapers, 2 guessers, each asking every 2 s); every
+//! rebuild is then printed. The mix's own clients live on the same heap, a fixed set of tasks and buffers, so a
+//! live heap that climbs with the rebuilds is a leak on one side or the other, and a flat one under a climbing RSS
+//! is the allocator's.
+//!
+//! `cargo run --release --example rebuilds [REBUILDS] [CHURN_SECS] [DROPS] [MIX]`
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering::Relaxed};
@@ -19,6 +25,7 @@ use marketfeed_exporter::config::{Config, parse_flags};
 use marketfeed_exporter::model::Venue;
 use marketfeed_exporter::rest::RestSettings;
 use marketfeed_testkit as support;
+use support::abuse::{Mix, Sizes, basic, basic_auth_file, request, source};
 use support::churn::Churn;
 
 /// The system allocator, counting the bytes live on the heap: a leak grows them, fragmentation only RSS.
@@ -54,9 +61,11 @@ fn live_mib() -> f64 {
     LIVE.load(Relaxed) as f64 / (1024.0 * 1024.0)
 }
 
-fn rss_mib() -> f64 {
+/// `VmRSS` and `RssAnon`, MiB.
+fn rss_mib() -> (f64, f64) {
     let status = support::procfs::status(std::process::id());
-    support::procfs::field(&status, "VmRSS:") / 1024.0
+    let field = |name| support::procfs::field(&status, name) / 1024.0;
+    (field("VmRSS:"), field("RssAnon:"))
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -67,7 +76,8 @@ async fn main() {
             .and_then(|s| s.parse().ok())
             .unwrap_or(default)
     };
-    let (rebuilds, churn_secs, drops) = (arg(1, 100) as usize, arg(2, 3), arg(3, 0) == 1);
+    let (rebuilds, churn_secs) = (arg(1, 100) as usize, arg(2, 3));
+    let (drops, mix) = (arg(3, 0) == 1, arg(4, 0) == 1);
     // LOG=info shows the exporter's log lines.
     if let Ok(filter) = std::env::var("LOG") {
         tracing_subscriber::fmt()
@@ -83,7 +93,13 @@ async fn main() {
         ("MARKETFEED_LOG_LEVEL", "error".to_owned()),
     ]
     .map(|(k, v)| (k.to_owned(), v));
-    let flags = parse_flags(["--web.listen-address=127.0.0.1:0".to_owned()]).unwrap();
+    let dir = std::env::temp_dir().join(format!("marketfeed-rebuilds-{}", std::process::id()));
+    let mut flags = vec!["--web.listen-address=127.0.0.1:0".to_owned()];
+    if mix {
+        let web = basic_auth_file(&dir, &["prometheus"], "probe-secret");
+        flags.push(format!("--web.config.file={}", web.display()));
+    }
+    let flags = parse_flags(flags).unwrap();
     let config = Config::load(vars, &flags).unwrap();
     let tuning = Tuning {
         rest: RestSettings {
@@ -97,11 +113,36 @@ async fn main() {
     tokio::time::sleep(Duration::from_secs(10)).await;
     venue.forget_history();
     rest.forget_history();
-    println!(
-        "| rebuilds | RSS MiB | live heap MiB |\n|---|---|---|\n| 0 | {:.1} | {:.2} |",
-        rss_mib(),
-        live_mib()
-    );
+    let http = mix.then(|| {
+        let (addr, auth) = (running.addr, basic("prometheus", "probe-secret"));
+        let sizes = Sizes {
+            silent: 50,
+            slowloris: 50,
+            scrapers: 50,
+            guessers: 2,
+            pause: Duration::from_secs(2),
+        };
+        let abuse = Mix::start(addr, sizes, &auth, &basic("prometheus", "wrong"));
+        let auth = format!("{auth}Accept-Encoding: gzip\r\n");
+        let scraper = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                let _ = request(source(1), addr, "/metrics", &auth).await;
+            }
+        });
+        (abuse, scraper)
+    });
+    let every = if mix { 1 } else { 10 };
+    let print = |generation: usize| {
+        let (rss, anon) = rss_mib();
+        println!(
+            "| {generation} | {rss:.1} | {anon:.1} | {:.2} |",
+            live_mib()
+        );
+    };
+    println!("| rebuilds | RSS MiB | RssAnon MiB | live heap MiB |\n|---|---|---|---|");
+    print(0);
     for generation in 1..=rebuilds {
         churn.list(generation);
         if drops {
@@ -122,9 +163,14 @@ async fn main() {
         // The fakes log every request for the tests; dropped here, the live heap is the exporter's.
         venue.forget_history();
         rest.forget_history();
-        if generation % 10 == 0 {
-            println!("| {generation} | {:.1} | {:.2} |", rss_mib(), live_mib());
+        if generation % every == 0 {
+            print(generation);
         }
     }
+    if let Some((abuse, scraper)) = http {
+        scraper.abort();
+        abuse.stop();
+    }
     running.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }

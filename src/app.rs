@@ -456,6 +456,7 @@ pub async fn start(config: &Config, tuning: Tuning) -> Result<Running, AppError>
         .map(|v| RestTarget {
             venue: v.venue,
             base_url: v.rest_url.clone(),
+            follows_listing: v.all_symbols,
         })
         .collect();
     let outages = Arc::new(Outages::default());

@@ -65,6 +65,9 @@ pub struct RestTarget {
     pub venue: Venue,
     /// Its REST base URL.
     pub base_url: String,
+    /// `*`: the market's symbols are what the listing says trades, so a symbol leaving it is a delisting the
+    /// listing follower acts on, not a configuration that cannot deliver.
+    pub follows_listing: bool,
 }
 
 /// What every task shares.
@@ -84,6 +87,7 @@ struct Endpointed {
     venue: Venue,
     base_url: String,
     budget: Arc<Budget>,
+    follows_listing: bool,
 }
 
 /// A handle on the REST side for code outside it: the listing of a venue's trading symbols, made within the
@@ -143,6 +147,7 @@ pub fn spawn(
             venue: target.venue,
             base_url: target.base_url,
             budget,
+            follows_listing: target.follows_listing,
         };
         // One clock per exchange: the first watched venue of it answers for its markets.
         if !clocked.contains(&target.venue.exchange()) {
@@ -418,27 +423,56 @@ async fn discovery(shared: Arc<Shared>, to: Endpointed, mut shutdown: watch::Rec
                     None => Listing::Unlisted,
                 };
                 let previous = tracker.set_listing(to.venue, symbol, listing);
-                if previous != Some(listing) {
-                    match listing {
-                        Listing::Unlisted => tracing::warn!(
-                            venue = %to.venue, symbol,
-                            "configured symbol is not listed by the venue: its subscriptions will never deliver"
-                        ),
-                        Listing::Halted => tracing::warn!(
-                            venue = %to.venue, symbol,
-                            "configured symbol is listed but not trading: silence is expected"
-                        ),
-                        Listing::Trading if previous != Some(Listing::Unknown) => {
-                            tracing::info!(venue = %to.venue, symbol, "configured symbol is trading again")
-                        }
-                        Listing::Trading | Listing::Unknown => {}
+                match listing_news(to.follows_listing, previous, listing) {
+                    Some(News::Warn(message)) => {
+                        tracing::warn!(venue = %to.venue, symbol, "{message}")
                     }
+                    Some(News::Info(message)) => {
+                        tracing::info!(venue = %to.venue, symbol, "{message}")
+                    }
+                    None => {}
                 }
             }
         }
         if !Shared::pause(shared.settings.discovery_interval, &mut shutdown).await {
             return;
         }
+    }
+}
+
+/// A log line about a watched symbol's listing, by how much it needs someone.
+#[derive(Debug, PartialEq, Eq)]
+enum News {
+    Warn(&'static str),
+    Info(&'static str),
+}
+
+/// What to say when the listing of a watched symbol reads `listing`, having read `previous` (None: the tracker
+/// no longer holds the symbol); nothing when it has not changed. Under `*` (`follows_listing`) a symbol that
+/// leaves the trading list is a delisting or a halt the listing follower is about to act on: worth an info
+/// line, not a warning that a configuration will never deliver.
+fn listing_news(
+    follows_listing: bool,
+    previous: Option<Listing>,
+    listing: Listing,
+) -> Option<News> {
+    if previous == Some(listing) {
+        return None;
+    }
+    match listing {
+        Listing::Unlisted | Listing::Halted if follows_listing => Some(News::Info(
+            "symbol no longer listed as trading: the listing follower drops it",
+        )),
+        Listing::Unlisted => Some(News::Warn(
+            "configured symbol is not listed by the venue: its subscriptions will never deliver",
+        )),
+        Listing::Halted => Some(News::Warn(
+            "configured symbol is listed but not trading: silence is expected",
+        )),
+        Listing::Trading if previous != Some(Listing::Unknown) => {
+            Some(News::Info("configured symbol is trading again"))
+        }
+        Listing::Trading | Listing::Unknown => None,
     }
 }
 
@@ -562,6 +596,44 @@ async fn cross_check(shared: Arc<Shared>, to: Endpointed, mut shutdown: watch::R
                     "REST shows a newer price than the stale feed: the feed is broken, not the market quiet"
                 );
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listing_news_is_a_warning_only_where_a_configuration_cannot_deliver() {
+        use Listing::{Halted, Trading, Unknown, Unlisted};
+        let configured = |previous, listing| listing_news(false, previous, listing);
+        let star = |previous, listing| listing_news(true, previous, listing);
+        let not_listed = News::Warn(
+            "configured symbol is not listed by the venue: its subscriptions will never deliver",
+        );
+        let halted = News::Warn("configured symbol is listed but not trading: silence is expected");
+        let dropped =
+            News::Info("symbol no longer listed as trading: the listing follower drops it");
+        assert_eq!(configured(Some(Unknown), Unlisted), Some(not_listed));
+        assert_eq!(configured(Some(Trading), Halted), Some(halted));
+        assert_eq!(
+            configured(Some(Halted), Trading),
+            Some(News::Info("configured symbol is trading again"))
+        );
+        // Under `*` a symbol leaving the trading list is the follower's business.
+        assert_eq!(star(Some(Trading), Unlisted), Some(dropped));
+        assert_eq!(
+            star(Some(Trading), Halted),
+            Some(News::Info(
+                "symbol no longer listed as trading: the listing follower drops it"
+            ))
+        );
+        // Nothing new, or a first reading that is the expected one: nothing said.
+        for news in [configured, star] {
+            assert_eq!(news(Some(Unlisted), Unlisted), None);
+            assert_eq!(news(Some(Unknown), Trading), None);
+            assert_eq!(news(Some(Trading), Trading), None);
         }
     }
 }

@@ -17,8 +17,9 @@
 //!
 //! Steady state is every 5 s window that does not touch a burst or the 5 s after it.
 //!
-//! `cargo build --release --bins --examples && cargo run --release --example market_load -- [BINARY] [SECONDS]`
-//! (defaults: target/release/marketfeed_exporter, 600)
+//! `cargo build --release --bins --examples && cargo run --release --example market_load -- [BINARY] [SECONDS] [SCALE]`
+//! (defaults: target/release/marketfeed_exporter, 600, 1). `SCALE` multiplies every market's symbol count (and so
+//! the rates): 1.38 makes 10 000 subscriptions, the size of the scrape goal.
 
 use marketfeed_testkit as support;
 
@@ -36,6 +37,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// One market of the load: its fake, its variables' `<MARKET>`, its size and its channels' rates.
+#[derive(Clone, Copy)]
 struct Market {
     kind: FakeKind,
     var: &'static str,
@@ -241,6 +243,16 @@ fn in_burst(from: f64, to: f64) -> bool {
 #[tokio::main]
 async fn main() {
     let (binary, seconds) = example_args(600);
+    let scale: f64 = std::env::args()
+        .nth(3)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1.0);
+    let markets: Vec<Market> = (MARKETS.iter())
+        .map(|m| Market {
+            symbols: (m.symbols as f64 * scale).round() as usize,
+            ..*m
+        })
+        .collect();
     let mut floods = Vec::new();
     let mut paces = Vec::new();
     let binance_spot_rest = FakeRest::start(RestKind::BinanceSpot).await;
@@ -258,7 +270,7 @@ async fn main() {
         ),
         ("MARKETFEED_BYBIT_REST_URL".into(), bybit_rest.base_url()),
     ];
-    for market in &MARKETS {
+    for market in &markets {
         let names = market.names();
         let (rest, status) = match market.kind {
             FakeKind::BinanceSpot => (&binance_spot_rest, "TRADING"),
@@ -274,8 +286,8 @@ async fn main() {
         floods.push(flood);
         paces.push(pace);
     }
-    let expected: usize = MARKETS.iter().map(Market::streams).sum();
-    let nominal: f64 = MARKETS.iter().map(Market::rate).sum();
+    let expected: usize = markets.iter().map(Market::streams).sum();
+    let nominal: f64 = markets.iter().map(Market::rate).sum();
 
     let dir = std::env::temp_dir().join(format!("marketfeed-load-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -293,7 +305,7 @@ async fn main() {
     println!(
         "binary: {binary}; {} symbols, {expected} subscriptions, {nominal:.0} msg/s nominal, x{BURST_FACTOR} for \
          {BURST_FOR} s each minute; {seconds} s measured",
-        MARKETS.iter().map(|m| m.symbols).sum::<usize>()
+        markets.iter().map(|m| m.symbols).sum::<usize>()
     );
 
     let launched = Instant::now();

@@ -7,9 +7,10 @@
 //! own. Fixing the threshold keeps large blocks mmapped (returned on free), and one arena keeps what is left in one
 //! heap. No effect off glibc.
 //!
-//! Both figures come from the soak (docs/benchmarks.md, run 6): with 128 KiB and two arenas the process's own memory
-//! crept by a sixth over the hour while its live heap stayed flat (heaptrack), the scattered remains of the HTTP
-//! side's 32 to 128 KiB buffers (gzip state, request and WebSocket buffers) in two heaps.
+//! Both figures follow the soak (docs/benchmarks.md, "Leak or allocator?" and run 6): with 128 KiB and two arenas
+//! the process's own memory crept by a sixth over the hour while its live heap stayed flat (heaptrack): pages held
+//! by scattered blocks, among them the HTTP side's 32 to 128 KiB buffers (gzip state, request and WebSocket
+//! buffers), in two heaps.
 
 /// Large blocks are always mmapped from this size on, and the threshold no longer rises.
 const MMAP_THRESHOLD: i32 = 32 * 1024;

@@ -540,16 +540,7 @@ mod tests {
                     .filter_map(|end| frame.get(..end))
                     .map(str::to_owned),
             );
-            for at in 0..frame.len() {
-                let mut bytes = frame.as_bytes().to_vec();
-                bytes.remove(at);
-                damaged.extend(String::from_utf8(bytes).ok());
-                for &byte in b"\"\\{}[]:,-.0e \x01" {
-                    let mut bytes = frame.as_bytes().to_vec();
-                    bytes[at] = byte;
-                    damaged.extend(String::from_utf8(bytes).ok());
-                }
-            }
+            damaged.extend(scan::one_byte_damages(frame));
         }
         for text in &damaged {
             let is_object = text

@@ -97,14 +97,7 @@ pub(super) fn pick_split<'a, const N: usize>(
     lazy: &str,
 ) -> Option<[Option<&'a str>; N]> {
     let mut values = [None; N];
-    let mut keep = |key: &str, value: &'a str| {
-        for (wanted, slot) in keys.iter().zip(&mut values) {
-            if *wanted == key && slot.replace(value).is_some() {
-                return None;
-            }
-        }
-        Some(())
-    };
+    let mut take = |key: &str, value: &'a str| keep(&keys, &mut values, key, value).then_some(());
     let mut cursor = Cursor { text, pos: 0 };
     if !cursor.open().ok()? {
         return None;
@@ -124,7 +117,7 @@ pub(super) fn pick_split<'a, const N: usize>(
         }
         let from = cursor.pos;
         cursor.value(1).ok()?;
-        keep(key, &text[from..cursor.pos])?;
+        take(key, &text[from..cursor.pos])?;
         if !cursor.separator(b'}').ok()? {
             return None;
         }
@@ -136,7 +129,7 @@ pub(super) fn pick_split<'a, const N: usize>(
     if end <= start {
         return None;
     }
-    keep(lazy, &text[start..end])?;
+    take(lazy, &text[start..end])?;
     let tail = Members {
         cursor: Cursor { text, pos: end },
         state: State::Rest,
@@ -144,7 +137,7 @@ pub(super) fn pick_split<'a, const N: usize>(
     };
     for member in tail {
         let (key, value) = member.ok()?;
-        keep(key, value)?;
+        take(key, value)?;
     }
     Some(values)
 }
@@ -213,16 +206,48 @@ fn pick_from<'a, const N: usize>(
     let mut values = [None; N];
     while let Some(member) = members.next() {
         let (key, value) = member?;
-        for (wanted, slot) in keys.iter().zip(&mut values) {
-            if *wanted == key && slot.replace(value).is_some() {
-                return Err(ScanError {
-                    what: "duplicate key",
-                    at: members.cursor.pos,
-                });
-            }
+        if !keep(&keys, &mut values, key, value) {
+            return Err(ScanError {
+                what: "duplicate key",
+                at: members.cursor.pos,
+            });
         }
     }
     Ok(values)
+}
+
+/// Puts `value` in the slot of `key` when `key` is wanted; false when that slot was already taken (a wanted key
+/// given twice).
+fn keep<'a, const N: usize>(
+    keys: &[&str; N],
+    values: &mut [Option<&'a str>; N],
+    key: &str,
+    value: &'a str,
+) -> bool {
+    for (wanted, slot) in keys.iter().zip(values) {
+        if *wanted == key && slot.replace(value).is_some() {
+            return false;
+        }
+    }
+    true
+}
+
+/// Every text a one-byte damage makes of `frame`: each byte removed, and each byte replaced by one that matters to
+/// JSON (texts that are no longer UTF-8 left out). For the tests of what the scan and the decoders refuse.
+#[cfg(test)]
+pub(super) fn one_byte_damages(frame: &str) -> Vec<String> {
+    let mut damaged = Vec::new();
+    for at in 0..frame.len() {
+        let mut bytes = frame.as_bytes().to_vec();
+        bytes.remove(at);
+        damaged.extend(String::from_utf8(bytes).ok());
+        for &byte in b"\"\\{}[]:,-.0e \x01" {
+            let mut bytes = frame.as_bytes().to_vec();
+            bytes[at] = byte;
+            damaged.extend(String::from_utf8(bytes).ok());
+        }
+    }
+    damaged
 }
 
 /// Checks that `text` is one well-formed JSON object.
@@ -882,16 +907,7 @@ mod tests {
         let mut presumed = 0;
         for frame in SPLIT_FRAMES {
             let mut damaged = vec![frame.to_owned()];
-            for at in 0..frame.len() {
-                let mut bytes = frame.as_bytes().to_vec();
-                bytes.remove(at);
-                damaged.extend(String::from_utf8(bytes).ok());
-                for &byte in b"\"\\{}[]:,-.0e \x01" {
-                    let mut bytes = frame.as_bytes().to_vec();
-                    bytes[at] = byte;
-                    damaged.extend(String::from_utf8(bytes).ok());
-                }
-            }
+            damaged.extend(one_byte_damages(frame));
             for text in &damaged {
                 let Some([data]) = pick_split(text, ["data"], "data") else {
                     continue;

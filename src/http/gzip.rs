@@ -49,11 +49,20 @@ pub(super) async fn gzip(request: Request, next: Next) -> Response {
 /// gzip at level 1: most of the size saving for a fraction of the default level's CPU, as an exposition is very
 /// repetitive text.
 pub(super) fn compress(bytes: &[u8]) -> Option<Vec<u8>> {
-    let mut encoder = GzEncoder::new(Vec::with_capacity(bytes.len() / 8), Compression::fast());
-    encoder
-        .write_all(bytes)
-        .and_then(|()| encoder.finish())
-        .ok()
+    compress_pieces([bytes], bytes.len())
+}
+
+/// One gzip stream of the pieces in order, as they come (the same bytes as [`compress`] of their concatenation);
+/// `expected` is about how many bytes they add up to.
+pub(super) fn compress_pieces<P: AsRef<[u8]>>(
+    pieces: impl IntoIterator<Item = P>,
+    expected: usize,
+) -> Option<Vec<u8>> {
+    let mut encoder = GzEncoder::new(Vec::with_capacity(expected / 8), Compression::fast());
+    for piece in pieces {
+        encoder.write_all(piece.as_ref()).ok()?;
+    }
+    encoder.finish().ok()
 }
 
 /// Whether the request accepts gzip.

@@ -25,6 +25,7 @@ use serde::Serialize;
 use crate::metrics::{CONTENT_TYPE, Metrics};
 use crate::model::Venue;
 use crate::tracker::{Trackers, unix_now};
+pub use exposition::render_gzip;
 use query::Params;
 use view::symbol_view;
 pub use view::{ChannelView, RestCheckView, SymbolView};
@@ -88,12 +89,11 @@ pub fn router(state: Arc<HttpState>) -> Router {
 }
 
 async fn metrics(State(state): State<Arc<HttpState>>, headers: HeaderMap) -> Response {
-    let rendered = state.exposition.current(&state.metrics).await;
+    let gzip = gzip::accepted(&headers);
+    let rendered = state.exposition.current(&state.metrics, gzip).await;
     // Compressed here, once per render, rather than per scrape by the gzip layer (which leaves an answer that
     // already has a Content-Encoding alone).
-    if gzip::accepted(&headers)
-        && let Some(compressed) = rendered.gzip().await
-    {
+    if gzip && let Some(compressed) = rendered.gzip().await {
         return (
             [
                 (header::CONTENT_TYPE, CONTENT_TYPE),
@@ -109,7 +109,7 @@ async fn metrics(State(state): State<Arc<HttpState>>, headers: HeaderMap) -> Res
             (header::CONTENT_TYPE, CONTENT_TYPE),
             (header::VARY, "accept-encoding"),
         ],
-        rendered.text.clone(),
+        rendered.body(),
     )
         .into_response()
 }

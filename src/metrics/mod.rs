@@ -77,20 +77,42 @@ impl Metrics {
         })
     }
 
+    /// About how long the next render's text is: the last one's length.
+    pub fn expected_len(&self) -> usize {
+        self.last_len.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// The text exposition of every metric: the tracker's families in name order, then `process_*` (which sort
     /// after `marketfeed_*`).
     pub fn render(&self) -> String {
-        let mut out =
-            String::with_capacity(self.last_len.load(std::sync::atomic::Ordering::Relaxed) + 4096);
-        self.collector.write(&mut out);
+        let mut whole = String::new();
+        self.render_pieces(usize::MAX, &mut |piece| whole = piece);
+        whole
+    }
+
+    /// The same text in pieces of at least `piece` bytes (the last may be shorter), cut between families, each
+    /// handed to `sink` as soon as it is written: a compressor on another thread works on one piece while the next
+    /// is written. With `usize::MAX` there is one piece.
+    pub fn render_pieces(&self, piece: usize, sink: &mut dyn FnMut(String)) {
+        use std::sync::atomic::Ordering::Relaxed;
+        // Each piece reserves what the last render needed (or a piece and some) instead of doubling its way there.
+        let reserve = self.last_len.load(Relaxed).min(piece.saturating_mul(2)) + 4096;
+        let mut out = String::with_capacity(reserve);
+        let mut written = 0;
+        self.collector.write(&mut out, &mut |out: &mut String| {
+            if out.len() >= piece {
+                written += out.len();
+                sink(std::mem::replace(out, String::with_capacity(reserve)));
+            }
+        });
         // Encoding into a String only fails on invalid families, which the process collector never builds.
         if let Err(e) = TextEncoder::new().encode_utf8(&self.registry.gather(), &mut out) {
             tracing::error!(error = %e, "encoding metrics failed");
         }
-        // The next render reserves this much at once instead of doubling its way there.
-        self.last_len
-            .store(out.len(), std::sync::atomic::Ordering::Relaxed);
-        out
+        self.last_len.store(written + out.len(), Relaxed);
+        if !out.is_empty() || written == 0 {
+            sink(out);
+        }
     }
 }
 

@@ -37,11 +37,18 @@ pub(super) struct Scrape<'a> {
     trackers: Vec<Arc<Tracker>>,
     venues: Vec<(Venue, Arc<Tracker>)>,
     now: UnixNanos,
+    /// Written by the first family that needs them, dropped with the scrape.
+    label_sets: std::cell::OnceCell<subscription::LabelSets>,
 }
 
 impl Scrape<'_> {
     fn subscriptions(&self) -> impl Iterator<Item = SubscriptionView<'_>> {
         self.trackers.iter().flat_map(|t| t.subscriptions())
+    }
+
+    fn label_sets(&self) -> &subscription::LabelSets {
+        self.label_sets
+            .get_or_init(|| subscription::LabelSets::new(self))
     }
 
     fn connections(&self) -> impl Iterator<Item = ConnectionView<'_>> {
@@ -91,16 +98,19 @@ pub(super) const WRITERS: [(&Family, Writer); 33] = [
 
 impl TrackerCollector {
     /// Writes every family of the contract that has a sample into `out`, in name order, reading each value as
-    /// it is written: the text is the only copy of the scrape.
-    pub(super) fn write(&self, out: &mut String) {
+    /// it is written: the text is the only copy of the scrape. `between` is called after each family, and may
+    /// take what `out` holds so far.
+    pub(super) fn write(&self, out: &mut String, between: &mut dyn FnMut(&mut String)) {
         let scrape = Scrape {
             collector: self,
             trackers: self.trackers.all(),
             venues: self.trackers.venues(),
             now: unix_now(),
+            label_sets: std::cell::OnceCell::new(),
         };
         for (family, writer) in WRITERS {
             writer(&scrape, &mut Lines::new(out, family));
+            between(out);
         }
     }
 }

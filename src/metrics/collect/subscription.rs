@@ -1,8 +1,13 @@
 //! Families with one series per subscription (exchange, market, channel, symbol).
+//!
+//! Seven families share each subscription's label set: it is written (and escaped) once per scrape into
+//! [`LabelSets`] and copied into each family's lines.
 
 use super::{Scrape, flag, seconds};
-use crate::metrics::text::Lines;
+use crate::metrics::families::SUB_LABELS;
+use crate::metrics::text::{LabelSet, Lines, label_set};
 use crate::model::Subscription;
+use crate::tracker::SubscriptionView;
 
 /// The label values of one subscription: the one place their order is written.
 fn sub(s: &Subscription) -> [&str; 4] {
@@ -14,51 +19,85 @@ fn sub(s: &Subscription) -> [&str; 4] {
     ]
 }
 
+/// Every subscription's label set as written, in the scrape's order of subscriptions.
+pub(super) struct LabelSets {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl LabelSets {
+    pub(super) fn new(s: &Scrape<'_>) -> Self {
+        let mut text = String::new();
+        let mut ends = Vec::new();
+        for v in s.subscriptions() {
+            label_set(&mut text, SUB_LABELS, &sub(v.subscription));
+            ends.push(text.len());
+        }
+        Self { text, ends }
+    }
+
+    fn get(&self, index: usize) -> LabelSet<'_> {
+        let start = index.checked_sub(1).map_or(0, |i| self.ends[i]);
+        LabelSet {
+            names: SUB_LABELS,
+            text: &self.text[start..self.ends[index]],
+        }
+    }
+}
+
+/// Each subscription's view with its label set.
+fn each<'s>(s: &'s Scrape<'_>) -> impl Iterator<Item = (SubscriptionView<'s>, LabelSet<'s>)> {
+    let sets = s.label_sets();
+    s.subscriptions()
+        .enumerate()
+        .map(move |(i, v)| (v, sets.get(i)))
+}
+
 pub(super) fn last_event(s: &Scrape<'_>, l: &mut Lines<'_>) {
-    for v in s.subscriptions() {
+    for (v, set) in each(s) {
         if let Some(ms) = v.last_event_ms {
-            l.sample(&sub(v.subscription), ms as f64 / 1e3);
+            l.sample_in(&set, ms as f64 / 1e3);
         }
     }
 }
 
 pub(super) fn last_message(s: &Scrape<'_>, l: &mut Lines<'_>) {
-    for v in s.subscriptions() {
-        l.sample(&sub(v.subscription), seconds(v.last_message_ns));
+    for (v, set) in each(s) {
+        l.sample_in(&set, seconds(v.last_message_ns));
     }
 }
 
 pub(super) fn last_price(s: &Scrape<'_>, l: &mut Lines<'_>) {
-    for v in s.subscriptions() {
+    for (v, set) in each(s) {
         if let Some(p) = v
             .price
             .and_then(|p| rust_decimal::prelude::ToPrimitive::to_f64(&p))
         {
-            l.sample(&sub(v.subscription), p);
+            l.sample_in(&set, p);
         }
     }
 }
 
 pub(super) fn messages(s: &Scrape<'_>, l: &mut Lines<'_>) {
-    for v in s.subscriptions() {
-        l.count(&sub(v.subscription), v.messages);
+    for (v, set) in each(s) {
+        l.count_in(&set, v.messages);
     }
 }
 
 pub(super) fn resubscribes(s: &Scrape<'_>, l: &mut Lines<'_>) {
-    for v in s.subscriptions() {
-        l.count(&sub(v.subscription), v.resubscribes);
+    for (v, set) in each(s) {
+        l.count_in(&set, v.resubscribes);
     }
 }
 
 pub(super) fn acked(s: &Scrape<'_>, l: &mut Lines<'_>) {
-    for v in s.subscriptions() {
-        l.sample(&sub(v.subscription), flag(v.acked));
+    for (v, set) in each(s) {
+        l.sample_in(&set, flag(v.acked));
     }
 }
 
 pub(super) fn rejections(s: &Scrape<'_>, l: &mut Lines<'_>) {
-    for v in s.subscriptions() {
-        l.count(&sub(v.subscription), v.rejections);
+    for (v, set) in each(s) {
+        l.count_in(&set, v.rejections);
     }
 }

@@ -737,3 +737,44 @@ async fn every_market_under_star_at_once_against_paced_floods() {
     let sent: u64 = floods.iter().map(Flood::frames_sent).sum();
     assert!(recorded <= sent as f64, "recorded {recorded}, sent {sent}");
 }
+
+/// A venue that never runs out of frames (sent as fast as the socket takes them): the session handles what each
+/// read brings in bounded bursts between the rounds of its `select!`, so it keeps counting, scrapes are answered,
+/// and it still hears the stop signal and closes politely.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooded_session_still_stops_when_asked() {
+    use support::flood::Flood;
+
+    let flood = Flood::start(FakeKind::BinanceSpot).await;
+    let url = flood.base_url();
+    let mut vars = unreachable_venues();
+    vars.extend([
+        ("MARKETFEED_BINANCE_SPOT_URL", url.as_str()),
+        ("MARKETFEED_BINANCE_SPOT_CHANNELS", "aggTrade,bookTicker"),
+    ]);
+    let exporter = Exporter::start(&vars).await;
+    let spot = [("exchange", "binance"), ("market", "spot")];
+    let messages = |s: &Scrape| s.sum("marketfeed_messages_total", &spot);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let first = loop {
+        let counted = messages(&support::metrics::scrape(exporter.addr).await);
+        if counted >= 10_000.0 {
+            break counted;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the flood was not counted: {counted}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let later = messages(&support::metrics::scrape(exporter.addr).await);
+    assert!(later > first, "still counting: {first} then {later}");
+    let (status, stderr, elapsed) = exporter.stop("TERM");
+    assert!(status.success(), "{stderr}");
+    assert!(
+        elapsed < Duration::from_secs(5),
+        "exit took {elapsed:?} under a flood"
+    );
+    assert!(flood.frames_sent() as f64 >= later);
+}

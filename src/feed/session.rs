@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::sync::watch;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
@@ -21,6 +21,8 @@ use crate::tracker::{Reason, unix_now};
 
 /// Deadline for one write; a peer that stops reading must not wedge the session.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Frames handled after one wake-up before the session looks at its tick and stop signals again.
+const BURST: usize = 64;
 
 pub(super) struct Session<'c> {
     conn: &'c Connection,
@@ -60,7 +62,7 @@ impl<'c> Session<'c> {
                     close(&mut ws, CloseCode::Normal, "replaced by a new connection").await;
                     return Ending::Handover;
                 }
-                frame = ws.next() => self.on_message(&mut ws, frame).await,
+                frame = ws.next() => self.on_burst(&mut ws, frame).await,
                 _ = tick.tick() => self.on_tick(&mut ws).await,
             };
             if let Some(reason) = ended {
@@ -85,6 +87,30 @@ impl<'c> Session<'c> {
             reason,
             healthy: self.core.stable(Instant::now()),
         }
+    }
+
+    /// `frame`, then the frames already read behind it (a read takes up to a buffer's worth of a busy feed), up to
+    /// [`BURST`] of them: each round of the session's `select!` polls the stop signals, the tick and the socket
+    /// and registers and withdraws their wakers, which cost about as much as handling a frame. The tick and the
+    /// stop signals are looked at again after the burst, microseconds later.
+    async fn on_burst(
+        &mut self,
+        ws: &mut Socket,
+        frame: Option<Result<Message, WsError>>,
+    ) -> Option<Reason> {
+        let mut ended = self.on_message(ws, frame).await;
+        for _ in 0..BURST {
+            if ended.is_some() {
+                break;
+            }
+            // Polled once without a waker of the task's: a frame that is not there yet is waited for by the next
+            // round of the select, which polls the socket again with the task's own.
+            let Some(frame) = ws.next().now_or_never() else {
+                break;
+            };
+            ended = self.on_message(ws, frame).await;
+        }
+        ended
     }
 
     async fn on_message(

@@ -224,7 +224,7 @@ fn bench_scrape() {
                 subs.push(Subscription {
                     venue: Venue::BinanceUsdm,
                     channel: venue::channel(Venue::BinanceUsdm, channel).unwrap(),
-                    symbol: format!("SYM{i}USDT"),
+                    symbol: format!("SYM{i}USDT").into(),
                 });
             }
         }

@@ -113,10 +113,12 @@ pub fn plan(
     let mut subscriptions = Vec::new();
     let mut by_route: Vec<(&'static str, Vec<Stream>)> = Vec::new();
     for symbol in symbols {
+        // One name per symbol, shared by its subscriptions and the tracker.
+        let symbol: Arc<str> = symbol.as_str().into();
         for channel in &venue.channels {
             let route = venue::route(venue.venue, channel.kind);
             let stream = Stream {
-                key: venue::wire_key(venue.venue, &channel.name, symbol),
+                key: venue::wire_key(venue.venue, &channel.name, &symbol),
                 slot: subscriptions.len(),
                 kind: channel.kind,
             };
@@ -133,12 +135,14 @@ pub fn plan(
     }
     let mut connections = Vec::new();
     for (route, streams) in by_route {
-        for chunk in streams.chunks(max) {
+        // Moved into their connections, not copied.
+        let mut streams = streams.into_iter().peekable();
+        while streams.peek().is_some() {
             connections.push(ConnectionPlan {
                 venue: venue.venue,
                 index: connections.len(),
                 url: format!("{}{route}", venue.url),
-                streams: chunk.to_vec(),
+                streams: streams.by_ref().take(max).collect(),
             });
         }
     }

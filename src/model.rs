@@ -3,6 +3,7 @@
 //! Owns no I/O and no policy; every other module speaks in these types.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rust_decimal::Decimal;
@@ -36,6 +37,15 @@ impl Exchange {
         }
     }
 }
+
+// A new venue fails to compile here until it is in `index` at its position in `Venue::ALL`.
+const _: () = {
+    let mut i = 0;
+    while i < Venue::ALL.len() {
+        assert!(Venue::ALL[i].index() == i);
+        i += 1;
+    }
+};
 
 // A new exchange fails to compile here until it is in `Exchange::ALL` too (and in `index`, at its position).
 const _: () = {
@@ -98,6 +108,17 @@ impl Venue {
         Venue::BybitLinear,
         Venue::BybitInverse,
     ];
+
+    /// Its position in [`Venue::ALL`], for per-venue arrays.
+    pub const fn index(self) -> usize {
+        match self {
+            Venue::BinanceSpot => 0,
+            Venue::BinanceUsdm => 1,
+            Venue::BybitSpot => 2,
+            Venue::BybitLinear => 3,
+            Venue::BybitInverse => 4,
+        }
+    }
 
     /// The exchange half.
     pub fn exchange(self) -> Exchange {
@@ -196,8 +217,9 @@ impl ChannelKind {
 /// channels the venue pushes on a schedule whatever the market does, how often it does.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Channel {
-    /// The venue's stream name as configured, e.g. `bookTicker`, `markPrice@1s`, `orderbook.1`.
-    pub name: String,
+    /// The venue's stream name as configured, e.g. `bookTicker`, `markPrice@1s`, `orderbook.1`; shared by every
+    /// subscription to the channel.
+    pub name: Arc<str>,
     /// How to read it.
     pub kind: ChannelKind,
     /// The venue's documented push interval for a scheduled channel (`markPrice@1s`: 1 s); `None` for an
@@ -213,8 +235,8 @@ pub struct Subscription {
     pub venue: Venue,
     /// Which stream.
     pub channel: Channel,
-    /// Uppercase symbol, e.g. `BTCUSDT`.
-    pub symbol: String,
+    /// Uppercase symbol, e.g. `BTCUSDT`; shared by the symbol's subscriptions and the tracker.
+    pub symbol: Arc<str>,
 }
 
 /// What one data message says about its subscription, decoded without allocation.

@@ -376,7 +376,7 @@ pub(super) fn channels<'a>(
                 var: var.to_owned(),
                 reason,
             }),
-            Ok(_) if channels.iter().any(|c| c.name == name) => push_once(
+            Ok(_) if channels.iter().any(|c| *c.name == *name) => push_once(
                 errors,
                 ConfigError::DuplicateChannel {
                     var: var.to_owned(),

@@ -49,9 +49,9 @@ pub(super) fn idle_timeout(config: &Config) -> Option<String> {
         .iter()
         .flat_map(|v| {
             let rules = config.rules(v);
-            v.channels.iter().filter_map(move |c| {
-                Some((rules.late_after(c.interval?), v.venue, c.name.as_str()))
-            })
+            v.channels
+                .iter()
+                .filter_map(move |c| Some((rules.late_after(c.interval?), v.venue, &*c.name)))
         })
         .max_by_key(|(late, ..)| *late);
     let (need, reason) = match slowest {

@@ -276,7 +276,7 @@ impl Config {
                             human(&interval),
                             human(&self.rules(v).late_after(interval))
                         ),
-                        None => c.name.clone(),
+                        None => c.name.to_string(),
                     })
                     .collect();
                 let thresholds = if v.thresholds == self.thresholds {
@@ -381,7 +381,7 @@ mod tests {
             _ => None,
         };
         Channel {
-            name: name.to_owned(),
+            name: name.into(),
             kind,
             interval,
         }

@@ -616,7 +616,7 @@ mod tests {
                 subscriptions.push(Subscription {
                     venue,
                     channel: venue::channel(venue, name).unwrap(),
-                    symbol: (*symbol).to_owned(),
+                    symbol: (*symbol).into(),
                 });
             }
         }

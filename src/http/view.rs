@@ -89,7 +89,7 @@ fn channel_view(tracker: &Tracker, v: &SubscriptionView<'_>, now: UnixNanos) -> 
     let age = v.age(now);
     let received = v.delivered();
     ChannelView {
-        channel: v.subscription.channel.name.clone(),
+        channel: v.subscription.channel.name.to_string(),
         status: tracker.thresholds().status(received, age).as_str(),
         feed: v.clock(now).feed().as_str(),
         expected_interval_seconds: v.subscription.channel.interval.map(|d| d.as_secs_f64()),
@@ -156,7 +156,7 @@ pub(super) fn symbol_view(
         last_update: received.then(|| rfc3339(freshest.last_message_ns)),
         last_update_unix: received.then(|| round_ms(freshest.last_message_ns as f64 / 1e9)),
         last_price: reference.map(|(_, _, price)| price.to_string()),
-        price_channel: reference.map(|(_, v, _)| v.subscription.channel.name.clone()),
+        price_channel: reference.map(|(_, v, _)| v.subscription.channel.name.to_string()),
         listing,
         rest_check,
         channels: views

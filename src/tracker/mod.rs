@@ -160,7 +160,7 @@ pub struct Tracker {
     state: Box<[SubState]>,
     /// Per slot, the index of its (venue, channel) histogram pair.
     slot_group: Box<[usize]>,
-    groups: Box<[(Venue, String)]>,
+    groups: Box<[(Venue, Arc<str>)]>,
     /// Per group, the channel's cadence (`None`: event-driven) and limit.
     group_cadence: Box<[(Option<Duration>, Limit)]>,
     gaps: Box<[AtomicHistogram]>,
@@ -173,12 +173,15 @@ pub struct Tracker {
     /// Failed connection attempts of the market by cause. Written once per failed attempt (backed off), read
     /// at scrape: a lock is fine.
     connect_failures: Mutex<BTreeMap<Cause, u64>>,
-    /// Index into `symbols` of each (venue, symbol).
-    symbol_ids: HashMap<(Venue, String), usize>,
-    /// Distinct (venue, symbol) pairs in configuration order.
-    symbols: Box<[(Venue, String)]>,
-    /// Each symbol's slots, parallel to `symbols`.
-    symbol_slots: Box<[Vec<usize>]>,
+    /// Index into `symbols` of each symbol, per venue (in [`Venue::index`] order).
+    symbol_ids: [HashMap<Arc<str>, usize>; Venue::ALL.len()],
+    /// Distinct (venue, symbol) pairs in configuration order; the names are the subscriptions' own, shared.
+    symbols: Box<[(Venue, Arc<str>)]>,
+    /// Every symbol's slots, symbol after symbol: a symbol's are `symbol_slot_list[ends[i - 1]..ends[i]]`. A
+    /// generation's long-lived parts are few large blocks rather than thousands of small ones, which a rebuild
+    /// would scatter over the heap.
+    symbol_slot_list: Box<[usize]>,
+    symbol_slot_ends: Box<[usize]>,
     /// REST-side state, parallel to `symbols`.
     symbol_state: Box<[SymbolState]>,
     /// Venue clock minus local clock, per exchange.
@@ -202,26 +205,42 @@ impl Tracker {
                 slot_connection[slot] = conn.index;
             }
         }
-        let mut groups: Vec<(Venue, String)> = Vec::new();
+        let mut groups: Vec<(Venue, Arc<str>)> = Vec::new();
         let mut slot_group = Vec::with_capacity(subscriptions.len());
-        let mut symbol_ids: HashMap<(Venue, String), usize> = HashMap::new();
+        let mut symbol_ids: [HashMap<Arc<str>, usize>; Venue::ALL.len()] = Default::default();
         let mut symbols = Vec::new();
-        let mut symbol_slots: Vec<Vec<usize>> = Vec::new();
-        for (slot, sub) in subscriptions.iter().enumerate() {
+        let mut slot_symbol = Vec::with_capacity(subscriptions.len());
+        for sub in &subscriptions {
             let key = (sub.venue, sub.channel.name.clone());
             let group = groups.iter().position(|g| *g == key).unwrap_or_else(|| {
                 groups.push(key);
                 groups.len() - 1
             });
             slot_group.push(group);
-            let id = *symbol_ids
-                .entry((sub.venue, sub.symbol.clone()))
+            let id = *symbol_ids[sub.venue.index()]
+                .entry(sub.symbol.clone())
                 .or_insert_with(|| {
                     symbols.push((sub.venue, sub.symbol.clone()));
-                    symbol_slots.push(Vec::new());
                     symbols.len() - 1
                 });
-            symbol_slots[id].push(slot);
+            slot_symbol.push(id);
+        }
+        // Counted, then placed: each symbol's slots in slot order.
+        let mut symbol_slot_ends = vec![0; symbols.len()];
+        for &id in &slot_symbol {
+            symbol_slot_ends[id] += 1;
+        }
+        let mut next = Vec::with_capacity(symbols.len());
+        let mut end = 0;
+        for count in symbol_slot_ends.iter_mut() {
+            next.push(end);
+            end += *count;
+            *count = end;
+        }
+        let mut symbol_slot_list = vec![0; subscriptions.len()];
+        for (slot, &id) in slot_symbol.iter().enumerate() {
+            symbol_slot_list[next[id]] = slot;
+            next[id] += 1;
         }
         let cadences: Vec<Option<Duration>> = groups
             .iter()
@@ -279,7 +298,8 @@ impl Tracker {
             implausible_times: AtomicU64::new(0),
             connect_failures: Mutex::new(Cause::FIXED.iter().map(|&c| (c, 0)).collect()),
             symbol_ids,
-            symbol_slots: symbol_slots.into(),
+            symbol_slot_list: symbol_slot_list.into(),
+            symbol_slot_ends: symbol_slot_ends.into(),
             symbol_state: symbols.iter().map(|_| SymbolState::default()).collect(),
             symbols: symbols.into(),
             clock: Arc::default(),
@@ -400,7 +420,7 @@ impl Tracker {
     }
 
     fn symbol_index(&self, venue: Venue, symbol: &str) -> Option<usize> {
-        self.symbol_ids.get(&(venue, symbol.to_owned())).copied()
+        self.symbol_ids[venue.index()].get(symbol).copied()
     }
 
     /// Records what the venue's instrument list says of a watched symbol; returns the previous value.
@@ -547,7 +567,8 @@ impl Tracker {
     /// How many watched symbols have each verdict at `now`, in [`Feed::ALL`] order.
     pub fn feed_counts(&self, now: UnixNanos) -> [u64; Feed::ALL.len()] {
         let mut counts = [0; Feed::ALL.len()];
-        for slots in self.symbol_slots.iter() {
+        for i in 0..self.symbols.len() {
+            let slots = self.slots_of(i);
             let feed = symbol_feed(slots.iter().map(|&slot| self.subscription(slot).clock(now)));
             counts[feed as usize] += 1;
         }
@@ -590,15 +611,20 @@ impl Tracker {
 
     /// Slots of one symbol on one venue, in configuration order; None when not configured.
     pub fn symbol_slots(&self, venue: Venue, symbol: &str) -> Option<&[usize]> {
-        self.symbol_index(venue, symbol)
-            .map(|i| self.symbol_slots[i].as_slice())
+        self.symbol_index(venue, symbol).map(|i| self.slots_of(i))
+    }
+
+    /// The slots of the `i`th symbol.
+    fn slots_of(&self, i: usize) -> &[usize] {
+        let start = i.checked_sub(1).map_or(0, |j| self.symbol_slot_ends[j]);
+        &self.symbol_slot_list[start..self.symbol_slot_ends[i]]
     }
 
     /// Distinct watched `(venue, symbol)` pairs, in configuration order.
     pub fn symbols(&self) -> impl Iterator<Item = (Venue, &str)> {
         self.symbols
             .iter()
-            .map(|(venue, symbol)| (*venue, symbol.as_str()))
+            .map(|(venue, symbol)| (*venue, &**symbol))
     }
 
     /// Receive time of a watched symbol's freshest message (its request time before any); `None` when not watched.
@@ -620,7 +646,7 @@ impl Tracker {
                 let check = state.cross_check.lock().ok().and_then(|c| *c);
                 (
                     *venue,
-                    symbol.as_str(),
+                    &**symbol,
                     Listing::from_u8(state.listing.load(Relaxed)),
                     check,
                 )
@@ -634,7 +660,7 @@ impl Tracker {
         self.groups.iter().enumerate().map(|(i, (venue, channel))| {
             (
                 *venue,
-                channel.as_str(),
+                &**channel,
                 self.gaps[i].snapshot(),
                 self.latencies[i].snapshot(),
             )
@@ -643,9 +669,10 @@ impl Tracker {
 
     /// `(venue, channel)` groups with the channel's cadence (`None`: event-driven) and its limit.
     pub fn cadences(&self) -> impl Iterator<Item = (Venue, &str, Option<Duration>, Limit)> {
-        self.groups.iter().zip(self.group_cadence.iter()).map(
-            |((venue, channel), &(interval, limit))| (*venue, channel.as_str(), interval, limit),
-        )
+        self.groups
+            .iter()
+            .zip(self.group_cadence.iter())
+            .map(|((venue, channel), &(interval, limit))| (*venue, &**channel, interval, limit))
     }
 
     /// The connection list, global indices.
@@ -694,6 +721,53 @@ mod tests {
             Rules::default(),
             1000 * S,
         )
+    }
+
+    #[test]
+    fn symbols_keep_their_slots_in_order_whatever_the_interleaving() {
+        let on = |venue, symbol: &str| Subscription {
+            venue,
+            ..sub(symbol)
+        };
+        // The same name on two venues is two symbols; a symbol's slots need not be adjacent.
+        let subs = vec![
+            on(Venue::BinanceSpot, "BTCUSDT"),
+            on(Venue::BybitSpot, "BTCUSDT"),
+            on(Venue::BinanceSpot, "ETHUSDT"),
+            on(Venue::BinanceSpot, "BTCUSDT"),
+            on(Venue::BybitSpot, "BTCUSDT"),
+        ];
+        let conns = vec![ConnectionInfo {
+            venue: Venue::BinanceSpot,
+            index: 0,
+            slots: (0..subs.len()).collect(),
+        }];
+        let t = Tracker::new(subs, conns, Rules::default(), 1000 * S);
+        assert_eq!(
+            t.symbols().collect::<Vec<_>>(),
+            [
+                (Venue::BinanceSpot, "BTCUSDT"),
+                (Venue::BybitSpot, "BTCUSDT"),
+                (Venue::BinanceSpot, "ETHUSDT")
+            ]
+        );
+        assert_eq!(
+            t.symbol_slots(Venue::BinanceSpot, "BTCUSDT"),
+            Some(&[0, 3][..])
+        );
+        assert_eq!(
+            t.symbol_slots(Venue::BybitSpot, "BTCUSDT"),
+            Some(&[1, 4][..])
+        );
+        assert_eq!(
+            t.symbol_slots(Venue::BinanceSpot, "ETHUSDT"),
+            Some(&[2][..])
+        );
+        assert_eq!(t.symbol_slots(Venue::BybitSpot, "ETHUSDT"), None);
+        assert_eq!(t.symbol_slots(Venue::BinanceUsdm, "BTCUSDT"), None);
+        // One name per symbol: the tracker's list shares the subscriptions' own.
+        let name = |slot| t.subscription(slot).subscription.symbol.clone();
+        assert!(Arc::ptr_eq(&name(0), &t.symbols[0].1));
     }
 
     /// BTCUSDT and ETHUSDT on a scheduled `depth5` (1 s) and an event-driven `aggTrade`.

@@ -92,7 +92,7 @@ pub fn expected_interval(venue: Venue, name: &str) -> Option<Duration> {
 /// [`expected_interval`].
 pub fn channel(venue: Venue, name: &str) -> Result<Channel, String> {
     Ok(Channel {
-        name: name.to_owned(),
+        name: name.into(),
         kind: parse_channel(venue, name)?,
         interval: expected_interval(venue, name),
     })
@@ -395,7 +395,7 @@ mod tests {
             assert_eq!(
                 channel(venue, name),
                 Ok(Channel {
-                    name: name.to_owned(),
+                    name: name.into(),
                     kind,
                     interval,
                 }),

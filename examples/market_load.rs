@@ -33,8 +33,6 @@ use support::fake::FakeKind;
 use support::fake_rest::{FakeRest, RestKind};
 use support::flood::{Flood, Pace};
 use support::procfs;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 /// One market of the load: its fake, its variables' `<MARKET>`, its size and its channels' rates.
 #[derive(Clone, Copy)]
@@ -156,18 +154,26 @@ fn proc_sample(pid: u32, at: f64, sent: u64) -> Sample {
 }
 
 /// One gzip scrape as Prometheus asks for it: its time to the last byte and the bytes received (headers included).
+/// Blocking I/O on a thread of its own, as Prometheus is a process of its own: on the runtime that also runs the
+/// flood venues, each read of the answer would wait behind their tasks and the time would be theirs as much as
+/// the exporter's.
 async fn timed_scrape(to: SocketAddr) -> (Duration, usize) {
-    let start = Instant::now();
-    let Ok(mut stream) = TcpStream::connect(to).await else {
-        return (start.elapsed(), 0);
+    let scrape = move || {
+        use std::io::{Read, Write};
+        let start = std::time::Instant::now();
+        let Ok(mut stream) = std::net::TcpStream::connect(to) else {
+            return (start.elapsed(), 0);
+        };
+        let request = "GET /metrics HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n";
+        let mut body = Vec::new();
+        if stream.write_all(request.as_bytes()).is_ok() {
+            let _ = stream.read_to_end(&mut body);
+        }
+        (start.elapsed(), body.len())
     };
-    let request =
-        "GET /metrics HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n";
-    let mut body = Vec::new();
-    if stream.write_all(request.as_bytes()).await.is_ok() {
-        let _ = stream.read_to_end(&mut body).await;
-    }
-    (start.elapsed(), body.len())
+    tokio::task::spawn_blocking(scrape)
+        .await
+        .unwrap_or_default()
 }
 
 /// The event-latency buckets of one scrape, summed over every series: `(le, cumulative count)` in order.

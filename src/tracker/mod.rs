@@ -177,11 +177,11 @@ pub struct Tracker {
     symbol_ids: [HashMap<Arc<str>, usize>; Venue::ALL.len()],
     /// Distinct (venue, symbol) pairs in configuration order; the names are the subscriptions' own, shared.
     symbols: Box<[(Venue, Arc<str>)]>,
-    /// Every symbol's slots, symbol after symbol: a symbol's are `symbol_slot_list[ends[i - 1]..ends[i]]`. A
-    /// generation's long-lived parts are few large blocks rather than thousands of small ones, which a rebuild
-    /// would scatter over the heap.
+    /// Every symbol's slots, symbol after symbol: the `i`th symbol's are
+    /// `symbol_slot_list[symbol_slot_starts[i]..symbol_slot_starts[i + 1]]`. A generation's long-lived parts are
+    /// few large blocks rather than thousands of small ones, which a rebuild would scatter over the heap.
     symbol_slot_list: Box<[usize]>,
-    symbol_slot_ends: Box<[usize]>,
+    symbol_slot_starts: Box<[usize]>,
     /// REST-side state, parallel to `symbols`.
     symbol_state: Box<[SymbolState]>,
     /// Venue clock minus local clock, per exchange.
@@ -225,23 +225,12 @@ impl Tracker {
                 });
             slot_symbol.push(id);
         }
-        // Counted, then placed: each symbol's slots in slot order.
-        let mut symbol_slot_ends = vec![0; symbols.len()];
-        for &id in &slot_symbol {
-            symbol_slot_ends[id] += 1;
-        }
-        let mut next = Vec::with_capacity(symbols.len());
-        let mut end = 0;
-        for count in symbol_slot_ends.iter_mut() {
-            next.push(end);
-            end += *count;
-            *count = end;
-        }
-        let mut symbol_slot_list = vec![0; subscriptions.len()];
-        for (slot, &id) in slot_symbol.iter().enumerate() {
-            symbol_slot_list[next[id]] = slot;
-            next[id] += 1;
-        }
+        // Grouped by symbol; the sort is stable, so each symbol's slots stay in slot order.
+        let mut symbol_slot_list: Vec<usize> = (0..subscriptions.len()).collect();
+        symbol_slot_list.sort_by_key(|&slot| slot_symbol[slot]);
+        let symbol_slot_starts: Vec<usize> = (0..=symbols.len())
+            .map(|id| symbol_slot_list.partition_point(|&slot| slot_symbol[slot] < id))
+            .collect();
         let cadences: Vec<Option<Duration>> = groups
             .iter()
             .map(|(venue, name)| {
@@ -299,7 +288,7 @@ impl Tracker {
             connect_failures: Mutex::new(Cause::FIXED.iter().map(|&c| (c, 0)).collect()),
             symbol_ids,
             symbol_slot_list: symbol_slot_list.into(),
-            symbol_slot_ends: symbol_slot_ends.into(),
+            symbol_slot_starts: symbol_slot_starts.into(),
             symbol_state: symbols.iter().map(|_| SymbolState::default()).collect(),
             symbols: symbols.into(),
             clock: Arc::default(),
@@ -604,6 +593,11 @@ impl Tracker {
         }
     }
 
+    /// What every slot subscribes to, in configuration order, without reading its state.
+    pub fn definitions(&self) -> &[Subscription] {
+        &self.subscriptions
+    }
+
     /// Views of every slot, in configuration order.
     pub fn subscriptions(&self) -> impl Iterator<Item = SubscriptionView<'_>> {
         (0..self.len()).map(|slot| self.subscription(slot))
@@ -616,8 +610,7 @@ impl Tracker {
 
     /// The slots of the `i`th symbol.
     fn slots_of(&self, i: usize) -> &[usize] {
-        let start = i.checked_sub(1).map_or(0, |j| self.symbol_slot_ends[j]);
-        &self.symbol_slot_list[start..self.symbol_slot_ends[i]]
+        &self.symbol_slot_list[self.symbol_slot_starts[i]..self.symbol_slot_starts[i + 1]]
     }
 
     /// Distinct watched `(venue, symbol)` pairs, in configuration order.

@@ -19,10 +19,11 @@ fn sub(s: &Subscription) -> [&str; 4] {
     ]
 }
 
-/// Every subscription's label set as written, in the scrape's order of subscriptions.
+/// Every subscription's label set as written, in the scrape's order of subscriptions: the `i`th is
+/// `text[starts[i]..starts[i + 1]]`.
 pub(super) struct LabelSets {
     text: String,
-    ends: Vec<usize>,
+    starts: Vec<usize>,
 }
 
 impl LabelSets {
@@ -31,19 +32,20 @@ impl LabelSets {
         // a doubling series of heap blocks at every scrape.
         let count: usize = s.trackers.iter().map(|t| t.len()).sum();
         let mut text = String::with_capacity(count * 80);
-        let mut ends = Vec::with_capacity(count);
-        for v in s.subscriptions() {
-            label_set(&mut text, SUB_LABELS, &sub(v.subscription));
-            ends.push(text.len());
+        let mut starts = Vec::with_capacity(count + 1);
+        starts.push(0);
+        // The definitions only: the label values, not the state a view reads.
+        for definition in s.trackers.iter().flat_map(|t| t.definitions()) {
+            label_set(&mut text, SUB_LABELS, &sub(definition));
+            starts.push(text.len());
         }
-        Self { text, ends }
+        Self { text, starts }
     }
 
     fn get(&self, index: usize) -> LabelSet<'_> {
-        let start = index.checked_sub(1).map_or(0, |i| self.ends[i]);
         LabelSet {
             names: SUB_LABELS,
-            text: &self.text[start..self.ends[index]],
+            text: &self.text[self.starts[index]..self.starts[index + 1]],
         }
     }
 }

@@ -48,7 +48,7 @@ pub(super) async fn gzip(request: Request, next: Next) -> Response {
 
 /// gzip at level 1: most of the size saving for a fraction of the default level's CPU, as an exposition is very
 /// repetitive text.
-pub(super) fn compress(bytes: &[u8]) -> Option<Vec<u8>> {
+pub fn compress(bytes: &[u8]) -> Option<Vec<u8>> {
     compress_pieces([bytes], bytes.len())
 }
 

@@ -112,7 +112,7 @@ pub(super) fn pick_split<'a, const N: usize>(
             return None;
         }
         cursor.skip_whitespace();
-        if key == lazy {
+        if same_key(key, lazy) {
             break cursor.pos;
         }
         let from = cursor.pos;
@@ -145,7 +145,7 @@ pub(super) fn pick_split<'a, const N: usize>(
 /// Reading the object `text` backwards over its last members while they are plain (numbers, literals, strings
 /// without escapes): the position just after the `}` or `]` that precedes them, the presumed end of a container
 /// value. At most eight members; `None` at anything else. Only a proposal: [`pick_split`] checks it forwards.
-fn payload_end(text: &[u8]) -> Option<usize> {
+pub(super) fn payload_end(text: &[u8]) -> Option<usize> {
     let mut pos = text.len();
     let back_whitespace = |pos: &mut usize| {
         while *pos > 0 && matches!(text[*pos - 1], b' ' | b'\t' | b'\n' | b'\r') {
@@ -225,11 +225,31 @@ fn keep<'a, const N: usize>(
     value: &'a str,
 ) -> bool {
     for (wanted, slot) in keys.iter().zip(values) {
-        if *wanted == key && slot.replace(value).is_some() {
+        if same_key(wanted, key) && slot.replace(value).is_some() {
             return false;
         }
     }
     true
+}
+
+/// `a == b`, without a call to `memcmp` for keys of up to eight bytes (every key a venue decoder asks for): each
+/// member of a frame is compared with every wanted key, and the library call cost more than the rest of the scan.
+#[inline]
+fn same_key(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    if a.len() > 8 {
+        return a == b;
+    }
+    // Built a byte at a time: a copy of a length not known here would be a library call again.
+    let word = |bytes: &[u8]| {
+        bytes
+            .iter()
+            .fold(0_u64, |word, &byte| word << 8 | u64::from(byte))
+    };
+    word(a) == word(b)
 }
 
 /// Every text a one-byte damage makes of `frame`: each byte removed, and each byte replaced by one that matters to
@@ -561,7 +581,7 @@ impl<'a> Cursor<'a> {
 /// How many bytes at the start of `bytes` a string can hold as they are: anything but `"`, `\` and control
 /// characters. Eight bytes at a time (a byte-wise "has zero" test on a `u64`): prices and stream names are mostly
 /// ordinary bytes, and this loop is the hottest of the ingest path.
-fn plain_run(bytes: &[u8]) -> usize {
+pub(super) fn plain_run(bytes: &[u8]) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     let mut run = 0;

@@ -25,7 +25,9 @@ macro_rules! fixture {
 
 mod binance;
 mod bybit;
+mod envelope;
 mod exchange;
+mod plain;
 pub mod rest;
 mod rest_wire;
 mod scan;

@@ -9,6 +9,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::model::{ChannelKind, Sample, Venue};
+use crate::venue::envelope::{self, Shape};
+use crate::venue::plain;
 use crate::venue::scan::{self, Split};
 use crate::venue::wire::{
     BookSide, DecodeError, Frame, Heartbeat, JsonStrings, Policy, RequestId, Text, book_mid,
@@ -207,6 +209,16 @@ struct BinanceError<'a> {
 ///   `{"e":"serverShutdown","E":1770123456789}`, or combined
 ///   `{"stream":"!serverShutdown","data":{"e":"serverShutdown","E":1770123456789}}`
 pub(super) fn decode_frame(text: &str, split: Split) -> Result<Frame<'_>, DecodeError> {
+    if split == Split::Presume
+        && let Some(parts) = envelope::split(text, &DATA)
+        && parts.name != SHUTDOWN_STREAM
+    {
+        return Ok(Frame::Data {
+            key: parts.name,
+            payload: parts.payload,
+            ts_ms: None,
+        });
+    }
     let [stream, data, result, id, error, msg, event] = scan::pick_data(
         text,
         ["stream", "data", "result", "id", "error", "msg", "e"],
@@ -249,6 +261,13 @@ pub(super) fn decode_frame(text: &str, split: Split) -> Result<Frame<'_>, Decode
     }
 }
 
+/// Every data frame: `{"stream":"<name>","data":<payload>}`.
+const DATA: Shape = Shape {
+    name: "stream",
+    time: None,
+    ignored: &[],
+};
+
 /// `<symbol>@bookTicker`. Spot has no event time (real, cryptofeed capture of stream.binance.com,
 /// 2021-10-11):
 ///
@@ -275,7 +294,7 @@ struct BookTop<'a> {
 }
 
 pub(super) fn decode_book_ticker(payload: &str) -> Result<Sample, DecodeError> {
-    let ticker: BookTop<'_> = serde_json::from_str(payload)?;
+    let ticker = plain_book_top(payload).map_or_else(|| serde_json::from_str(payload), Ok)?;
     let price = mid(decimal("b", ticker.bid)?, decimal("a", ticker.ask)?)?;
     Ok(Sample {
         event_time_ms: ticker.event_time,
@@ -299,11 +318,40 @@ struct Trade<'a> {
 }
 
 pub(super) fn decode_trade(payload: &str) -> Result<Sample, DecodeError> {
-    let trade: Trade<'_> = serde_json::from_str(payload)?;
+    let trade = match plain_priced(payload, "p") {
+        Some((price, event_time)) => Trade { price, event_time },
+        None => serde_json::from_str(payload)?,
+    };
     Ok(Sample {
         event_time_ms: Some(trade.event_time),
         price: Some(decimal("p", trade.price)?),
     })
+}
+
+/// [`BookTop`] read without serde from a payload in the plain form Binance writes; `None` for serde to read.
+#[inline]
+fn plain_book_top(payload: &str) -> Option<BookTop<'_>> {
+    let [Some(bid), Some(ask), event_time] = plain::flat(payload, ["b", "a", "E"])? else {
+        return None;
+    };
+    Some(BookTop {
+        bid: bid.str(payload)?,
+        ask: ask.str(payload)?,
+        event_time: match event_time {
+            Some(time) => Some(time.i64(payload)?),
+            None => None,
+        },
+    })
+}
+
+/// The price member `price` and the event time `E` read without serde from a payload in the plain form Binance
+/// writes; `None` for serde to read.
+#[inline]
+fn plain_priced<'a>(payload: &'a str, price: &str) -> Option<(&'a str, i64)> {
+    let [Some(value), Some(event_time)] = plain::flat(payload, [price, "E"])? else {
+        return None;
+    };
+    Some((value.str(payload)?, event_time.i64(payload)?))
 }
 
 /// USD-M `<symbol>@markPrice[@1s]` (binance-connector-rust, USD-M market_api.rs, from Binance's
@@ -323,7 +371,13 @@ struct MarkPrice<'a> {
 }
 
 pub(super) fn decode_mark_price(payload: &str) -> Result<Sample, DecodeError> {
-    let mark: MarkPrice<'_> = serde_json::from_str(payload)?;
+    let mark = match plain_priced(payload, "p") {
+        Some((mark_price, event_time)) => MarkPrice {
+            mark_price,
+            event_time,
+        },
+        None => serde_json::from_str(payload)?,
+    };
     Ok(Sample {
         event_time_ms: Some(mark.event_time),
         price: Some(decimal("p", mark.mark_price)?),
@@ -376,7 +430,13 @@ struct Ticker<'a> {
 }
 
 pub(super) fn decode_ticker(payload: &str) -> Result<Sample, DecodeError> {
-    let ticker: Ticker<'_> = serde_json::from_str(payload)?;
+    let ticker = match plain_priced(payload, "c") {
+        Some((last_price, event_time)) => Ticker {
+            last_price,
+            event_time,
+        },
+        None => serde_json::from_str(payload)?,
+    };
     Ok(Sample {
         event_time_ms: Some(ticker.event_time),
         price: Some(decimal("c", ticker.last_price)?),

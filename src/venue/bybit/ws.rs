@@ -9,6 +9,8 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::model::{ChannelKind, Sample, Venue};
+use crate::venue::envelope::{self, Shape};
+use crate::venue::plain;
 use crate::venue::scan::{self, Split};
 use crate::venue::wire::{
     BookSide, DecodeError, First, Frame, Heartbeat, JsonStrings, Last, Policy, RequestId, Text,
@@ -147,7 +149,26 @@ pub(super) fn ping(id: RequestId) -> String {
 ///  "op":"ping"}
 /// {"args":["1672916271846"],"op":"pong"}
 /// ```
+/// Every data frame: `{"topic":"<topic>",..,"data":<payload>,..}` with `type`, `ts` and, for some topics, `cs`
+/// or `cts` around the payload.
+const DATA: Shape = Shape {
+    name: "topic",
+    time: Some("ts"),
+    ignored: &["type", "cs", "cts"],
+};
+
 pub(super) fn decode_frame(text: &str, split: Split) -> Result<Frame<'_>, DecodeError> {
+    if split == Split::Presume
+        && let Some(parts) = envelope::split(text, &DATA)
+        // An event time past i64 is the scan's to refuse.
+        && let Ok(ts_ms) = parts.time.map(str::parse).transpose()
+    {
+        return Ok(Frame::Data {
+            key: parts.name,
+            payload: parts.payload,
+            ts_ms,
+        });
+    }
     let [topic, data, ts, op, success, ret_msg, req_id] = scan::pick_data(
         text,
         ["topic", "data", "ts", "op", "success", "ret_msg", "req_id"],
@@ -272,8 +293,20 @@ struct BybitTicker<'a> {
     last_price: Option<&'a str>,
 }
 
+/// [`BybitTicker`] read without serde from a payload in the plain form Bybit writes; `None` for serde to read.
+#[inline]
+fn plain_ticker(payload: &str) -> Option<BybitTicker<'_>> {
+    let [last_price] = plain::flat(payload, ["lastPrice"])?;
+    Some(BybitTicker {
+        last_price: match last_price {
+            Some(price) => Some(price.str(payload)?),
+            None => None,
+        },
+    })
+}
+
 pub(super) fn decode_tickers(payload: &str, ts_ms: Option<i64>) -> Result<Sample, DecodeError> {
-    let ticker: BybitTicker<'_> = serde_json::from_str(payload)?;
+    let ticker = plain_ticker(payload).map_or_else(|| serde_json::from_str(payload), Ok)?;
     // Bybit writes "" for values it does not have (see `preOpenPrice` in linear snapshots).
     let price = match ticker.last_price {
         Some(last) if !last.is_empty() => Some(decimal("lastPrice", last)?),

@@ -148,16 +148,64 @@ pub(super) fn request_id(text: &str) -> Option<RequestId> {
 }
 
 /// Parses a decimal price field; `field` names it in the error.
+#[inline]
 pub(super) fn decimal(field: &'static str, text: &str) -> Result<Decimal, DecodeError> {
-    Decimal::from_str(text).map_err(|_| DecodeError::BadNumber(field))
+    match plain_decimal(text) {
+        Some(value) => Ok(value),
+        None => Decimal::from_str(text).map_err(|_| DecodeError::BadNumber(field)),
+    }
+}
+
+/// A price as venues write them, digits with at most one point between digits and at most 18 in all: the
+/// `Decimal` that `from_str` makes of that text (every digit kept, trailing zeros too), in one pass, a third of
+/// its cost. `None` for any other text, which `from_str` reads.
+#[inline]
+fn plain_decimal(text: &str) -> Option<Decimal> {
+    let bytes = text.as_bytes();
+    // 18 digits always fit an i64.
+    if bytes.is_empty() || bytes.len() > 18 {
+        return None;
+    }
+    let mut mantissa: i64 = 0;
+    let mut point = None;
+    for (i, &byte) in bytes.iter().enumerate() {
+        match byte {
+            b'0'..=b'9' => mantissa = mantissa * 10 + i64::from(byte - b'0'),
+            b'.' if point.is_none() && i > 0 && i + 1 < bytes.len() => point = Some(i),
+            _ => return None,
+        }
+    }
+    // At most 16 digits after the point: within `Decimal`'s 28.
+    let scale = point.map_or(0, |point| bytes.len() - point - 1) as u32;
+    Some(Decimal::new(mantissa, scale))
 }
 
 /// `(bid + ask) / 2`, checked because both come from the peer and `Decimal`'s `+` panics on
 /// overflow.
+#[inline]
 pub(super) fn mid(bid: Decimal, ask: Decimal) -> Result<Decimal, DecodeError> {
     bid.checked_add(ask)
-        .map(|sum| sum / Decimal::TWO)
+        .map(half)
         .ok_or(DecodeError::BadNumber("bid + ask"))
+}
+
+/// `sum / 2` exactly as `Decimal`'s division writes it, without the division for the sums of prices venues send
+/// (not zero, a mantissa below 2^56, a scale below 15): an even mantissa is halved at the same scale; an odd one is
+/// multiplied by 50 at two more (`3 / 2` is `1.50` to `Decimal`).
+#[inline]
+fn half(sum: Decimal) -> Decimal {
+    let (mantissa, scale) = (sum.mantissa(), sum.scale());
+    // Zero divides to a zero of scale 0.
+    if mantissa == 0 || mantissa.unsigned_abs() >= 1 << 56 || scale >= 15 {
+        return sum / Decimal::TWO;
+    }
+    // Both fit an i64: |mantissa| * 50 < 2^62.
+    let mantissa = mantissa as i64;
+    if mantissa % 2 == 0 {
+        Decimal::new(mantissa / 2, scale)
+    } else {
+        Decimal::new(mantissa * 50, scale + 2)
+    }
 }
 
 /// Mid of the first level of each side; `None` when either side is empty.
@@ -323,6 +371,68 @@ pub(crate) fn assert_outcome<T: fmt::Debug + PartialEq>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The fast decimal is `from_str`'s, to the bit (value and scale), wherever it answers; and it answers for
+    /// the prices venues write.
+    #[test]
+    fn plain_decimals_are_from_str_decimals() {
+        let mut rng = fastrand::Rng::with_seed(14);
+        let alphabet = b"0123456789.-+e";
+        let mut answered = 0;
+        for n in 0..200_000 {
+            let len = 1 + n % 21;
+            let text: String = (0..len)
+                .map(|_| {
+                    // Mostly digits, so that many texts are prices.
+                    let i = if rng.u8(..4) == 0 {
+                        rng.usize(..alphabet.len())
+                    } else {
+                        rng.usize(..10)
+                    };
+                    char::from(alphabet[i])
+                })
+                .collect();
+            let fast = plain_decimal(&text);
+            if fast.is_some() {
+                answered += 1;
+            }
+            if let Some(fast) = fast {
+                let slow = Decimal::from_str(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+                assert_eq!(fast.serialize(), slow.serialize(), "{text}");
+            }
+        }
+        assert!(answered > 50_000, "{answered}");
+        for price in [
+            "0.35280000",
+            "16578.50",
+            "0",
+            "0.0",
+            "007",
+            "112.890",
+            "999999999999999999",
+        ] {
+            assert!(plain_decimal(price).is_some(), "{price}");
+        }
+    }
+
+    /// Halving a sum is `Decimal`'s division by two, to the bit.
+    #[test]
+    fn half_is_division_by_two() {
+        let mut rng = fastrand::Rng::with_seed(2);
+        for _ in 0..200_000 {
+            let mantissa = match rng.u8(..3) {
+                0 => rng.i64(-1000..1000),
+                1 => rng.i64(..),
+                _ => rng.i64(..1 << 61),
+            };
+            let sum = Decimal::new(mantissa, rng.u32(..=20));
+            assert_eq!(
+                half(sum).serialize(),
+                (sum / Decimal::TWO).serialize(),
+                "{sum}"
+            );
+        }
+    }
 
     /// The fast paths answer exactly what serde answers, errors included, for every kind of raw value the
     /// scanner can hand them.

@@ -15,7 +15,7 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::connect::Socket;
 pub(super) use super::session_core::Control;
-use super::session_core::{Core, SystemClock};
+use super::session_core::{BurstClock, Core, SystemClock};
 use super::{Connection, Ending};
 use crate::tracker::{Reason, unix_now};
 
@@ -98,7 +98,9 @@ impl<'c> Session<'c> {
         ws: &mut Socket,
         frame: Option<Result<Message, WsError>>,
     ) -> Option<Reason> {
-        let mut ended = self.on_message(ws, frame).await;
+        // The frames of a burst were read together: one Unix time for all of them.
+        let clock = BurstClock::default();
+        let mut ended = self.on_message(ws, frame, &clock).await;
         for _ in 0..BURST {
             if ended.is_some() {
                 break;
@@ -108,7 +110,7 @@ impl<'c> Session<'c> {
             let Some(frame) = ws.next().now_or_never() else {
                 break;
             };
-            ended = self.on_message(ws, frame).await;
+            ended = self.on_message(ws, frame, &clock).await;
         }
         ended
     }
@@ -117,6 +119,7 @@ impl<'c> Session<'c> {
         &mut self,
         ws: &mut Socket,
         frame: Option<Result<Message, WsError>>,
+        clock: &BurstClock,
     ) -> Option<Reason> {
         let conn = self.conn;
         let message = match frame {
@@ -137,7 +140,7 @@ impl<'c> Session<'c> {
             }
         };
         match message {
-            Message::Text(text) => self.core.on_text(text.as_str(), &SystemClock),
+            Message::Text(text) => self.core.on_text(text.as_str(), clock),
             Message::Ping(_) => {
                 self.core.server_pinged(Instant::now());
                 // tungstenite queued the pong (payload echoed); flush so it leaves now, not on our next write.

@@ -39,6 +39,34 @@ impl Clock for SystemClock {
     }
 }
 
+/// The process's clocks, with the Unix one read at most once: for the frames of one burst, which were read from
+/// the socket together and are handled within microseconds (a clock read costs about a tenth of handling a
+/// frame). The monotonic clock, for the rare replies and deadlines, is read each time.
+#[derive(Default)]
+pub(super) struct BurstClock {
+    /// The Unix time once read; zero before. Atomic only to be `Sync` across the session's awaits: one task
+    /// reads and writes it, with plain loads and stores.
+    unix: std::sync::atomic::AtomicU64,
+}
+
+impl Clock for BurstClock {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+
+    #[inline]
+    fn unix(&self) -> u64 {
+        match self.unix.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => {
+                let now = unix_now();
+                self.unix.store(now, std::sync::atomic::Ordering::Relaxed);
+                now
+            }
+            read => read,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Op {
     Subscribe,

@@ -18,8 +18,9 @@
 //! sampled `SECONDS` apart. The flood runs in this process, so its CPU is not counted. The table shows each
 //! contender's median over the rounds and the ratio exporter / bare.
 //!
-//! `cargo build --release && cargo run --release --example ingest_vs -- [BINARY] [SECONDS] [ROUNDS] [SYMBOLS]`
-//! (defaults: target/release/marketfeed_exporter, 5, 3, 100)
+//! `cargo build --release && cargo run --release --example ingest_vs -- [BINARY] [SECONDS] [ROUNDS] [SYMBOLS]
+//! [FRAMES]` (defaults: target/release/marketfeed_exporter, 5, 3, 100, every frame type; `FRAMES` keeps the frame
+//! types whose name contains it, for example `bybit` or `bookTicker`)
 
 use marketfeed_testkit as support;
 
@@ -186,8 +187,9 @@ fn main() {
         symbols: Case::symbols(symbols),
     };
     println!(
-        "`cargo run --release --example ingest_vs -- {} {seconds} {rounds} {symbols}`, {}\n",
+        "`cargo run --release --example ingest_vs -- {} {seconds} {rounds} {symbols}{}`, {}\n",
         bench.binary,
+        args.get(5).map(|f| format!(" {f}")).unwrap_or_default(),
         humantime::format_rfc3339_seconds(SystemTime::now())
     );
     println!(
@@ -196,7 +198,9 @@ fn main() {
          {CLOSED_REST_URL}, a closed port: its REST side fails and retries throughout.\n",
         WARM_UP.as_secs()
     );
+    let frames = args.get(5).map_or("", String::as_str);
     let rows: Vec<Row> = (CASES.iter().enumerate())
+        .filter(|(_, case)| case.name.contains(frames))
         .map(|(index, case)| bench.row(index, case, rounds))
         .collect();
     print_tables(&bench, &rows);

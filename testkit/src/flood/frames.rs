@@ -180,8 +180,8 @@ fn rename_symbol(text: &str, fixture: &Fixture, symbol: &str) -> String {
     }
 }
 
-/// JSON text without the whitespace between tokens, as frames arrive on the wire.
-fn compact(text: &str) -> String {
+/// JSON text without the whitespace between tokens, as frames arrive on the wire, its members in their order.
+pub fn compact(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let (mut in_string, mut escaped) = (false, false);
     for c in text.chars() {

@@ -37,6 +37,7 @@ use tokio_tungstenite::tungstenite::{Bytes, Error as WsError, Message, Utf8Bytes
 mod frames;
 mod pace;
 
+pub use frames::compact;
 pub use pace::Pace;
 
 use crate::fake::FakeKind;

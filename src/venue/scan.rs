@@ -218,6 +218,7 @@ fn pick_from<'a, const N: usize>(
 
 /// Puts `value` in the slot of `key` when `key` is wanted; false when that slot was already taken (a wanted key
 /// given twice).
+#[inline]
 fn keep<'a, const N: usize>(
     keys: &[&str; N],
     values: &mut [Option<&'a str>; N],
@@ -332,10 +333,12 @@ struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
+    #[inline]
     fn peek(&self) -> Option<u8> {
         self.text.as_bytes().get(self.pos).copied()
     }
 
+    #[inline]
     fn rest(&self) -> &'a [u8] {
         self.text.as_bytes().get(self.pos..).unwrap_or_default()
     }
@@ -345,6 +348,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Consumes `byte` if it comes next.
+    #[inline]
     fn eat(&mut self, byte: u8) -> bool {
         let next = self.peek() == Some(byte);
         if next {
@@ -353,6 +357,7 @@ impl<'a> Cursor<'a> {
         next
     }
 
+    #[inline]
     fn skip_whitespace(&mut self) {
         while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
             self.pos += 1;
@@ -371,6 +376,7 @@ impl<'a> Cursor<'a> {
 
     /// After an item of the container that ends with `close`: true when another item follows,
     /// false when the container ends here.
+    #[inline]
     fn separator(&mut self, close: u8) -> Result<bool, ScanError> {
         self.skip_whitespace();
         if self.eat(b',') {
@@ -397,6 +403,7 @@ impl<'a> Cursor<'a> {
 
     /// One `"key": value` of an object nested `depth` deep, returned raw; a container under the key `lazy` is
     /// delimited only.
+    #[inline]
     fn member(
         &mut self,
         depth: usize,
@@ -421,6 +428,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Skips one value inside `depth` containers.
+    #[inline]
     fn value(&mut self, depth: usize) -> Result<(), ScanError> {
         match self.peek() {
             Some(b'"') => self.string().map(drop),
@@ -493,6 +501,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Skips a string, its opening quote next, and returns the raw text between the quotes.
+    #[inline]
     fn string(&mut self) -> Result<&'a str, ScanError> {
         let open = self.pos;
         self.pos += 1;
@@ -546,6 +555,7 @@ impl<'a> Cursor<'a> {
 
     /// Skips `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`; a leading zero followed by more
     /// digits is left for the caller to reject as a missing separator.
+    #[inline]
     fn number(&mut self) -> Result<(), ScanError> {
         self.eat(b'-');
         if !self.eat(b'0') {
@@ -564,6 +574,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Skips one or more decimal digits.
+    #[inline]
     fn digits(&mut self) -> Result<(), ScanError> {
         let count = self
             .rest()

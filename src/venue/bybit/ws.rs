@@ -121,6 +121,14 @@ pub(super) fn ping(id: RequestId) -> String {
     format!(r#"{{"req_id":"{id}","op":"ping"}}"#)
 }
 
+/// Every data frame: `{"topic":"<topic>",..,"data":<payload>,..}` with `type`, `ts` and, for some topics, `cs`
+/// or `cts` around the payload.
+const DATA: Shape = Shape {
+    name: "topic",
+    time: Some("ts"),
+    ignored: &["type", "cs", "cts"],
+};
+
 /// Classifies any frame on a public connection: data carries `topic`, replies to our ops carry
 /// `op` and `success`.
 ///
@@ -149,14 +157,6 @@ pub(super) fn ping(id: RequestId) -> String {
 ///  "op":"ping"}
 /// {"args":["1672916271846"],"op":"pong"}
 /// ```
-/// Every data frame: `{"topic":"<topic>",..,"data":<payload>,..}` with `type`, `ts` and, for some topics, `cs`
-/// or `cts` around the payload.
-const DATA: Shape = Shape {
-    name: "topic",
-    time: Some("ts"),
-    ignored: &["type", "cs", "cts"],
-};
-
 pub(super) fn decode_frame(text: &str, split: Split) -> Result<Frame<'_>, DecodeError> {
     if split == Split::Presume
         && let Some(parts) = envelope::split(text, &DATA)

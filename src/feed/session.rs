@@ -144,7 +144,10 @@ impl<'c> Session<'c> {
             Message::Ping(_) => {
                 self.core.server_pinged(Instant::now());
                 // tungstenite queued the pong (payload echoed); flush so it leaves now, not on our next write.
-                match tokio::time::timeout(WRITE_TIMEOUT, ws.flush()).await {
+                let flushed = tokio::time::timeout(WRITE_TIMEOUT, ws.flush()).await;
+                // A flush can wait on a slow peer: the frames after it are timed afresh.
+                clock.reset();
+                match flushed {
                     Ok(Ok(())) => None,
                     _ => Some(Reason::Error),
                 }

@@ -14,7 +14,7 @@
 //! payload settles it (see [`super::scan::pick_split`]).
 
 use super::plain::{Plain, Reader};
-use super::scan::payload_end;
+use super::scan::{payload_end, same_key};
 
 /// The members of one venue's data frame envelope.
 pub(super) struct Shape {
@@ -43,7 +43,7 @@ pub(super) fn split<'a>(text: &'a str, shape: &Shape) -> Option<Parts<'a>> {
     let mut reader = Reader::new(text);
     let mut seen = Seen::default();
     reader.literal(b"{\"")?;
-    if reader.key()? != shape.name.as_bytes() {
+    if !same_key(reader.key()?, shape.name.as_bytes()) {
         return None;
     }
     let name = match reader.value()? {
@@ -98,11 +98,17 @@ impl Seen {
     /// time that is not an integer.
     #[inline]
     fn member(&mut self, shape: &Shape, key: &[u8], value: Plain) -> Option<()> {
-        if shape.time.is_some_and(|time| key == time.as_bytes()) {
+        if shape
+            .time
+            .is_some_and(|time| same_key(key, time.as_bytes()))
+        {
             let integer = matches!(value, Plain::Uint(..));
             return (integer && self.time.replace(value).is_none()).then_some(());
         }
-        let i = shape.ignored.iter().position(|k| key == k.as_bytes())?;
+        let i = shape
+            .ignored
+            .iter()
+            .position(|k| same_key(key, k.as_bytes()))?;
         let bit = 1 << i;
         let first = self.ignored & bit == 0;
         self.ignored |= bit;

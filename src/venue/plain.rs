@@ -3,7 +3,7 @@
 //! ([`flat`]) read with it; whatever it does not know it answers `None` for, and the caller reads the text the
 //! general way (the scan, serde), which then decides everything, errors included.
 
-use super::scan::plain_run;
+use super::scan::{plain_run, same_key};
 
 /// One plain value, as a byte range of the text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +54,7 @@ pub(super) fn flat<const N: usize>(text: &str, keys: [&str; N]) -> Option<[Optio
             reader.literal(b"\"")?;
             let key = reader.key()?;
             let value = reader.value()?;
-            if let Some(i) = keys.iter().position(|k| k.as_bytes() == key)
+            if let Some(i) = keys.iter().position(|k| same_key(k.as_bytes(), key))
                 && values[i].replace(value).is_some()
             {
                 return None;

@@ -112,7 +112,7 @@ pub(super) fn pick_split<'a, const N: usize>(
             return None;
         }
         cursor.skip_whitespace();
-        if same_key(key, lazy) {
+        if same_key(key.as_bytes(), lazy.as_bytes()) {
             break cursor.pos;
         }
         let from = cursor.pos;
@@ -226,7 +226,7 @@ fn keep<'a, const N: usize>(
     value: &'a str,
 ) -> bool {
     for (wanted, slot) in keys.iter().zip(values) {
-        if same_key(wanted, key) && slot.replace(value).is_some() {
+        if same_key(wanted.as_bytes(), key.as_bytes()) && slot.replace(value).is_some() {
             return false;
         }
     }
@@ -235,9 +235,9 @@ fn keep<'a, const N: usize>(
 
 /// `a == b`, without a call to `memcmp` for keys of up to eight bytes (every key a venue decoder asks for): each
 /// member of a frame is compared with every wanted key, and the library call cost more than the rest of the scan.
+/// For every reader of member keys (this scan, [`super::plain`], [`super::envelope`]).
 #[inline]
-fn same_key(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
+pub(super) fn same_key(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

@@ -157,8 +157,8 @@ pub(super) fn decimal(field: &'static str, text: &str) -> Result<Decimal, Decode
 }
 
 /// A price as venues write them, digits with at most one point between digits and at most 18 in all: the
-/// `Decimal` that `from_str` makes of that text (every digit kept, trailing zeros too), in one pass, a third of
-/// its cost. `None` for any other text, which `from_str` reads.
+/// `Decimal` that `from_str` makes of that text (every digit kept, trailing zeros too), in one pass (11 to 14 ns
+/// against `from_str`'s 17 on this machine's prices). `None` for any other text, which `from_str` reads.
 #[inline]
 fn plain_decimal(text: &str) -> Option<Decimal> {
     let bytes = text.as_bytes();
